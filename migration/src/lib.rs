@@ -1,0 +1,36 @@
+//! The migrations of Cortex's data, schema and data folder alike, in one
+//! ordered list with one bookkeeping (`seaql_migrations`), and the toolkit
+//! every step shares. `Migrator` implements sea-orm-migration's
+//! `MigratorTrait` with `up`/`down`/`status` routed through the cortex
+//! runner, so `Migrator::up`, `run_cli` (and so `sea-orm-cli migrate`) and
+//! the `cortex-migrate` binary all get per-step transactions, the lock,
+//! crash recovery and adoption of cortex.cpp databases.
+
+pub use async_trait;
+pub use sea_orm_migration;
+pub use sea_orm_migration::prelude::*;
+
+pub mod toolkit;
+
+mod m20240913_000001_cortex_v0;
+mod m20241010_000001_cortex_v1;
+mod m20241205_000001_cortex_v2;
+mod m20250110_000001_cortex_v3;
+
+use toolkit::{Step, StepList};
+
+/// Every step of Cortex's data, oldest first. Append only.
+pub struct Migrator;
+
+impl StepList for Migrator {
+    fn steps() -> Vec<Box<dyn Step>> {
+        vec![
+            Box::new(m20240913_000001_cortex_v0::Migration),
+            Box::new(m20241010_000001_cortex_v1::Migration),
+            Box::new(m20241205_000001_cortex_v2::Migration),
+            Box::new(m20250110_000001_cortex_v3::Migration),
+        ]
+    }
+}
+
+cortex_migrator!(Migrator);

@@ -1,0 +1,84 @@
+//! cortex.cpp schema v2: `models.metadata` and `hardware.priority`.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::toolkit::{SchemaOp, Step, run_ops};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+pub(crate) enum Models {
+    Metadata,
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum Hardware {
+    Priority,
+}
+
+impl Step for Migration {
+    fn summary(&self) -> &'static str {
+        "cortex.cpp schema v2: models.metadata, hardware.priority"
+    }
+
+    fn cortex_version(&self) -> Option<i64> {
+        Some(2)
+    }
+
+    fn up_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
+        vec![
+            SchemaOp::AddColumn {
+                table: "models",
+                column: ColumnDef::new(Models::Metadata).text().to_owned(),
+            },
+            SchemaOp::AddColumn {
+                table: "hardware",
+                column: ColumnDef::new(Hardware::Priority).integer().to_owned(),
+            },
+            SchemaOp::RestoreColumns {
+                archive_tag: "v2",
+                table: "models",
+                key: "model_id",
+                columns: &["metadata"],
+            },
+            SchemaOp::RestoreColumns {
+                archive_tag: "v2",
+                table: "hardware",
+                key: "uuid",
+                columns: &["priority"],
+            },
+            SchemaOp::SetCortexVersion(2),
+        ]
+    }
+
+    fn down_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
+        vec![
+            SchemaOp::ArchiveColumns {
+                archive_tag: "v2",
+                table: "hardware",
+                key: "uuid",
+                columns: &["priority"],
+            },
+            SchemaOp::ArchiveColumns {
+                archive_tag: "v2",
+                table: "models",
+                key: "model_id",
+                columns: &["metadata"],
+            },
+            SchemaOp::SetCortexVersion(1),
+        ]
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_ops(manager, &self.up_ops(manager.get_database_backend())).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_ops(manager, &self.down_ops(manager.get_database_backend())).await
+    }
+}

@@ -1,0 +1,70 @@
+//! cortex.cpp schema v3: the `files` table (uploaded files).
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::toolkit::{SchemaOp, Step, key_text, run_ops};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+pub(crate) enum Files {
+    Table,
+    Id,
+    Object,
+    Purpose,
+    Filename,
+    CreatedAt,
+    Bytes,
+}
+
+impl Step for Migration {
+    fn summary(&self) -> &'static str {
+        "cortex.cpp schema v3: files"
+    }
+
+    fn cortex_version(&self) -> Option<i64> {
+        Some(3)
+    }
+
+    fn up_ops(&self, backend: DbBackend) -> Vec<SchemaOp> {
+        vec![
+            SchemaOp::CreateTable {
+                table: "files",
+                archive_tag: "v3",
+                stmt: Table::create()
+                    .table(Files::Table)
+                    .col(key_text(backend, Files::Id).primary_key())
+                    .col(ColumnDef::new(Files::Object).text())
+                    .col(ColumnDef::new(Files::Purpose).text())
+                    .col(ColumnDef::new(Files::Filename).text())
+                    .col(ColumnDef::new(Files::CreatedAt).integer())
+                    .col(ColumnDef::new(Files::Bytes).integer())
+                    .to_owned(),
+            },
+            SchemaOp::SetCortexVersion(3),
+        ]
+    }
+
+    fn down_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
+        vec![
+            SchemaOp::ArchiveTable {
+                archive_tag: "v3",
+                table: "files",
+            },
+            SchemaOp::SetCortexVersion(2),
+        ]
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_ops(manager, &self.up_ops(manager.get_database_backend())).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_ops(manager, &self.down_ops(manager.get_database_backend())).await
+    }
+}

@@ -1,0 +1,273 @@
+//! The bookkeeping tables: sea-orm-migration's own `seaql_migrations` (so
+//! that `sea-orm-cli migrate status` sees the same history) and
+//! `cortex_migrate_steps`, which keeps, per applied step, its checksum, how
+//! it got there (run or adopted from cortex.cpp), the schema after it and
+//! the recipe an older binary needs to step it down.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Schema, Statement, Value};
+use sea_orm_migration::seaql_migrations;
+
+/// The table with the migrator's own record of each applied step.
+pub const STEPS_TABLE: &str = "cortex_migrate_steps";
+
+#[derive(DeriveIden)]
+enum CortexMigrateSteps {
+    Table,
+    Version,
+    Checksum,
+    Origin,
+    ToolVersion,
+    AppliedAt,
+    SchemaAfter,
+    DownRecipe,
+}
+
+/// How a step came to be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Run by cortex-migrate.
+    Ran,
+    /// Recorded as applied because cortex.cpp had already made that schema.
+    Adopted,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Ran => "ran",
+            Origin::Adopted => "adopted",
+        }
+    }
+}
+
+/// One applied step as the database records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppliedStep {
+    pub version: String,
+    pub applied_at: i64,
+    /// `None` for a step recorded by plain sea-orm-migration.
+    pub checksum: Option<String>,
+    pub origin: Option<String>,
+    pub tool_version: Option<String>,
+    #[serde(skip)]
+    pub schema_after: Option<String>,
+    #[serde(skip)]
+    pub down_recipe: Option<String>,
+}
+
+fn seaql_create(backend: DbBackend) -> TableCreateStatement {
+    let mut stmt = Schema::new(backend).create_table_from_entity(seaql_migrations::Entity);
+    stmt.if_not_exists();
+    stmt
+}
+
+fn steps_create(backend: DbBackend) -> TableCreateStatement {
+    use super::schema::key_text;
+    Table::create()
+        .table(CortexMigrateSteps::Table)
+        .if_not_exists()
+        .col(
+            key_text(backend, CortexMigrateSteps::Version)
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateSteps::Checksum)
+                .string_len(64)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateSteps::Origin)
+                .string_len(16)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateSteps::ToolVersion)
+                .string_len(64)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateSteps::AppliedAt)
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateSteps::SchemaAfter)
+                .text()
+                .null(),
+        )
+        .col(ColumnDef::new(CortexMigrateSteps::DownRecipe).text().null())
+        .to_owned()
+}
+
+/// Creates both bookkeeping tables if they do not exist.
+pub async fn install<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    conn.execute(&seaql_create(backend)).await?;
+    conn.execute(&steps_create(backend)).await?;
+    Ok(())
+}
+
+/// Whether a table exists (without creating anything).
+pub async fn has_table<C: ConnectionTrait>(conn: &C, table: &str) -> Result<bool, DbErr> {
+    let backend = conn.get_database_backend();
+    let (sql, values): (&str, Vec<Value>) = match backend {
+        DbBackend::Sqlite => (
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
+            vec![table.into()],
+        ),
+        DbBackend::Postgres => (
+            "SELECT COUNT(*) AS n FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1",
+            vec![table.into()],
+        ),
+        _ => (
+            "SELECT COUNT(*) AS n FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+            vec![table.into()],
+        ),
+    };
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64>("", "n")? > 0,
+        None => false,
+    })
+}
+
+/// The applied steps, oldest first, without creating any table.
+pub async fn applied<C: ConnectionTrait>(conn: &C) -> Result<Vec<AppliedStep>, DbErr> {
+    if !has_table(conn, "seaql_migrations").await? {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let with_book = has_table(conn, STEPS_TABLE).await?;
+    let sql = if with_book {
+        format!(
+            "SELECT m.version AS version, m.applied_at AS applied_at, s.checksum AS checksum, \
+             s.origin AS origin, s.tool_version AS tool_version, s.schema_after AS schema_after, \
+             s.down_recipe AS down_recipe \
+             FROM seaql_migrations m LEFT JOIN {STEPS_TABLE} s ON s.version = m.version \
+             ORDER BY m.version"
+        )
+    } else {
+        "SELECT version, applied_at, NULL AS checksum, NULL AS origin, NULL AS tool_version, \
+         NULL AS schema_after, NULL AS down_recipe FROM seaql_migrations ORDER BY version"
+            .to_owned()
+    };
+    let rows = conn
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AppliedStep {
+                version: r.try_get("", "version")?,
+                applied_at: r.try_get("", "applied_at")?,
+                checksum: r.try_get("", "checksum")?,
+                origin: r.try_get("", "origin")?,
+                tool_version: r.try_get("", "tool_version")?,
+                schema_after: r.try_get("", "schema_after")?,
+                down_recipe: r.try_get("", "down_recipe")?,
+            })
+        })
+        .collect()
+}
+
+/// Whether `version` has a row in `seaql_migrations`.
+pub async fn is_applied<C: ConnectionTrait>(conn: &C, version: &str) -> Result<bool, DbErr> {
+    if !has_table(conn, "seaql_migrations").await? {
+        return Ok(false);
+    }
+    let q = Query::select()
+        .expr_as(Expr::col(seaql_migrations::Column::Version).count(), "n")
+        .from(seaql_migrations::Entity)
+        .and_where(Expr::col(seaql_migrations::Column::Version).eq(version))
+        .to_owned();
+    let row = conn.query_one(&q).await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64>("", "n")? > 0,
+        None => false,
+    })
+}
+
+fn query_err(e: sea_orm_migration::sea_query::error::Error) -> DbErr {
+    DbErr::Custom(format!("building a bookkeeping statement: {e}"))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What is recorded with an applied step.
+pub struct Record<'a> {
+    pub version: &'a str,
+    pub checksum: &'a str,
+    pub origin: Origin,
+    pub schema_after: Option<String>,
+    pub down_recipe: Option<String>,
+}
+
+/// Records a step as applied (both tables), inside the caller's transaction.
+pub async fn record_up<C: ConnectionTrait>(conn: &C, rec: Record<'_>) -> Result<(), DbErr> {
+    let t = now();
+    let mut ins = Query::insert();
+    ins.into_table(seaql_migrations::Entity)
+        .columns([
+            seaql_migrations::Column::Version,
+            seaql_migrations::Column::AppliedAt,
+        ])
+        .values([rec.version.into(), t.into()])
+        .map_err(query_err)?;
+    conn.execute(&ins).await?;
+    let del = Query::delete()
+        .from_table(CortexMigrateSteps::Table)
+        .and_where(Expr::col(CortexMigrateSteps::Version).eq(rec.version))
+        .to_owned();
+    conn.execute(&del).await?;
+    let mut ins = Query::insert();
+    ins.into_table(CortexMigrateSteps::Table)
+        .columns([
+            CortexMigrateSteps::Version,
+            CortexMigrateSteps::Checksum,
+            CortexMigrateSteps::Origin,
+            CortexMigrateSteps::ToolVersion,
+            CortexMigrateSteps::AppliedAt,
+            CortexMigrateSteps::SchemaAfter,
+            CortexMigrateSteps::DownRecipe,
+        ])
+        .values([
+            rec.version.into(),
+            rec.checksum.into(),
+            rec.origin.as_str().into(),
+            env!("CARGO_PKG_VERSION").into(),
+            t.into(),
+            rec.schema_after.into(),
+            rec.down_recipe.into(),
+        ])
+        .map_err(query_err)?;
+    conn.execute(&ins).await?;
+    Ok(())
+}
+
+/// Removes a step's records (both tables), inside the caller's transaction.
+pub async fn record_down<C: ConnectionTrait>(conn: &C, version: &str) -> Result<(), DbErr> {
+    let del = Query::delete()
+        .from_table(seaql_migrations::Entity)
+        .and_where(Expr::col(seaql_migrations::Column::Version).eq(version))
+        .to_owned();
+    conn.execute(&del).await?;
+    if has_table(conn, STEPS_TABLE).await? {
+        let del = Query::delete()
+            .from_table(CortexMigrateSteps::Table)
+            .and_where(Expr::col(CortexMigrateSteps::Version).eq(version))
+            .to_owned();
+        conn.execute(&del).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Writes that survive a crash: temp file + fsync + rename + fsync of the
+//! folder, and copies across filesystems that are verified before the source
+//! may go.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::error::{MigrateError, Result};
+
+/// fsyncs a folder so that renames and creations inside it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let f = File::open(dir).map_err(|e| MigrateError::io("open folder", dir, e))?;
+    f.sync_all()
+        .map_err(|e| MigrateError::io("sync folder", dir, e))
+}
+
+/// fsyncs the folder that holds `path`.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => Ok(()),
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: the file is either the old or the
+/// new content after a crash, never a mix. Keeps the permissions of the file
+/// it replaces.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| MigrateError::Refused(format!("{} has no parent folder", path.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.cortex-migrate-tmp"));
+    let perms = fs::metadata(path).ok().map(|m| m.permissions());
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| MigrateError::io("create", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            MigrateError::io("write", &tmp, e)
+        })?;
+        f.sync_all().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            MigrateError::io("sync", &tmp, e)
+        })?;
+    }
+    if let Some(perms) = perms {
+        fs::set_permissions(&tmp, perms)
+            .map_err(|e| MigrateError::io("set permissions of", &tmp, e))?;
+    }
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        MigrateError::io("replace", path, e)
+    })?;
+    sync_dir(dir)
+}
+
+/// Writes a new file (which must not exist) durably.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| MigrateError::io("create", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| MigrateError::io("write", path, e))?;
+    f.sync_all()
+        .map_err(|e| MigrateError::io("sync", path, e))?;
+    sync_parent(path)
+}
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| MigrateError::io("read", path, e))
+}
+
+/// Whether `a` and `b` (existing paths, or the folders that would hold them)
+/// are on the same filesystem, so that a rename between them works.
+#[cfg(unix)]
+pub fn same_filesystem(a: &Path, b: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| -> Result<u64> {
+        let mut probe = p.to_path_buf();
+        loop {
+            match fs::symlink_metadata(&probe) {
+                Ok(m) => return Ok(m.dev()),
+                Err(e) => {
+                    if !probe.pop() {
+                        return Err(MigrateError::io("inspect", p, e));
+                    }
+                }
+            }
+        }
+    };
+    Ok(dev(a)? == dev(b)?)
+}
+
+#[cfg(not(unix))]
+pub fn same_filesystem(_a: &Path, _b: &Path) -> Result<bool> {
+    Ok(true)
+}
+
+/// Total size in bytes of a file or a folder tree (symlinks not followed).
+pub fn tree_size(path: &Path) -> Result<u64> {
+    let meta = fs::symlink_metadata(path).map_err(|e| MigrateError::io("inspect", path, e))?;
+    if !meta.is_dir() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in fs::read_dir(path).map_err(|e| MigrateError::io("list", path, e))? {
+        let entry = entry.map_err(|e| MigrateError::io("list", path, e))?;
+        total += tree_size(&entry.path())?;
+    }
+    Ok(total)
+}
+
+/// Copies a file or folder tree from `from` to `to` (which must not exist),
+/// fsyncs it, then re-reads the copy and compares its SHA-256 with the
+/// source's. `progress` is called with the bytes copied so far.
+pub fn copy_verified(from: &Path, to: &Path, progress: &mut dyn FnMut(u64)) -> Result<u64> {
+    let mut done = 0u64;
+    copy_tree(from, to, &mut done, progress)?;
+    sync_parent(to)?;
+    verify_tree(from, to)?;
+    Ok(done)
+}
+
+fn copy_tree(from: &Path, to: &Path, done: &mut u64, progress: &mut dyn FnMut(u64)) -> Result<()> {
+    let meta = fs::symlink_metadata(from).map_err(|e| MigrateError::io("inspect", from, e))?;
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(from).map_err(|e| MigrateError::io("read link", from, e))?;
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&target, to)
+            .map_err(|e| MigrateError::io("create link", to, e))?;
+        #[cfg(not(unix))]
+        let _ = target;
+        return Ok(());
+    }
+    if meta.is_dir() {
+        fs::create_dir(to).map_err(|e| MigrateError::io("create folder", to, e))?;
+        for entry in fs::read_dir(from).map_err(|e| MigrateError::io("list", from, e))? {
+            let entry = entry.map_err(|e| MigrateError::io("list", from, e))?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()), done, progress)?;
+        }
+        fs::set_permissions(to, meta.permissions())
+            .map_err(|e| MigrateError::io("set permissions of", to, e))?;
+        return sync_dir(to);
+    }
+    let mut src = File::open(from).map_err(|e| MigrateError::io("open", from, e))?;
+    let mut dst = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| MigrateError::io("create", to, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src
+            .read(&mut buf)
+            .map_err(|e| MigrateError::io("read", from, e))?;
+        if n == 0 {
+            break;
+        }
+        dst.write_all(&buf[..n])
+            .map_err(|e| MigrateError::io("write", to, e))?;
+        *done += n as u64;
+        progress(*done);
+    }
+    dst.sync_all()
+        .map_err(|e| MigrateError::io("sync", to, e))?;
+    fs::set_permissions(to, meta.permissions())
+        .map_err(|e| MigrateError::io("set permissions of", to, e))?;
+    Ok(())
+}
+
+fn verify_tree(from: &Path, to: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(from).map_err(|e| MigrateError::io("inspect", from, e))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    if meta.is_dir() {
+        for entry in fs::read_dir(from).map_err(|e| MigrateError::io("list", from, e))? {
+            let entry = entry.map_err(|e| MigrateError::io("list", from, e))?;
+            verify_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        return Ok(());
+    }
+    if hash_file(from)? != hash_file(to)? {
+        return Err(MigrateError::Refused(format!(
+            "the copy {} differs from its source {}; the source was kept",
+            to.display(),
+            from.display()
+        )));
+    }
+    Ok(())
+}
+
+/// SHA-256 of a file's bytes.
+pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
+    let mut f = File::open(path).map_err(|e| MigrateError::io("open", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| MigrateError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// Removes a file or a folder tree if it exists.
+pub fn remove_any(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(MigrateError::io("inspect", path, e)),
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(path).map_err(|e| MigrateError::io("remove", path, e))
+        }
+        Ok(_) => fs::remove_file(path).map_err(|e| MigrateError::io("remove", path, e)),
+    }
+}
+
+/// Whether a path exists, without following a final symlink.
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}

@@ -1,0 +1,186 @@
+//! The migration crate's error type: every failure names the step, table or
+//! path it concerns and, where there is one, what the user can do next.
+
+use std::path::PathBuf;
+
+use sea_orm_migration::DbErr;
+
+/// Which way a step was being run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        })
+    }
+}
+
+/// Everything that can go wrong while inspecting, migrating or recovering
+/// Cortex data.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{what}: {source}")]
+    Db {
+        what: String,
+        #[source]
+        source: DbErr,
+    },
+
+    #[error(
+        "{path} is not a SQLite database (or it is corrupt): {detail}; \
+         restore it from a backup (`cortex-migrate backups list`) or move it away"
+    )]
+    NotADatabase { path: PathBuf, detail: String },
+
+    #[error(
+        "the database {path} is locked by another writer (is Cortex running?); \
+         stop it or try again later"
+    )]
+    DatabaseBusy { path: PathBuf },
+
+    #[error("cannot write to {path}: it is read-only; make it writable and run again")]
+    ReadOnly { path: PathBuf },
+
+    #[error("step {step} ({direction}) failed: {source}")]
+    Step {
+        step: String,
+        direction: Direction,
+        #[source]
+        source: Box<MigrateError>,
+    },
+
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no space left on the device while writing {path}; free some space and run again")]
+    NoSpace { path: PathBuf },
+
+    #[error("the journal {path} is damaged at line {line}: {reason}; nothing was changed")]
+    JournalCorrupt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    #[error(
+        "{path} lies outside the data folder {root}; cortex-migrate never changes files outside it"
+    )]
+    OutsideDataFolder { path: PathBuf, root: PathBuf },
+
+    #[error("{path} is not valid YAML: {reason}")]
+    Yaml { path: PathBuf, reason: String },
+
+    #[error(
+        "step {step} changes files but no data folder is known; pass --data-dir \
+         or set CORTEX_DATA_DIR"
+    )]
+    NoDataFolder { step: String },
+
+    #[error("cannot adopt this database: {reason}; the database was left as it was")]
+    Adoption { reason: String },
+
+    #[error(
+        "the database has tables that Cortex never made ({}); \
+         is this really a Cortex database? nothing was changed",
+        tables.join(", ")
+    )]
+    ForeignTables { tables: Vec<String> },
+
+    #[error(
+        "the data was migrated by a newer cortex-migrate: applied step(s) {} are unknown \
+         to this binary (data version {data_version}, this binary knows up to {known_last}); \
+         run the newer binary, or step the data down with \
+         `cortex-migrate down --to {known_last}`",
+        unknown.join(", ")
+    )]
+    UnknownAppliedSteps {
+        unknown: Vec<String>,
+        data_version: String,
+        known_last: String,
+    },
+
+    #[error("there is no step named {name}; `cortex-migrate status` lists them")]
+    NoSuchStep { name: String },
+
+    #[error(
+        "step {step} was interrupted ({direction}) and must be recovered first; \
+         run `cortex-migrate recover` (or any `up`)"
+    )]
+    Interrupted { step: String, direction: Direction },
+
+    #[error(
+        "timed out after {waited_secs}s waiting for the migration lock {path} held by {holder}"
+    )]
+    LockTimeout {
+        path: PathBuf,
+        holder: String,
+        waited_secs: u64,
+    },
+
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl MigrateError {
+    /// Wraps a database error with a sentence that says what was being done,
+    /// turning SQLite's terse codes into the errors a person can act on.
+    pub fn db(what: impl Into<String>, source: DbErr) -> Self {
+        MigrateError::Db {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// An I/O error about `path`, with the common cases (read-only, full
+    /// disk) turned into their own variants.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        use std::io::ErrorKind;
+        match source.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => MigrateError::NoSpace { path },
+            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
+                MigrateError::ReadOnly { path }
+            }
+            _ => MigrateError::Io { op, path, source },
+        }
+    }
+
+    /// The step this error happened in, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            MigrateError::Step { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+
+    /// The innermost error, past the step wrappers.
+    pub fn root(&self) -> &MigrateError {
+        match self {
+            MigrateError::Step { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}
+
+impl From<MigrateError> for DbErr {
+    fn from(e: MigrateError) -> Self {
+        match e {
+            MigrateError::Db { source, .. } => source,
+            other => DbErr::Migration(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = MigrateError> = std::result::Result<T, E>;

@@ -1,0 +1,918 @@
+//! The durable journal of a step's file operations.
+//!
+//! Before a file operation happens, a record saying what it will do (and what
+//! is needed to undo it) is appended to `.cortex-migrate/journal` and fsynced.
+//! A deletion is a move into the step's trash; a rewrite keeps the old bytes
+//! in the step's work folder. After the database commit the journal is
+//! *finalized* (trash emptied, old copies dropped, journal removed); if the
+//! step fails it is *rolled back* (every operation undone, newest first). A
+//! process that dies leaves the journal behind, and the next start rolls it
+//! forward or back depending on whether the step's row committed. Every
+//! redo, undo and finalize looks at the disk before acting, so each can run
+//! any number of times.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::durable::{self, exists, remove_any, sync_dir};
+use super::error::{Direction, MigrateError, Result};
+use super::fault;
+use super::paths::DataDir;
+
+const JOURNAL_FILE: &str = "journal";
+const WORK_DIR: &str = "work";
+
+/// One file operation, with paths relative to the data folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum FileOp {
+    /// A new folder.
+    CreateDir {
+        #[serde(with = "path_repr")]
+        path: PathBuf,
+    },
+    /// A move within one filesystem: a rename, whatever the size.
+    Rename {
+        #[serde(with = "path_repr")]
+        from: PathBuf,
+        #[serde(with = "path_repr")]
+        to: PathBuf,
+    },
+    /// A move across filesystems: copied and verified now, the source removed
+    /// only once the step has committed.
+    CopyMove {
+        #[serde(with = "path_repr")]
+        from: PathBuf,
+        #[serde(with = "path_repr")]
+        to: PathBuf,
+    },
+    /// New content for an existing file; `old` and `new` hold both versions
+    /// (in the work folder) until the step commits.
+    Rewrite {
+        #[serde(with = "path_repr")]
+        path: PathBuf,
+        #[serde(with = "path_repr")]
+        old: PathBuf,
+        #[serde(with = "path_repr")]
+        new: PathBuf,
+    },
+    /// A new file; `new` holds its content in the work folder.
+    Create {
+        #[serde(with = "path_repr")]
+        path: PathBuf,
+        #[serde(with = "path_repr")]
+        new: PathBuf,
+    },
+    /// A deletion: a move into `trash` until the step commits.
+    Delete {
+        #[serde(with = "path_repr")]
+        path: PathBuf,
+        #[serde(with = "path_repr")]
+        trash: PathBuf,
+    },
+}
+
+impl FileOp {
+    /// One line for `plan` and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            FileOp::CreateDir { path } => format!("create folder {}", path.display()),
+            FileOp::Rename { from, to } => format!("rename {} -> {}", from.display(), to.display()),
+            FileOp::CopyMove { from, to } => {
+                format!(
+                    "copy {} -> {} (other filesystem), then remove the source",
+                    from.display(),
+                    to.display()
+                )
+            }
+            FileOp::Rewrite { path, .. } => format!("rewrite {}", path.display()),
+            FileOp::Create { path, .. } => format!("create {}", path.display()),
+            FileOp::Delete { path, .. } => format!("delete {}", path.display()),
+        }
+    }
+
+    /// The operation that undoes this one, as a later, older binary would
+    /// run it without this code (used for stored down recipes).
+    pub fn inverse(&self) -> Option<FileOp> {
+        match self {
+            FileOp::Rename { from, to } => Some(FileOp::Rename {
+                from: to.clone(),
+                to: from.clone(),
+            }),
+            FileOp::CopyMove { from, to } => Some(FileOp::CopyMove {
+                from: to.clone(),
+                to: from.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+enum Record {
+    Begin {
+        step: String,
+        direction: Direction,
+        pid: u32,
+        started_at: u64,
+    },
+    Op {
+        id: u64,
+        #[serde(flatten)]
+        op: FileOp,
+    },
+}
+
+/// The journal of the step that is running now.
+#[derive(Debug)]
+pub struct Journal {
+    dir: DataDir,
+    file: File,
+    path: PathBuf,
+    step: String,
+    direction: Direction,
+    ops: Vec<FileOp>,
+    next_id: u64,
+}
+
+/// A journal left by a process that died, found at the next start.
+#[derive(Debug)]
+pub struct PendingJournal {
+    dir: DataDir,
+    path: PathBuf,
+    /// The step that was running.
+    pub step: String,
+    /// Which way it was running.
+    pub direction: Direction,
+    /// The operations it had announced (some may not have happened).
+    pub ops: Vec<FileOp>,
+    /// The process that wrote it.
+    pub pid: u32,
+    /// When it began, in seconds since the epoch.
+    pub started_at: u64,
+}
+
+fn journal_path(dir: &DataDir) -> PathBuf {
+    dir.state_dir().join(JOURNAL_FILE)
+}
+
+fn work_dir(dir: &DataDir) -> PathBuf {
+    dir.state_dir().join(WORK_DIR)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Creates the state folder if needed.
+pub fn ensure_state_dir(dir: &DataDir) -> Result<PathBuf> {
+    let state = dir.state_dir();
+    if !state.exists() {
+        fs::create_dir_all(&state).map_err(|e| MigrateError::io("create folder", &state, e))?;
+        sync_dir(dir.root())?;
+    }
+    Ok(state)
+}
+
+impl Journal {
+    /// Starts the journal of `step`. Fails if an earlier journal was not
+    /// recovered.
+    pub fn begin(dir: &DataDir, step: &str, direction: Direction) -> Result<Journal> {
+        if let Some(p) = PendingJournal::load(dir)? {
+            return Err(MigrateError::Interrupted {
+                step: p.step,
+                direction: p.direction,
+            });
+        }
+        ensure_state_dir(dir)?;
+        let work = work_dir(dir);
+        remove_any(&work)?;
+        fs::create_dir(&work).map_err(|e| MigrateError::io("create folder", &work, e))?;
+        let path = journal_path(dir);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| MigrateError::io("create journal", &path, e))?;
+        let mut j = Journal {
+            dir: dir.clone(),
+            file,
+            path,
+            step: step.to_owned(),
+            direction,
+            ops: Vec::new(),
+            next_id: 1,
+        };
+        j.append(&Record::Begin {
+            step: step.to_owned(),
+            direction,
+            pid: std::process::id(),
+            started_at: now_secs(),
+        })?;
+        sync_dir(&dir.state_dir())?;
+        fault::point("journal: begun")?;
+        Ok(j)
+    }
+
+    /// The step this journal belongs to.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    /// Which way the step runs.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// The operations done so far.
+    pub fn ops(&self) -> &[FileOp] {
+        &self.ops
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    fn append(&mut self, record: &Record) -> Result<()> {
+        let mut line = serde_json::to_vec(record)
+            .map_err(|e| MigrateError::Refused(format!("cannot encode journal record: {e}")))?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(|e| MigrateError::io("write journal", &self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| MigrateError::io("sync journal", &self.path, e))
+    }
+
+    /// A fresh path in the work folder for the bytes of operation `id`.
+    fn work_file(&self, id: u64, what: &str) -> PathBuf {
+        PathBuf::from(super::paths::STATE_DIR)
+            .join(WORK_DIR)
+            .join(format!("{id}.{what}"))
+    }
+
+    /// Announces `op` durably, then does it.
+    fn run(&mut self, op: FileOp) -> Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        fault::point("journal: before announcing an operation")?;
+        self.append(&Record::Op { id, op: op.clone() })?;
+        fault::point("journal: operation announced")?;
+        self.ops.push(op.clone());
+        redo(&self.dir, &op)?;
+        fault::point("journal: operation done")?;
+        Ok(())
+    }
+
+    /// Creates a folder (and nothing above it: the parent must exist).
+    pub fn create_dir(&mut self, rel: &Path) -> Result<()> {
+        let abs = self.dir.root().join(rel);
+        if exists(&abs) {
+            return Ok(());
+        }
+        self.run(FileOp::CreateDir {
+            path: rel.to_path_buf(),
+        })
+    }
+
+    /// Creates every missing folder on the way to `rel`.
+    pub fn create_dir_all(&mut self, rel: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut probe = rel.to_path_buf();
+        while !probe.as_os_str().is_empty() && !exists(&self.dir.root().join(&probe)) {
+            missing.push(probe.clone());
+            if !probe.pop() {
+                break;
+            }
+        }
+        for p in missing.into_iter().rev() {
+            self.create_dir(&p)?;
+        }
+        Ok(())
+    }
+
+    /// Moves a file or folder. A rename when both ends are on one
+    /// filesystem; otherwise a verified copy whose source goes at commit.
+    pub fn move_path(&mut self, from: &Path, to: &Path) -> Result<()> {
+        let (afrom, ato) = (self.dir.root().join(from), self.dir.root().join(to));
+        if !exists(&afrom) {
+            return Err(MigrateError::io(
+                "move",
+                &afrom,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        if exists(&ato) {
+            return Err(MigrateError::Refused(format!(
+                "cannot move {} to {}: the target already exists; move one of them away and run again",
+                afrom.display(),
+                ato.display()
+            )));
+        }
+        if let Some(parent) = to.parent() {
+            self.create_dir_all(parent)?;
+        }
+        let parent = ato.parent().unwrap_or(self.dir.root());
+        let same = durable::same_filesystem(&afrom, parent)? && !force_copy();
+        let op = if same {
+            FileOp::Rename {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+            }
+        } else {
+            FileOp::CopyMove {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+            }
+        };
+        self.run(op)
+    }
+
+    /// Replaces the content of an existing file, keeping the old bytes until
+    /// the step commits. A file marked read-only is refused, not forced.
+    pub fn rewrite(&mut self, rel: &Path, content: &[u8]) -> Result<()> {
+        let abs = self.dir.root().join(rel);
+        let meta = fs::metadata(&abs).map_err(|e| MigrateError::io("open", &abs, e))?;
+        if meta.permissions().readonly() {
+            return Err(MigrateError::ReadOnly { path: abs });
+        }
+        let id = self.next_id;
+        let old = self.work_file(id, "old");
+        let new = self.work_file(id, "new");
+        let bytes = durable::read(&abs)?;
+        if bytes == content {
+            return Ok(());
+        }
+        durable::write_new(&self.dir.root().join(&old), &bytes)?;
+        durable::write_new(&self.dir.root().join(&new), content)?;
+        self.run(FileOp::Rewrite {
+            path: rel.to_path_buf(),
+            old,
+            new,
+        })
+    }
+
+    /// Creates a new file with `content`; the path must be free.
+    pub fn create_file(&mut self, rel: &Path, content: &[u8]) -> Result<()> {
+        let abs = self.dir.root().join(rel);
+        if exists(&abs) {
+            return Err(MigrateError::Refused(format!(
+                "cannot create {}: it already exists",
+                abs.display()
+            )));
+        }
+        if let Some(parent) = rel.parent() {
+            self.create_dir_all(parent)?;
+        }
+        let id = self.next_id;
+        let new = self.work_file(id, "new");
+        durable::write_new(&self.dir.root().join(&new), content)?;
+        self.run(FileOp::Create {
+            path: rel.to_path_buf(),
+            new,
+        })
+    }
+
+    /// Deletes a file or folder: it moves into the trash until commit.
+    pub fn delete(&mut self, rel: &Path) -> Result<()> {
+        let abs = self.dir.root().join(rel);
+        if !exists(&abs) {
+            return Ok(());
+        }
+        let id = self.next_id;
+        let name = rel
+            .file_name()
+            .map(|n| n.to_owned())
+            .unwrap_or_else(|| "item".into());
+        let in_state = PathBuf::from(super::paths::STATE_DIR)
+            .join(WORK_DIR)
+            .join(format!("{id}.trash"));
+        // The trash must be on the item's filesystem, or the "move" would
+        // be a copy of possibly gigabytes.
+        let trash = if durable::same_filesystem(&abs, &self.dir.state_dir())? {
+            in_state
+        } else {
+            let mut hidden = std::ffi::OsString::from(".");
+            hidden.push(&name);
+            hidden.push(format!(".cortex-migrate-deleted-{id}"));
+            rel.with_file_name(hidden)
+        };
+        self.run(FileOp::Delete {
+            path: rel.to_path_buf(),
+            trash,
+        })
+    }
+
+    /// After the database commit: makes the step's file changes final and
+    /// removes the journal.
+    pub fn finalize(self) -> Result<()> {
+        let Journal { dir, path, ops, .. } = self;
+        finalize_ops(&dir, &ops, &path)
+    }
+
+    /// After a failure: undoes every operation, newest first, and removes
+    /// the journal.
+    pub fn rollback(self) -> Result<()> {
+        let Journal { dir, path, ops, .. } = self;
+        rollback_ops(&dir, &ops, &path)
+    }
+}
+
+fn force_copy() -> bool {
+    std::env::var_os("CORTEX_MIGRATE_FORCE_COPY").is_some()
+}
+
+fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
+    fault::point("journal: finalize begins")?;
+    for op in ops {
+        match op {
+            FileOp::Delete { trash, .. } => remove_any(&dir.root().join(trash))?,
+            FileOp::CopyMove { from, to } => {
+                if exists(&dir.root().join(to)) {
+                    remove_any(&dir.root().join(from))?;
+                }
+            }
+            _ => {}
+        }
+        fault::point("journal: operation finalized")?;
+    }
+    remove_any(&work_dir(dir))?;
+    remove_any(journal)?;
+    sync_dir(&dir.state_dir())?;
+    fault::point("journal: finalized")?;
+    Ok(())
+}
+
+fn rollback_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
+    fault::point("journal: rollback begins")?;
+    for op in ops.iter().rev() {
+        undo(dir, op)?;
+        fault::point("journal: operation undone")?;
+    }
+    remove_any(&work_dir(dir))?;
+    remove_any(journal)?;
+    sync_dir(&dir.state_dir())?;
+    fault::point("journal: rolled back")?;
+    Ok(())
+}
+
+/// Does `op` if it is not done yet.
+fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
+    let root = dir.root();
+    match op {
+        FileOp::CreateDir { path } => {
+            let p = root.join(path);
+            if !exists(&p) {
+                fs::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
+                durable::sync_parent(&p)?;
+            }
+        }
+        FileOp::Rename { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            match (exists(&f), exists(&t)) {
+                (true, false) => {
+                    fs::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
+                    durable::sync_parent(&f)?;
+                    durable::sync_parent(&t)?;
+                }
+                (false, true) => {}
+                (true, true) => {
+                    return Err(MigrateError::Refused(format!(
+                        "both {} and {} exist; the move cannot be completed safely",
+                        f.display(),
+                        t.display()
+                    )));
+                }
+                (false, false) => {
+                    return Err(MigrateError::io(
+                        "move",
+                        &f,
+                        std::io::Error::from(std::io::ErrorKind::NotFound),
+                    ));
+                }
+            }
+        }
+        FileOp::CopyMove { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            if !exists(&t) {
+                let partial = durable::with_suffix(&t, ".cortex-migrate-partial");
+                remove_any(&partial)?;
+                let total = durable::tree_size(&f)?;
+                let mut report = |done: u64| super::context::report_bytes(done, total);
+                durable::copy_verified(&f, &partial, &mut report)?;
+                fs::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
+                durable::sync_parent(&t)?;
+            }
+        }
+        FileOp::Rewrite { path, new, .. } | FileOp::Create { path, new } => {
+            let bytes = durable::read(&root.join(new))?;
+            let p = root.join(path);
+            if exists(&p) {
+                if durable::read(&p)? != bytes {
+                    durable::write_atomic(&p, &bytes)?;
+                }
+            } else if matches!(op, FileOp::Create { .. }) {
+                durable::write_new(&p, &bytes)?;
+            } else {
+                return Err(MigrateError::io(
+                    "rewrite",
+                    &p,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
+            }
+        }
+        FileOp::Delete { path, trash } => {
+            let (p, t) = (root.join(path), root.join(trash));
+            if exists(&p) && !exists(&t) {
+                fs::rename(&p, &t)
+                    .map_err(|e| MigrateError::io("delete (move to trash)", &p, e))?;
+                durable::sync_parent(&p)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undoes `op` if it was done.
+fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
+    let root = dir.root();
+    match op {
+        FileOp::CreateDir { path } => {
+            let p = root.join(path);
+            if exists(&p) {
+                match fs::remove_dir(&p) {
+                    Ok(()) => durable::sync_parent(&p)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                        tracing::warn!(path = %p.display(), "folder created by the step is not empty; left in place");
+                    }
+                    Err(e) => return Err(MigrateError::io("remove folder", &p, e)),
+                }
+            }
+        }
+        FileOp::Rename { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            if !exists(&f) && exists(&t) {
+                fs::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
+                durable::sync_parent(&f)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+        FileOp::CopyMove { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            remove_any(&durable::with_suffix(&t, ".cortex-migrate-partial"))?;
+            if exists(&f) {
+                remove_any(&t)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+        FileOp::Rewrite { path, old, .. } => {
+            let (p, o) = (root.join(path), root.join(old));
+            if exists(&o) {
+                let bytes = durable::read(&o)?;
+                if !exists(&p) || durable::read(&p)? != bytes {
+                    durable::write_atomic(&p, &bytes)?;
+                }
+            }
+        }
+        FileOp::Create { path, .. } => {
+            let p = root.join(path);
+            remove_any(&p)?;
+            durable::sync_parent(&p)?;
+        }
+        FileOp::Delete { path, trash } => {
+            let (p, t) = (root.join(path), root.join(trash));
+            if exists(&t) && !exists(&p) {
+                fs::rename(&t, &p).map_err(|e| MigrateError::io("restore from trash", &t, e))?;
+                durable::sync_parent(&p)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl PendingJournal {
+    /// Reads the journal a dead process left, if there is one. A last line
+    /// cut short by the crash is ignored (its operation never started); any
+    /// other damage is an error, and nothing is touched.
+    pub fn load(dir: &DataDir) -> Result<Option<PendingJournal>> {
+        Self::read(dir, true)
+    }
+
+    /// Like [`load`](Self::load), but never touches the disk (for `status`).
+    pub fn peek(dir: &DataDir) -> Result<Option<PendingJournal>> {
+        Self::read(dir, false)
+    }
+
+    fn read(dir: &DataDir, tidy: bool) -> Result<Option<PendingJournal>> {
+        let path = journal_path(dir);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(MigrateError::io("open journal", &path, e)),
+        };
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(file);
+        loop {
+            let mut buf = Vec::new();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| MigrateError::io("read journal", &path, e))?;
+            if n == 0 {
+                break;
+            }
+            lines.push(buf);
+        }
+        let mut begin = None;
+        let mut ops = Vec::new();
+        let count = lines.len();
+        for (i, line) in lines.into_iter().enumerate() {
+            let complete = line.ends_with(b"\n");
+            let parsed: std::result::Result<Record, _> = serde_json::from_slice(&line);
+            let record = match parsed {
+                Ok(r) if complete => r,
+                _ if i + 1 == count => break, // torn tail: never acted upon
+                Ok(_) | Err(_) => {
+                    return Err(MigrateError::JournalCorrupt {
+                        path,
+                        line: i + 1,
+                        reason: "the record cannot be read".into(),
+                    });
+                }
+            };
+            match (record, &begin) {
+                (
+                    Record::Begin {
+                        step,
+                        direction,
+                        pid,
+                        started_at,
+                    },
+                    None,
+                ) => begin = Some((step, direction, pid, started_at)),
+                (Record::Op { op, .. }, Some(_)) => ops.push(op),
+                _ => {
+                    return Err(MigrateError::JournalCorrupt {
+                        path,
+                        line: i + 1,
+                        reason: "records are out of order".into(),
+                    });
+                }
+            }
+        }
+        let Some((step, direction, pid, started_at)) = begin else {
+            // The process died while writing the very first record: no
+            // operation was announced, so none happened.
+            if tidy {
+                remove_any(&path)?;
+                remove_any(&work_dir(dir))?;
+            }
+            return Ok(None);
+        };
+        Ok(Some(PendingJournal {
+            dir: dir.clone(),
+            path,
+            step,
+            direction,
+            ops,
+            pid,
+            started_at,
+        }))
+    }
+
+    /// The step committed: complete every operation and make it final.
+    pub fn roll_forward(self) -> Result<()> {
+        for op in &self.ops {
+            redo(&self.dir, op)?;
+        }
+        finalize_ops(&self.dir, &self.ops, &self.path)
+    }
+
+    /// The step did not commit: undo every operation, newest first.
+    pub fn roll_back(self) -> Result<()> {
+        rollback_ops(&self.dir, &self.ops, &self.path)
+    }
+}
+
+/// Paths as JSON: a string when they are UTF-8, otherwise their raw bytes,
+/// so that a non-UTF-8 file name survives the journal.
+mod path_repr {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::path::PathBuf;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes { bytes: Vec<u8> },
+    }
+
+    pub fn serialize<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+        match p.to_str() {
+            Some(t) => Repr::Text(t.to_owned()).serialize(s),
+            None => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::ffi::OsStrExt;
+                    Repr::Bytes {
+                        bytes: p.as_os_str().as_bytes().to_vec(),
+                    }
+                    .serialize(s)
+                }
+                #[cfg(not(unix))]
+                {
+                    Repr::Text(p.to_string_lossy().into_owned()).serialize(s)
+                }
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(t) => PathBuf::from(t),
+            Repr::Bytes { bytes } => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::ffi::OsStringExt;
+                    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+                }
+                #[cfg(not(unix))]
+                {
+                    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, DataDir) {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        fs::create_dir_all(root.join("models/a")).unwrap();
+        fs::write(
+            root.join("models/a/model.yml"),
+            b"engine: cortex.llamacpp\n",
+        )
+        .unwrap();
+        fs::write(root.join("models/a/w.gguf"), b"weights").unwrap();
+        let d = DataDir::new(&root).unwrap();
+        (t, d)
+    }
+
+    fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        fn walk(base: &Path, p: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for e in fs::read_dir(p).unwrap() {
+                let e = e.unwrap();
+                let path = e.path();
+                if path.file_name().unwrap() == super::super::paths::STATE_DIR {
+                    continue;
+                }
+                let rel = path.strip_prefix(base).unwrap().to_path_buf();
+                if path.is_dir() {
+                    out.push((rel, b"<dir>".to_vec()));
+                    walk(base, &path, out);
+                } else {
+                    out.push((rel, fs::read(&path).unwrap()));
+                }
+            }
+        }
+        walk(root, root, &mut out);
+        out.sort();
+        out
+    }
+
+    fn do_ops(j: &mut Journal) {
+        j.create_dir_all(Path::new("models/b/c")).unwrap();
+        j.move_path(Path::new("models/a/w.gguf"), Path::new("models/b/c/w.gguf"))
+            .unwrap();
+        j.rewrite(Path::new("models/a/model.yml"), b"engine: llama-cpp\n")
+            .unwrap();
+        j.create_file(Path::new("models/b/new.txt"), b"hello")
+            .unwrap();
+        j.delete(Path::new("models/a")).unwrap();
+    }
+
+    #[test]
+    fn rollback_restores_every_byte() {
+        let (_t, d) = setup();
+        let before = snapshot(d.root());
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        do_ops(&mut j);
+        assert_ne!(snapshot(d.root()), before);
+        j.rollback().unwrap();
+        assert_eq!(snapshot(d.root()), before);
+        assert!(!journal_path(&d).exists());
+    }
+
+    #[test]
+    fn finalize_keeps_changes_and_empties_trash() {
+        let (_t, d) = setup();
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        do_ops(&mut j);
+        let during = snapshot(d.root());
+        j.finalize().unwrap();
+        assert_eq!(snapshot(d.root()), during);
+        assert!(!d.root().join("models/a").exists());
+        assert!(!work_dir(&d).exists());
+        assert_eq!(
+            fs::read(d.root().join("models/b/c/w.gguf")).unwrap(),
+            b"weights"
+        );
+    }
+
+    #[test]
+    fn pending_journal_rolls_back_and_forward() {
+        let (_t, d) = setup();
+        let before = snapshot(d.root());
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        do_ops(&mut j);
+        let after = snapshot(d.root());
+        drop(j); // the process "dies"
+        let p = PendingJournal::load(&d).unwrap().unwrap();
+        assert_eq!(p.step, "s");
+        assert_eq!(p.ops.len(), 8);
+        p.roll_back().unwrap();
+        assert_eq!(snapshot(d.root()), before);
+
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        do_ops(&mut j);
+        drop(j);
+        PendingJournal::load(&d)
+            .unwrap()
+            .unwrap()
+            .roll_forward()
+            .unwrap();
+        assert_eq!(snapshot(d.root()), after);
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_but_damage_elsewhere_is_refused() {
+        let (_t, d) = setup();
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        j.create_dir(Path::new("models/x")).unwrap();
+        drop(j);
+        let path = journal_path(&d);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"record":"op","id":2,"op":"del"#).unwrap();
+        let p = PendingJournal::load(&d).unwrap().unwrap();
+        assert_eq!(p.ops.len(), 1);
+
+        let text = fs::read_to_string(&path).unwrap();
+        let broken = text.replacen("create_dir", "create_d!r", 1) + "\n{}\n";
+        fs::write(&path, broken).unwrap();
+        let err = PendingJournal::load(&d).unwrap_err();
+        assert!(
+            matches!(err, MigrateError::JournalCorrupt { line: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn read_only_file_is_refused_not_forced() {
+        let (_t, d) = setup();
+        let p = d.root().join("models/a/model.yml");
+        let mut perms = fs::metadata(&p).unwrap().permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&p, perms).unwrap();
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        let err = j
+            .rewrite(Path::new("models/a/model.yml"), b"x")
+            .unwrap_err();
+        assert!(matches!(err, MigrateError::ReadOnly { .. }));
+        j.rollback().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"engine: cortex.llamacpp\n");
+    }
+
+    #[test]
+    fn non_utf8_names_survive_the_journal() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_t, d) = setup();
+        let name = std::ffi::OsStr::from_bytes(b"w\xff.gguf");
+        fs::write(d.root().join("models/a").join(name), b"x").unwrap();
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        j.move_path(
+            &Path::new("models/a").join(name),
+            &Path::new("models").join(name),
+        )
+        .unwrap();
+        drop(j);
+        let p = PendingJournal::load(&d).unwrap().unwrap();
+        p.roll_back().unwrap();
+        assert!(d.root().join("models/a").join(name).exists());
+    }
+}

@@ -1,0 +1,156 @@
+//! One migrator at a time. For a data folder, an OS file lock on
+//! `.cortex-migrate/lock` (released by the kernel when the holder dies, so a
+//! killed process never leaves a stale lock); the file also says who holds
+//! it, for the waiting message and `status`. PostgreSQL and MariaDB use a
+//! server-side advisory lock instead (see `advisory`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{MigrateError, Result};
+use super::journal::ensure_state_dir;
+use super::paths::DataDir;
+
+const LOCK_FILE: &str = "lock";
+
+/// Who holds (or last held) the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub command: String,
+    pub since: u64,
+    pub host: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on {} ({})", self.pid, self.host, self.command)
+    }
+}
+
+/// The held lock; released when dropped.
+#[derive(Debug)]
+pub struct FolderLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl FolderLock {
+    /// Takes the lock of `dir`, waiting up to `timeout` (forever if `None`).
+    /// `on_wait` is called once, with the holder, if the lock is busy.
+    pub async fn acquire(
+        dir: &DataDir,
+        timeout: Option<Duration>,
+        on_wait: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<FolderLock> {
+        ensure_state_dir(dir)?;
+        let path = dir.state_dir().join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| MigrateError::io("open lock file", &path, e))?;
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let holder = read_holder(&path)
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "another process".into());
+                    if !told {
+                        on_wait(&format!(
+                            "waiting for another migration to finish (lock {} held by {holder})",
+                            path.display()
+                        ));
+                        told = true;
+                    }
+                    if let Some(t) = timeout
+                        && started.elapsed() >= t
+                    {
+                        return Err(MigrateError::LockTimeout {
+                            path,
+                            holder,
+                            waited_secs: t.as_secs(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(MigrateError::io("lock", &path, e));
+                }
+            }
+        }
+        let mut lock = FolderLock { file, path };
+        lock.write_holder()?;
+        Ok(lock)
+    }
+
+    fn write_holder(&mut self) -> Result<()> {
+        let holder = Holder {
+            pid: std::process::id(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            since: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            host: hostname(),
+        };
+        let text = serde_json::to_string(&holder)
+            .map_err(|e| MigrateError::Refused(format!("cannot encode lock holder: {e}")))?;
+        let path = self.path.clone();
+        self.file
+            .set_len(0)
+            .and_then(|_| self.file.seek(SeekFrom::Start(0)))
+            .and_then(|_| self.file.write_all(text.as_bytes()))
+            .map_err(|e| MigrateError::io("write lock file", &path, e))
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Whether the lock of `dir` is held right now, and by whom.
+pub fn current_holder(dir: &DataDir) -> Option<Holder> {
+    let path = dir.state_dir().join(LOCK_FILE);
+    let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            None
+        }
+        Err(_) => Some(read_holder(&path).unwrap_or(Holder {
+            pid: 0,
+            command: "unknown".into(),
+            since: 0,
+            host: "unknown".into(),
+        })),
+    }
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    let mut s = String::new();
+    File::open(path).ok()?.read_to_string(&mut s).ok()?;
+    serde_json::from_str(&s).ok()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,27 @@
+//! What the steps share: the runner that gives every step its own
+//! transaction, the journal that makes file operations commit or roll back
+//! with it, path safety, the lock, adoption of cortex.cpp databases, schema
+//! snapshots and bookkeeping.
+
+pub mod adopt;
+pub mod book;
+pub mod context;
+pub mod durable;
+pub mod error;
+pub mod fault;
+pub mod journal;
+pub mod lock;
+pub mod paths;
+pub mod progress;
+pub mod runner;
+pub mod schema;
+pub mod snapshot;
+pub mod step;
+
+pub use context::Folder;
+pub use error::{Direction, MigrateError};
+pub use paths::{DataDir, Located};
+pub use progress::{Event, ProgressSink};
+pub use runner::{Options, Report, Runner, Status, Target};
+pub use schema::{SchemaOp, key_text, run_ops};
+pub use step::{Step, StepKind, StepList};

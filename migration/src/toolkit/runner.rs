@@ -1,0 +1,1062 @@
+//! The one runner behind every path (`Migrator::up`/`down`, `run_cli` and
+//! so `sea-orm-cli migrate`, the boot API, the `cortex-migrate` binary).
+//!
+//! Order of a run that may write: take the lock, recover an interrupted
+//! step, adopt a cortex.cpp database, then run each step in its own
+//! transaction together with its bookkeeping rows and its journaled file
+//! operations: all of it commits, or none of it does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, DatabaseExecutor, DatabaseTransaction, DbBackend, IntoDatabaseExecutor,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+
+use super::adopt::{self, Found};
+use super::book::{self, AppliedStep, Origin, Record};
+use super::context::StepContext;
+use super::error::{Direction, MigrateError, Result};
+use super::fault;
+use super::journal::{FileOp, PendingJournal};
+use super::lock::{self, FolderLock, Holder};
+use super::paths::DataDir;
+use super::progress::{Event, ProgressSink};
+use super::schema::ops_sql;
+use super::snapshot;
+use super::step::{Step, StepKind, StepList, checksum, down_archives};
+
+/// The environment variable that names the data folder when no other way
+/// does (how `sea-orm-cli migrate` finds it for PostgreSQL and MySQL).
+pub const DATA_DIR_ENV: &str = "CORTEX_DATA_DIR";
+
+/// How far to go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every pending step (up) / every applied step (down).
+    All,
+    /// At most this many steps.
+    Count(u32),
+    /// Up to and including this step (up) / down until this step is the
+    /// last one applied.
+    To(String),
+    /// Down to before the first step.
+    Nothing,
+}
+
+/// How to run.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// The data folder; otherwise `CORTEX_DATA_DIR`, otherwise (SQLite) the
+    /// folder that holds the database file.
+    pub data_dir: Option<PathBuf>,
+    /// Where events go.
+    pub progress: ProgressSink,
+    /// How long to wait for another migrator; forever if `None`.
+    pub lock_timeout: Option<Duration>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepReport {
+    pub step: String,
+    pub direction: Direction,
+    pub millis: u64,
+    /// Things the step wants the user to know (skipped models and such).
+    pub notes: Vec<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// An interrupted step that was finished or undone first.
+    pub recovered: Option<Recovered>,
+    /// Steps recorded as applied because cortex.cpp had made their schema.
+    pub adopted: Vec<String>,
+    /// Steps run, in order.
+    pub steps: Vec<StepReport>,
+}
+
+/// An interrupted step found at start.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Recovered {
+    pub step: String,
+    pub direction: Direction,
+    /// `true`: the step had committed and its file changes were completed;
+    /// `false`: it had not, and they were undone.
+    pub committed: bool,
+    pub operations: usize,
+}
+
+/// One step as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepStatus {
+    pub name: String,
+    pub summary: String,
+    pub kind: StepKind,
+    /// `applied`, `pending`, or `adoptable` (cortex.cpp made it; it will be
+    /// recorded, not run).
+    pub state: &'static str,
+    pub applied_at: Option<i64>,
+    pub origin: Option<String>,
+    /// The stored checksum differs from this binary's definition.
+    pub drifted: bool,
+}
+
+/// An interrupted step, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Interrupted {
+    pub step: String,
+    pub direction: Direction,
+    pub pid: u32,
+    pub started_at: u64,
+    pub operations: usize,
+}
+
+/// Everything `status` knows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub backend: String,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<PathBuf>,
+    /// The last applied step: the version of the data.
+    pub data_version: Option<String>,
+    /// The last step this binary knows: the version of the app.
+    pub app_version: Option<String>,
+    pub steps: Vec<StepStatus>,
+    /// Applied steps this binary does not know (data from a newer binary).
+    pub unknown_applied: Vec<String>,
+    pub pending: Vec<String>,
+    /// What an unmanaged cortex.cpp database was found to be.
+    pub cortex_cpp: Option<String>,
+    pub interrupted: Option<Interrupted>,
+    pub lock_holder: Option<Holder>,
+}
+
+/// A planned step, for `plan`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlannedStep {
+    pub step: String,
+    pub direction: Direction,
+    pub kind: StepKind,
+    pub summary: String,
+    /// SQL the step runs (schema steps).
+    pub sql: Vec<String>,
+    /// File operations it would do (folder steps), as found on disk now.
+    pub files: Vec<String>,
+    /// Whether it keeps dropped data in archive tables.
+    pub archives: bool,
+    /// Notes from a dry run (models that would be skipped and such).
+    pub notes: Vec<String>,
+}
+
+/// The runner over one connection.
+pub struct Runner<'c> {
+    conn: DatabaseExecutor<'c>,
+    backend: DbBackend,
+    steps: Vec<Box<dyn Step>>,
+    data_dir: Option<DataDir>,
+    db_path: Option<PathBuf>,
+    progress: ProgressSink,
+    lock_timeout: Option<Duration>,
+    lock: Option<FolderLock>,
+    prepared: Option<Report>,
+}
+
+/// The file behind a SQLite connection (`None` for an in-memory database).
+pub async fn sqlite_file<C: ConnectionTrait>(conn: &C) -> Result<Option<PathBuf>> {
+    if conn.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA database_list",
+        ))
+        .await
+        .map_err(|e| MigrateError::db("finding the database file", e))?;
+    for r in rows {
+        let name: String = r.try_get("", "name").unwrap_or_default();
+        let file: String = r.try_get("", "file").unwrap_or_default();
+        if name == "main" && !file.is_empty() {
+            return Ok(Some(PathBuf::from(file)));
+        }
+    }
+    Ok(None)
+}
+
+/// Turns SQLite's terse errors into ones a person can act on.
+pub fn classify(db_path: Option<&std::path::Path>, what: &str, e: DbErr) -> MigrateError {
+    let msg = e.to_string();
+    let path = db_path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("the database"));
+    if msg.contains("file is not a database") || msg.contains("malformed") {
+        MigrateError::NotADatabase { path, detail: msg }
+    } else if msg.contains("database is locked") || msg.contains("database table is locked") {
+        MigrateError::DatabaseBusy { path }
+    } else if msg.contains("readonly database") || msg.contains("read-only") {
+        MigrateError::ReadOnly { path }
+    } else if msg.contains("disk is full") || msg.contains("database or disk is full") {
+        MigrateError::NoSpace { path }
+    } else {
+        MigrateError::db(what, e)
+    }
+}
+
+impl<'c> Runner<'c> {
+    /// A runner over `conn` for `steps`. Nothing is locked or written yet.
+    pub async fn new(
+        conn: impl IntoDatabaseExecutor<'c>,
+        steps: Vec<Box<dyn Step>>,
+        opts: Options,
+    ) -> Result<Runner<'c>> {
+        let conn = conn.into_database_executor();
+        let backend = conn.get_database_backend();
+        let db_path = sqlite_file(&conn).await.map_err(|e| match e {
+            MigrateError::Db { source, what } => classify(None, &what, source),
+            other => other,
+        })?;
+        let data_dir = match opts.data_dir {
+            Some(d) => Some(DataDir::new(d)?),
+            None => match std::env::var_os(DATA_DIR_ENV) {
+                Some(d) if !d.is_empty() => Some(DataDir::new(PathBuf::from(d))?),
+                _ => match db_path.as_ref().and_then(|p| p.parent()) {
+                    Some(parent) => Some(DataDir::new(parent)?),
+                    None => None,
+                },
+            },
+        };
+        Ok(Runner {
+            conn,
+            backend,
+            steps,
+            data_dir,
+            db_path,
+            progress: opts.progress,
+            lock_timeout: opts.lock_timeout,
+            lock: None,
+            prepared: None,
+        })
+    }
+
+    /// The data folder in use, if any.
+    pub fn data_dir(&self) -> Option<&DataDir> {
+        self.data_dir.as_ref()
+    }
+
+    /// The database backend.
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &DatabaseExecutor<'c> {
+        &self.conn
+    }
+
+    /// The steps this runner knows.
+    pub fn steps(&self) -> &[Box<dyn Step>] {
+        &self.steps
+    }
+
+    fn err(&self, what: &str, e: DbErr) -> MigrateError {
+        classify(self.db_path.as_deref(), what, e)
+    }
+
+    /// Takes the lock, recovers an interrupted step and adopts a cortex.cpp
+    /// database. Idempotent; every writing method calls it first.
+    pub async fn prepare(&mut self) -> Result<Report> {
+        if let Some(r) = &self.prepared {
+            return Ok(r.clone());
+        }
+        // A database that cannot even be read is reported before anything
+        // (lock file, journal) is created next to it.
+        self.conn
+            .query_all_raw(Statement::from_string(self.backend, "SELECT 1 AS one"))
+            .await
+            .map_err(|e| self.err("opening the database", e))?;
+        if self.backend == DbBackend::Sqlite {
+            snapshot::sqlite_tables(&self.conn)
+                .await
+                .map_err(|e| self.err("reading the database", e))?;
+        }
+        if let Some(dir) = &self.data_dir
+            && self.lock.is_none()
+        {
+            let progress = self.progress.clone();
+            let on_wait = move |msg: &str| {
+                tracing::info!("{msg}");
+                progress.emit(Event::Note {
+                    step: String::new(),
+                    message: msg.to_owned(),
+                });
+            };
+            self.lock = Some(FolderLock::acquire(dir, self.lock_timeout, &on_wait).await?);
+        }
+        let mut report = Report {
+            recovered: self.recover_inner().await?,
+            ..Report::default()
+        };
+        report.adopted = self.adopt_if_needed().await?;
+        self.prepared = Some(report.clone());
+        Ok(report)
+    }
+
+    /// Finishes or undoes a step a dead process left behind.
+    async fn recover_inner(&mut self) -> Result<Option<Recovered>> {
+        let Some(dir) = self.data_dir.clone() else {
+            return Ok(None);
+        };
+        let Some(pending) = PendingJournal::load(&dir)? else {
+            return Ok(None);
+        };
+        let applied = book::is_applied(&self.conn, &pending.step)
+            .await
+            .map_err(|e| self.err("checking the interrupted step", e))?;
+        let committed = match pending.direction {
+            Direction::Up => applied,
+            Direction::Down => !applied,
+        };
+        let rec = Recovered {
+            step: pending.step.clone(),
+            direction: pending.direction,
+            committed,
+            operations: pending.ops.len(),
+        };
+        tracing::warn!(
+            step = %rec.step,
+            direction = %rec.direction,
+            committed,
+            "recovering an interrupted step"
+        );
+        self.progress.emit(Event::Recovering {
+            step: rec.step.clone(),
+            direction: rec.direction,
+            committed,
+        });
+        if committed {
+            pending.roll_forward()?;
+        } else {
+            pending.roll_back()?;
+        }
+        Ok(Some(rec))
+    }
+
+    async fn begin(&self) -> Result<DatabaseTransaction> {
+        let opts = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.conn
+            .begin_with_options(opts)
+            .await
+            .map_err(|e| self.err("starting a transaction", e))
+    }
+
+    async fn adopt_if_needed(&mut self) -> Result<Vec<String>> {
+        let found = adopt::inspect(&self.conn).await?;
+        match found {
+            Found::Managed => Ok(Vec::new()),
+            Found::Empty => {
+                let txn = self.begin().await?;
+                book::install(&txn)
+                    .await
+                    .map_err(|e| self.err("creating the bookkeeping tables", e))?;
+                txn.commit()
+                    .await
+                    .map_err(|e| self.err("creating the bookkeeping tables", e))?;
+                Ok(Vec::new())
+            }
+            Found::CortexCpp(cpp) => {
+                tracing::info!("adopting {}", cpp.describe());
+                let txn = self.begin().await?;
+                match adopt::adopt(&txn, &cpp, &self.steps).await {
+                    Ok(adopted) => {
+                        fault::point("adopt: before commit")?;
+                        txn.commit()
+                            .await
+                            .map_err(|e| self.err("committing the adoption", e))?;
+                        Ok(adopted)
+                    }
+                    Err(e) => {
+                        let _ = txn.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The applied steps, checked against the known ones.
+    async fn applied_checked(&self) -> Result<Vec<AppliedStep>> {
+        let applied = book::applied(&self.conn)
+            .await
+            .map_err(|e| self.err("reading the migration history", e))?;
+        let unknown: Vec<String> = applied
+            .iter()
+            .filter(|a| !self.steps.iter().any(|s| s.name() == a.version))
+            .map(|a| a.version.clone())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(MigrateError::UnknownAppliedSteps {
+                data_version: applied
+                    .last()
+                    .map(|a| a.version.clone())
+                    .unwrap_or_default(),
+                known_last: self
+                    .steps
+                    .last()
+                    .map(|s| s.name().to_owned())
+                    .unwrap_or_default(),
+                unknown,
+            });
+        }
+        Ok(applied)
+    }
+
+    fn position(&self, name: &str) -> Result<usize> {
+        self.steps
+            .iter()
+            .position(|s| s.name() == name)
+            .ok_or_else(|| MigrateError::NoSuchStep {
+                name: name.to_owned(),
+            })
+    }
+
+    /// The steps `up` would run for `target`, in order (indexes into steps).
+    async fn up_list(&self, target: &Target) -> Result<Vec<usize>> {
+        let applied = self.applied_checked().await?;
+        let pending: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| !applied.iter().any(|a| a.version == self.steps[i].name()))
+            .collect();
+        Ok(match target {
+            Target::All => pending,
+            Target::Count(n) => pending.into_iter().take(*n as usize).collect(),
+            Target::To(name) => {
+                let until = self.position(name)?;
+                pending.into_iter().filter(|&i| i <= until).collect()
+            }
+            Target::Nothing => Vec::new(),
+        })
+    }
+
+    /// The steps `down` would undo for `target`, newest first.
+    async fn down_list(&self, target: &Target) -> Result<Vec<usize>> {
+        let applied = self.applied_checked().await?;
+        let mut done: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| applied.iter().any(|a| a.version == self.steps[i].name()))
+            .collect();
+        done.reverse();
+        Ok(match target {
+            Target::All | Target::Nothing => done,
+            Target::Count(n) => done.into_iter().take(*n as usize).collect(),
+            Target::To(name) => {
+                let keep = self.position(name)?;
+                done.into_iter().filter(|&i| i > keep).collect()
+            }
+        })
+    }
+
+    /// Applies pending steps.
+    pub async fn up(&mut self, target: Target) -> Result<Report> {
+        let mut report = self.prepare().await?;
+        let list = self.up_list(&target).await?;
+        let total = list.len();
+        for (n, i) in list.into_iter().enumerate() {
+            report
+                .steps
+                .push(self.run_step(i, Direction::Up, n + 1, total).await?);
+        }
+        Ok(report)
+    }
+
+    /// Rolls applied steps back.
+    pub async fn down(&mut self, target: Target) -> Result<Report> {
+        let mut report = self.prepare().await?;
+        let list = self.down_list(&target).await?;
+        let total = list.len();
+        for (n, i) in list.into_iter().enumerate() {
+            report
+                .steps
+                .push(self.run_step(i, Direction::Down, n + 1, total).await?);
+        }
+        Ok(report)
+    }
+
+    /// Whether `down` to `target` would keep data aside in archive tables.
+    pub async fn down_would_archive(&self, target: &Target) -> Result<Vec<String>> {
+        Ok(self
+            .down_list(target)
+            .await?
+            .into_iter()
+            .filter(|&i| down_archives(self.steps[i].as_ref(), self.backend))
+            .map(|i| self.steps[i].name().to_owned())
+            .collect())
+    }
+
+    async fn run_step(
+        &mut self,
+        i: usize,
+        direction: Direction,
+        index: usize,
+        total: usize,
+    ) -> Result<StepReport> {
+        let step = &self.steps[i];
+        let name = step.name().to_owned();
+        let started = Instant::now();
+        tracing::info!(step = %name, %direction, "running step {index}/{total}");
+        self.progress.emit(Event::StepStarted {
+            step: name.clone(),
+            direction,
+            index,
+            total,
+        });
+        let wrap = |source: MigrateError| MigrateError::Step {
+            step: name.clone(),
+            direction,
+            source: Box::new(source),
+        };
+        let txn = self.begin().await.map_err(wrap)?;
+        let ctx = Arc::new(StepContext::new(
+            &name,
+            direction,
+            self.data_dir.clone(),
+            self.progress.clone(),
+        ));
+        let outcome = self.run_in(&txn, i, direction, &ctx).await;
+        let outcome = match outcome {
+            Ok(()) => match fault::point("step: before commit") {
+                Ok(()) => txn
+                    .commit()
+                    .await
+                    .map_err(|e| classify(self.db_path.as_deref(), "committing the step", e)),
+                Err(e) => {
+                    let _ = txn.rollback().await;
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                fault::point("step: committed").map_err(wrap)?;
+                if let Some(journal) = ctx.take_journal() {
+                    journal.finalize().map_err(|e| {
+                        wrap(MigrateError::Refused(format!(
+                            "the step committed but cleaning up its old files failed ({e}); \
+                             the next run completes it"
+                        )))
+                    })?;
+                }
+                let millis = started.elapsed().as_millis() as u64;
+                self.progress.emit(Event::StepFinished {
+                    step: name.clone(),
+                    direction,
+                    millis,
+                });
+                Ok(StepReport {
+                    step: name,
+                    direction,
+                    millis,
+                    notes: ctx.take_notes(),
+                })
+            }
+            Err(e) => {
+                if let Some(journal) = ctx.take_journal()
+                    && let Err(undo) = journal.rollback()
+                {
+                    return Err(wrap(MigrateError::Refused(format!(
+                        "{e}; undoing its file changes failed too ({undo}); \
+                         they will be undone at the next run"
+                    ))));
+                }
+                Err(wrap(e))
+            }
+        }
+    }
+
+    /// Runs one step's body and bookkeeping inside `txn`.
+    async fn run_in(
+        &self,
+        txn: &DatabaseTransaction,
+        i: usize,
+        direction: Direction,
+        ctx: &Arc<StepContext>,
+    ) -> Result<()> {
+        let step = &self.steps[i];
+        fault::point("step: transaction begun")?;
+        let manager = SchemaManager::new(txn);
+        let body = StepContext::scope(Arc::clone(ctx), async {
+            match direction {
+                Direction::Up => step.up(&manager).await,
+                Direction::Down => step.down(&manager).await,
+            }
+        })
+        .await;
+        if let Err(e) = body {
+            return Err(ctx
+                .take_error()
+                .unwrap_or_else(|| classify(self.db_path.as_deref(), "running the step", e)));
+        }
+        fault::point("step: body done")?;
+        let db = |e| classify(self.db_path.as_deref(), "recording the step", e);
+        match direction {
+            Direction::Up => {
+                let schema_after = if self.backend == DbBackend::Sqlite {
+                    Some(snapshot::sqlite_snapshot(txn).await.map_err(db)?)
+                } else {
+                    None
+                };
+                let sum = checksum(step.as_ref(), self.backend);
+                let recipe = self.down_recipe(step.as_ref(), ctx);
+                book::install(txn).await.map_err(db)?;
+                book::record_up(
+                    txn,
+                    Record {
+                        version: step.name(),
+                        checksum: &sum,
+                        origin: Origin::Ran,
+                        schema_after,
+                        down_recipe: recipe,
+                    },
+                )
+                .await
+                .map_err(db)?;
+            }
+            Direction::Down => book::record_down(txn, step.name()).await.map_err(db)?,
+        }
+        fault::point("step: recorded")?;
+        Ok(())
+    }
+
+    /// What an older binary needs to undo this step without its code.
+    fn down_recipe(&self, step: &dyn Step, ctx: &StepContext) -> Option<String> {
+        if !step.down_storable() {
+            return None;
+        }
+        let files: Vec<FileOp> = ctx
+            .journal
+            .lock()
+            .ok()
+            .and_then(|j| {
+                j.as_ref()
+                    .map(|j| j.ops().iter().rev().filter_map(FileOp::inverse).collect())
+            })
+            .unwrap_or_default();
+        let recipe = serde_json::json!({
+            "sql": ops_sql(self.backend, &step.down_ops(self.backend)),
+            "files": files,
+        });
+        Some(recipe.to_string())
+    }
+
+    /// Recovers an interrupted step, if any, under the lock.
+    pub async fn recover(&mut self) -> Result<Option<Recovered>> {
+        Ok(self.prepare().await?.recovered)
+    }
+
+    /// Everything `status` shows. Reads only: takes no lock, recovers and
+    /// adopts nothing.
+    pub async fn status(&self) -> Result<Status> {
+        read_status(
+            &self.conn,
+            &self.steps,
+            self.data_dir.as_ref(),
+            self.db_path.as_deref(),
+        )
+        .await
+    }
+
+    /// What `up` (or `down`) to `target` would do, without doing it.
+    /// Folder steps run in a transaction that is rolled back, with their
+    /// file operations only recorded.
+    pub async fn plan(&self, direction: Direction, target: &Target) -> Result<Vec<PlannedStep>> {
+        let list = match direction {
+            Direction::Up => self.up_list(target).await?,
+            Direction::Down => self.down_list(target).await?,
+        };
+        let mut out = Vec::new();
+        for i in list {
+            let step = &self.steps[i];
+            let ops = match direction {
+                Direction::Up => step.up_ops(self.backend),
+                Direction::Down => step.down_ops(self.backend),
+            };
+            let mut planned = PlannedStep {
+                step: step.name().to_owned(),
+                direction,
+                kind: step.kind(),
+                summary: step.summary().to_owned(),
+                sql: ops_sql(self.backend, &ops),
+                files: Vec::new(),
+                archives: direction == Direction::Down
+                    && down_archives(step.as_ref(), self.backend),
+                notes: Vec::new(),
+            };
+            if step.kind() == StepKind::Folder && self.backend != DbBackend::MySql {
+                let ctx = Arc::new(
+                    StepContext::new(
+                        step.name(),
+                        direction,
+                        self.data_dir.clone(),
+                        self.progress.clone(),
+                    )
+                    .dry(),
+                );
+                let txn = self.begin().await?;
+                let manager = SchemaManager::new(&txn);
+                let body = StepContext::scope(Arc::clone(&ctx), async {
+                    match direction {
+                        Direction::Up => step.up(&manager).await,
+                        Direction::Down => step.down(&manager).await,
+                    }
+                })
+                .await;
+                drop(manager);
+                let _ = txn.rollback().await;
+                if let Err(e) = body {
+                    planned.notes.push(format!(
+                        "would fail: {}",
+                        ctx.take_error()
+                            .map(|e| e.to_string())
+                            .unwrap_or(e.to_string())
+                    ));
+                }
+                planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
+                planned.notes.extend(ctx.take_notes());
+            }
+            out.push(planned);
+        }
+        Ok(out)
+    }
+}
+
+/// Everything `status` shows, over any connection. Reads only: takes no
+/// lock, recovers and adopts nothing.
+pub async fn read_status<C: ConnectionTrait>(
+    conn: &C,
+    known: &[Box<dyn Step>],
+    data_dir: Option<&DataDir>,
+    db_path: Option<&std::path::Path>,
+) -> Result<Status> {
+    let backend = conn.get_database_backend();
+    let err = |what: &str, e: DbErr| classify(db_path, what, e);
+    conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
+        .await
+        .map_err(|e| err("opening the database", e))?;
+    if backend == DbBackend::Sqlite {
+        snapshot::sqlite_tables(conn)
+            .await
+            .map_err(|e| err("reading the database", e))?;
+    }
+    let found = adopt::inspect(conn).await?;
+    let applied = book::applied(conn)
+        .await
+        .map_err(|e| err("reading the migration history", e))?;
+    let cortex = match &found {
+        Found::CortexCpp(c) => Some(c.clone()),
+        _ => None,
+    };
+    let mut steps = Vec::new();
+    let mut pending = Vec::new();
+    for s in known {
+        let a = applied.iter().find(|a| a.version == s.name());
+        let adoptable = cortex
+            .as_ref()
+            .is_some_and(|c| s.cortex_version().is_some_and(|v| v <= c.version));
+        let state = if a.is_some() {
+            "applied"
+        } else if adoptable {
+            "adoptable"
+        } else {
+            pending.push(s.name().to_owned());
+            "pending"
+        };
+        let drifted = a
+            .and_then(|a| a.checksum.as_ref())
+            .is_some_and(|c| *c != checksum(s.as_ref(), backend));
+        steps.push(StepStatus {
+            name: s.name().to_owned(),
+            summary: s.summary().to_owned(),
+            kind: s.kind(),
+            state,
+            applied_at: a.map(|a| a.applied_at),
+            origin: a.and_then(|a| a.origin.clone()),
+            drifted,
+        });
+    }
+    let unknown_applied = applied
+        .iter()
+        .filter(|a| !known.iter().any(|s| s.name() == a.version))
+        .map(|a| a.version.clone())
+        .collect();
+    let interrupted = match data_dir {
+        Some(dir) => PendingJournal::peek(dir)?.map(|p| Interrupted {
+            step: p.step,
+            direction: p.direction,
+            pid: p.pid,
+            started_at: p.started_at,
+            operations: p.ops.len(),
+        }),
+        None => None,
+    };
+    let data_version = match &cortex {
+        Some(c) => known
+            .iter()
+            .filter(|s| s.cortex_version().is_some_and(|v| v <= c.version))
+            .last()
+            .map(|s| s.name().to_owned()),
+        None => applied.last().map(|a| a.version.clone()),
+    };
+    Ok(Status {
+        backend: format!("{backend:?}").to_lowercase(),
+        data_dir: data_dir.map(|d| d.root().to_path_buf()),
+        database: db_path.map(PathBuf::from),
+        data_version,
+        app_version: known.last().map(|s| s.name().to_owned()),
+        steps,
+        unknown_applied,
+        pending,
+        cortex_cpp: cortex.map(|c| c.describe()),
+        interrupted,
+        lock_holder: data_dir.and_then(lock::current_holder),
+    })
+}
+
+// ---- the bridge from sea-orm-migration's `MigratorTrait` ----
+
+fn print_report(report: &Report) {
+    if let Some(r) = &report.recovered {
+        println!(
+            "Recovered interrupted step '{}' ({}): {}",
+            r.step,
+            r.direction,
+            if r.committed { "completed" } else { "undone" }
+        );
+    }
+    for a in &report.adopted {
+        println!("Adopted '{a}' (schema made by cortex.cpp)");
+    }
+    if report.steps.is_empty() {
+        println!("Nothing to do");
+    }
+    for s in &report.steps {
+        let verb = match s.direction {
+            Direction::Up => "Applied",
+            Direction::Down => "Rolled back",
+        };
+        println!("{verb} '{}' in {} ms", s.step, s.millis);
+        for n in &s.notes {
+            println!("  note: {n}");
+        }
+    }
+}
+
+fn opts_from_env() -> Options {
+    Options::default()
+}
+
+/// `MigratorTrait::up` of a cortex migrator.
+pub async fn sea_orm_up<M: StepList>(
+    db: DatabaseExecutor<'_>,
+    steps: Option<u32>,
+) -> std::result::Result<(), DbErr> {
+    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    let report = r
+        .up(steps.map(Target::Count).unwrap_or(Target::All))
+        .await?;
+    print_report(&report);
+    Ok(())
+}
+
+/// `MigratorTrait::down` of a cortex migrator.
+pub async fn sea_orm_down<M: StepList>(
+    db: DatabaseExecutor<'_>,
+    steps: Option<u32>,
+) -> std::result::Result<(), DbErr> {
+    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    let report = r
+        .down(steps.map(Target::Count).unwrap_or(Target::All))
+        .await?;
+    print_report(&report);
+    Ok(())
+}
+
+/// `MigratorTrait::refresh`: every step down, then up again (archived data
+/// comes back).
+pub async fn sea_orm_refresh<M: StepList>(
+    db: DatabaseExecutor<'_>,
+) -> std::result::Result<(), DbErr> {
+    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    print_report(&r.down(Target::All).await?);
+    print_report(&r.up(Target::All).await?);
+    Ok(())
+}
+
+/// `MigratorTrait::reset`: every step down, then the history tables go.
+/// Archived data stays in its archive tables.
+pub async fn sea_orm_reset<M: StepList>(
+    db: DatabaseExecutor<'_>,
+) -> std::result::Result<(), DbErr> {
+    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    print_report(&r.down(Target::All).await?);
+    for t in ["seaql_migrations", book::STEPS_TABLE] {
+        let drop = Table::drop().table(Alias::new(t)).if_exists().to_owned();
+        r.connection().execute(&drop).await?;
+    }
+    Ok(())
+}
+
+/// `MigratorTrait::fresh` would drop every table, user data included: refused.
+pub async fn sea_orm_fresh<M: StepList>(
+    _db: DatabaseExecutor<'_>,
+) -> std::result::Result<(), DbErr> {
+    Err(MigrateError::Refused(
+        "`fresh` would drop every table of the Cortex database, models and engines included; \
+         cortex-migrate refuses it. Use `refresh` (down then up, keeping data) or delete cortex.db yourself"
+            .into(),
+    )
+    .into())
+}
+
+/// `MigratorTrait::status` of a cortex migrator: prints each step.
+pub async fn sea_orm_status<M: StepList, C: ConnectionTrait>(
+    db: &C,
+) -> std::result::Result<(), DbErr> {
+    let db_path = sqlite_file(db).await?;
+    let data_dir = match std::env::var_os(DATA_DIR_ENV) {
+        Some(d) if !d.is_empty() => Some(DataDir::new(PathBuf::from(d))?),
+        _ => match db_path.as_ref().and_then(|p| p.parent()) {
+            Some(parent) => Some(DataDir::new(parent)?),
+            None => None,
+        },
+    };
+    let st = read_status(db, &M::steps(), data_dir.as_ref(), db_path.as_deref()).await?;
+    for s in &st.steps {
+        println!(
+            "Migration '{}'... {}{}",
+            s.name,
+            match s.state {
+                "applied" => "Applied",
+                "adoptable" => "Applied by cortex.cpp (recorded at next up)",
+                _ => "Pending",
+            },
+            if s.drifted {
+                " (changed since it was applied)"
+            } else {
+                ""
+            }
+        );
+    }
+    for u in &st.unknown_applied {
+        println!("Migration '{u}'... Applied by a newer cortex-migrate (unknown here)");
+    }
+    if let Some(i) = &st.interrupted {
+        println!(
+            "Interrupted: '{}' ({}); the next up completes or undoes it",
+            i.step, i.direction
+        );
+    }
+    Ok(())
+}
+
+/// Implements sea-orm-migration's `MigratorTrait` for a type that lists its
+/// steps with [`StepList`], routing `up`, `down`, `status`, `refresh`,
+/// `reset` and `fresh` through the cortex runner.
+#[macro_export]
+macro_rules! cortex_migrator {
+    ($ty:ty) => {
+        #[$crate::async_trait::async_trait]
+        impl $crate::sea_orm_migration::MigratorTrait for $ty {
+            fn migrations() -> Vec<Box<dyn $crate::sea_orm_migration::MigrationTrait>> {
+                <$ty as $crate::toolkit::StepList>::steps()
+                    .into_iter()
+                    .map(|s| s as Box<dyn $crate::sea_orm_migration::MigrationTrait>)
+                    .collect()
+            }
+
+            async fn up<'c, C>(
+                db: C,
+                steps: Option<u32>,
+            ) -> Result<(), $crate::sea_orm_migration::DbErr>
+            where
+                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
+            {
+                $crate::toolkit::runner::sea_orm_up::<$ty>(
+                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
+                        db,
+                    ),
+                    steps,
+                )
+                .await
+            }
+
+            async fn down<'c, C>(
+                db: C,
+                steps: Option<u32>,
+            ) -> Result<(), $crate::sea_orm_migration::DbErr>
+            where
+                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
+            {
+                $crate::toolkit::runner::sea_orm_down::<$ty>(
+                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
+                        db,
+                    ),
+                    steps,
+                )
+                .await
+            }
+
+            async fn refresh<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
+            where
+                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
+            {
+                $crate::toolkit::runner::sea_orm_refresh::<$ty>(
+                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
+                        db,
+                    ),
+                )
+                .await
+            }
+
+            async fn reset<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
+            where
+                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
+            {
+                $crate::toolkit::runner::sea_orm_reset::<$ty>(
+                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
+                        db,
+                    ),
+                )
+                .await
+            }
+
+            async fn fresh<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
+            where
+                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
+            {
+                $crate::toolkit::runner::sea_orm_fresh::<$ty>(
+                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
+                        db,
+                    ),
+                )
+                .await
+            }
+
+            async fn status<C>(db: &C) -> Result<(), $crate::sea_orm_migration::DbErr>
+            where
+                C: $crate::sea_orm_migration::sea_orm::ConnectionTrait,
+            {
+                $crate::toolkit::runner::sea_orm_status::<$ty, C>(db).await
+            }
+        }
+    };
+}

@@ -1,0 +1,278 @@
+//! Schema steps written as data: a list of [`SchemaOp`]s that the toolkit
+//! runs, renders as SQL for `plan`, and stores as the `down` recipe an older
+//! binary can replay. The ops cover what Cortex's history needs: tables and
+//! columns that may already exist (adopted cortex.cpp databases, whose C++
+//! code added columns one at a time), and downs that archive what they drop
+//! so that the next `up` brings it back.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+/// Prefix of the tables where downs keep what they drop.
+pub const ARCHIVE_PREFIX: &str = "cortex_archive_";
+
+/// The archive table that keeps `table`'s dropped data for step `tag`.
+pub fn archive_name(tag: &str, table: &str) -> String {
+    format!("{ARCHIVE_PREFIX}{tag}_{table}")
+}
+
+/// One change to the schema (and the data it carries).
+#[derive(Debug, Clone)]
+pub enum SchemaOp {
+    /// Creates a table, unless it exists already (then its shape was
+    /// checked at adoption). If an earlier `down` archived this table, the
+    /// archive is renamed back instead, with every row.
+    CreateTable {
+        table: &'static str,
+        archive_tag: &'static str,
+        stmt: TableCreateStatement,
+    },
+    /// Adds a column unless it exists.
+    AddColumn {
+        table: &'static str,
+        column: ColumnDef,
+    },
+    /// Copies the archived values of `columns` (kept by an earlier `down`)
+    /// back into `table` by `key`, then drops the archive.
+    RestoreColumns {
+        archive_tag: &'static str,
+        table: &'static str,
+        key: &'static str,
+        columns: &'static [&'static str],
+    },
+    /// Keeps `columns` (with `key`) in an archive table, then drops them.
+    ArchiveColumns {
+        archive_tag: &'static str,
+        table: &'static str,
+        key: &'static str,
+        columns: &'static [&'static str],
+    },
+    /// Renames a table to its archive.
+    ArchiveTable {
+        archive_tag: &'static str,
+        table: &'static str,
+    },
+    /// Records the cortex.cpp schema version the way cortex.cpp does (one
+    /// row in `schema_version`), so that cortex.cpp itself still agrees.
+    SetCortexVersion(i64),
+    /// Drops a table that holds nothing worth keeping.
+    DropTable(&'static str),
+}
+
+fn q(backend: DbBackend, ident: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{ident}`"),
+        _ => format!("\"{ident}\""),
+    }
+}
+
+impl SchemaOp {
+    /// The SQL this op runs when nothing exists yet / everything exists as
+    /// expected: what `plan` shows and what a stored recipe replays.
+    pub fn sql(&self, backend: DbBackend) -> Vec<String> {
+        match self {
+            SchemaOp::CreateTable { stmt, .. } => vec![build(backend, stmt)],
+            SchemaOp::AddColumn { table, column } => {
+                let mut alter = Table::alter();
+                alter.table(Alias::new(*table)).add_column(column.clone());
+                vec![build(backend, &alter)]
+            }
+            SchemaOp::RestoreColumns {
+                archive_tag,
+                table,
+                key,
+                columns,
+            } => {
+                let archive = archive_name(archive_tag, table);
+                vec![
+                    restore_sql(backend, &archive, table, key, columns),
+                    format!("DROP TABLE {}", q(backend, &archive)),
+                ]
+            }
+            SchemaOp::ArchiveColumns {
+                archive_tag,
+                table,
+                key,
+                columns,
+            } => {
+                let archive = archive_name(archive_tag, table);
+                let mut out = vec![archive_sql(backend, &archive, table, key, columns)];
+                for c in columns.iter() {
+                    out.push(format!(
+                        "ALTER TABLE {} DROP COLUMN {}",
+                        q(backend, table),
+                        q(backend, c)
+                    ));
+                }
+                out
+            }
+            SchemaOp::ArchiveTable { archive_tag, table } => {
+                vec![rename_sql(
+                    backend,
+                    table,
+                    &archive_name(archive_tag, table),
+                )]
+            }
+            SchemaOp::SetCortexVersion(v) => vec![
+                format!("DELETE FROM {}", q(backend, "schema_version")),
+                format!(
+                    "INSERT INTO {} ({}) VALUES ({v})",
+                    q(backend, "schema_version"),
+                    q(backend, "version")
+                ),
+            ],
+            SchemaOp::DropTable(t) => vec![format!("DROP TABLE {}", q(backend, t))],
+        }
+    }
+
+    /// Runs the op, looking at what exists first.
+    pub async fn run(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        let conn = manager.get_connection();
+        match self {
+            SchemaOp::CreateTable {
+                table,
+                archive_tag,
+                stmt,
+            } => {
+                let archive = archive_name(archive_tag, table);
+                let has_table = manager.has_table(table).await?;
+                let has_archive = manager.has_table(&archive).await?;
+                match (has_table, has_archive) {
+                    (false, true) => exec(conn, rename_sql(backend, &archive, table)).await,
+                    (false, false) => exec(conn, build(backend, stmt)).await,
+                    (true, false) => Ok(()),
+                    (true, true) => Err(DbErr::Migration(format!(
+                        "both {table} and its archive {archive} exist; \
+                         move one of them aside before migrating"
+                    ))),
+                }
+            }
+            SchemaOp::AddColumn { table, column } => {
+                let name = column.get_column_name();
+                if manager.has_column(*table, &name).await? {
+                    return Ok(());
+                }
+                for s in self.sql(backend) {
+                    exec(conn, s).await?;
+                }
+                Ok(())
+            }
+            SchemaOp::RestoreColumns {
+                archive_tag, table, ..
+            } => {
+                if !manager.has_table(archive_name(archive_tag, table)).await? {
+                    return Ok(());
+                }
+                for s in self.sql(backend) {
+                    exec(conn, s).await?;
+                }
+                Ok(())
+            }
+            _ => {
+                for s in self.sql(backend) {
+                    exec(conn, s).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether running this op keeps data aside (a `down` that archives).
+    pub fn archives(&self) -> bool {
+        matches!(
+            self,
+            SchemaOp::ArchiveColumns { .. } | SchemaOp::ArchiveTable { .. }
+        )
+    }
+}
+
+/// Runs a list of ops in order.
+pub async fn run_ops(manager: &SchemaManager<'_>, ops: &[SchemaOp]) -> Result<(), DbErr> {
+    for op in ops {
+        op.run(manager).await?;
+    }
+    Ok(())
+}
+
+/// The SQL of a list of ops.
+pub fn ops_sql(backend: DbBackend, ops: &[SchemaOp]) -> Vec<String> {
+    ops.iter().flat_map(|o| o.sql(backend)).collect()
+}
+
+async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
+    super::fault::point("sql: before statement").map_err(DbErr::from)?;
+    tracing::debug!(%sql, "execute");
+    conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .map(|_| ())
+}
+
+fn build<S: SchemaStatementBuilder>(backend: DbBackend, stmt: &S) -> String {
+    match backend {
+        DbBackend::MySql => stmt.to_string(MysqlQueryBuilder),
+        DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
+        _ => stmt.to_string(SqliteQueryBuilder),
+    }
+}
+
+fn rename_sql(backend: DbBackend, from: &str, to: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("RENAME TABLE {} TO {}", q(backend, from), q(backend, to)),
+        _ => format!(
+            "ALTER TABLE {} RENAME TO {}",
+            q(backend, from),
+            q(backend, to)
+        ),
+    }
+}
+
+fn archive_sql(
+    backend: DbBackend,
+    archive: &str,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+) -> String {
+    let cols = std::iter::once(key)
+        .chain(columns.iter().copied())
+        .map(|c| q(backend, c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "CREATE TABLE {} AS SELECT {cols} FROM {}",
+        q(backend, archive),
+        q(backend, table)
+    )
+}
+
+fn restore_sql(
+    backend: DbBackend,
+    archive: &str,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+) -> String {
+    let (a, t, k) = (q(backend, archive), q(backend, table), q(backend, key));
+    let sets = columns
+        .iter()
+        .map(|c| {
+            let c = q(backend, c);
+            format!("{c} = (SELECT a.{c} FROM {a} a WHERE a.{k} = {t}.{k})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("UPDATE {t} SET {sets} WHERE {k} IN (SELECT {k} FROM {a})")
+}
+
+/// A text column that is (part of) a key: `TEXT` where the backend can
+/// index it, `VARCHAR(255)` on MySQL, which cannot.
+pub fn key_text(backend: DbBackend, col: impl IntoIden) -> ColumnDef {
+    let mut c = ColumnDef::new(col);
+    if backend == DbBackend::MySql {
+        c.string_len(255);
+    } else {
+        c.text();
+    }
+    c
+}
