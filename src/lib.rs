@@ -1,1 +1,15 @@
+//! `cortex_migrate`: what an application and a person use to keep Cortex's
+//! data (the SQLite `cortex.db` and the data folder around it) in step with
+//! the binary: locating the data folder, opening the database, and the
+//! `cortex-migrate` command line. The steps themselves and the runner live
+//! in the `migration` crate, so that `sea-orm-cli migrate` gets them too.
 
+pub mod cli;
+pub mod connect;
+pub mod error;
+pub mod location;
+pub mod render;
+
+pub use error::{Error, Result};
+pub use migration::Migrator;
+pub use migration::toolkit;

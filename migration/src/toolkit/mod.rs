@@ -9,6 +9,7 @@ pub mod context;
 pub mod durable;
 pub mod error;
 pub mod fault;
+pub mod golden;
 pub mod journal;
 pub mod lock;
 pub mod paths;

@@ -1,0 +1,308 @@
+//! The `cortex-migrate` command line: argument definitions and what each
+//! command does with the library. Human output by default, `--json` for
+//! programs; one clear line on stderr and a documented exit code on error.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use migration::Migrator;
+use migration::toolkit::runner::{Options, Runner, Target};
+use migration::toolkit::{Direction, StepList};
+use sea_orm::DatabaseConnection;
+
+use crate::connect::{self, Place};
+use crate::error::{Error, Result};
+use crate::location::{Search, Source, Variant};
+use crate::render;
+
+/// Crash-safe migrations of Cortex's database and data folder.
+#[derive(Debug, Parser)]
+#[command(name = "cortex-migrate", version, about, long_about = None)]
+pub struct Cli {
+    /// The Cortex data folder (the one that holds cortex.db). Default: from
+    /// CORTEX_DATA_DIR, then .cortexrc, then ~/cortexcpp.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        conflicts_with = "database_url"
+    )]
+    pub data_dir: Option<PathBuf>,
+
+    /// A database URL (postgres://, mysql://, sqlite://) instead of a data
+    /// folder; folder steps then use CORTEX_DATA_DIR.
+    #[arg(long, global = true, value_name = "URL", env = "CORTEX_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Which Cortex build's data (each has its own .cortexrc and folder).
+    #[arg(long, global = true, value_enum)]
+    pub variant: Option<Variant>,
+
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Give up waiting for another migrator after this many seconds.
+    #[arg(long, global = true, value_name = "SECS")]
+    pub lock_timeout: Option<u64>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Data version, app version, applied and pending steps, lock holder.
+    Status,
+    /// Apply pending steps (all, or up to --to).
+    Up(UpArgs),
+    /// Roll applied steps back (--to STEP or --steps N).
+    Down(DownArgs),
+    /// Show what `up` or `down` would do, without doing it.
+    Plan(PlanArgs),
+    /// Finish or undo a step that a dead process left half done.
+    Recover,
+}
+
+/// Arguments of `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Stop after this step (full name or a unique part of it).
+    #[arg(long, value_name = "STEP")]
+    pub to: Option<String>,
+}
+
+/// Arguments of `down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Roll back until this step is the last one applied (`0` for all).
+    #[arg(
+        long,
+        value_name = "STEP",
+        required_unless_present = "steps",
+        conflicts_with = "steps"
+    )]
+    pub to: Option<String>,
+    /// Roll back this many steps.
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u32>,
+    /// Do not ask before a down that moves data into archive tables.
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// `up` (default) or `down`.
+    #[arg(value_parser = ["up", "down"], default_value = "up")]
+    pub direction: String,
+    /// As for `up --to` / `down --to`.
+    #[arg(long, value_name = "STEP")]
+    pub to: Option<String>,
+    /// As for `down --steps`.
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u32>,
+}
+
+/// Where the data is, and how it was found.
+struct Resolved {
+    place: Place,
+    from: Option<String>,
+}
+
+fn resolve(cli: &Cli) -> Result<Resolved> {
+    if let Some(url) = &cli.database_url {
+        let data_dir = match &cli.data_dir {
+            Some(d) => Some(d.clone()),
+            None => std::env::var_os(crate::location::DATA_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        };
+        return Ok(Resolved {
+            place: Place::Url {
+                url: url.clone(),
+                data_dir,
+            },
+            from: None,
+        });
+    }
+    let variant = match cli.variant {
+        Some(v) => v,
+        None => Variant::from_env()?.unwrap_or_default(),
+    };
+    let located = Search::from_env(cli.data_dir.clone(), variant).locate()?;
+    let from = match &located.source {
+        Source::Flag => "--data-dir".to_owned(),
+        Source::Env => crate::location::DATA_DIR_ENV.to_owned(),
+        Source::Cortexrc { path } => path.display().to_string(),
+        Source::Default => "the default location".to_owned(),
+    };
+    Ok(Resolved {
+        place: Place::Folder(located.data_dir),
+        from: Some(from),
+    })
+}
+
+/// Resolves a step given by full name or a unique part of it.
+pub fn step_name(given: &str) -> Result<String> {
+    let steps = Migrator::steps();
+    if let Some(s) = steps.iter().find(|s| s.name() == given) {
+        return Ok(s.name().to_owned());
+    }
+    let matches: Vec<&str> = steps
+        .iter()
+        .map(|s| s.name())
+        .filter(|n| n.contains(given))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(Error::Usage(format!(
+            "there is no step like `{given}`; `cortex-migrate status` lists them"
+        ))),
+        many => Err(Error::Usage(format!(
+            "`{given}` matches {} steps ({}); give more of the name",
+            many.len(),
+            many.join(", ")
+        ))),
+    }
+}
+
+fn options(cli: &Cli, place: &Place) -> Options {
+    Options {
+        data_dir: place.data_dir().map(PathBuf::from),
+        progress: render::progress_sink(cli.json),
+        lock_timeout: cli.lock_timeout.map(Duration::from_secs),
+    }
+}
+
+fn emit<T: serde::Serialize>(cli: &Cli, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+    if cli.json {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| Error::Usage(format!("cannot encode the output as JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", human());
+    }
+    Ok(())
+}
+
+async fn runner<'c>(cli: &Cli, db: &'c DatabaseConnection, place: &Place) -> Result<Runner<'c>> {
+    Ok(Runner::new(db, Migrator::steps(), options(cli, place)).await?)
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let Resolved { place, from } = resolve(&cli)?;
+    match &cli.command {
+        Command::Status => {
+            if !place.db_exists() {
+                return Err(Error::NoDatabase {
+                    folder: place.data_dir().map(PathBuf::from).unwrap_or_default(),
+                });
+            }
+            let db = connect::open(&place, false).await?;
+            let st = runner(&cli, &db, &place).await?.status().await?;
+            emit(&cli, &st, || render::status(&st, from.as_deref()))
+        }
+        Command::Up(args) => {
+            let target = match &args.to {
+                Some(t) => Target::To(step_name(t)?),
+                None => Target::All,
+            };
+            let db = connect::open(&place, true).await?;
+            let mut r = runner(&cli, &db, &place).await?;
+            let report = r.up(target).await?;
+            emit(&cli, &report, || render::report(&report))
+        }
+        Command::Down(args) => {
+            let target = match (&args.to, args.steps) {
+                (Some(t), _) if t == "0" || t == "none" => Target::Nothing,
+                (Some(t), _) => Target::To(step_name(t)?),
+                (None, Some(n)) => Target::Count(n),
+                (None, None) => {
+                    return Err(Error::Usage("down needs --to STEP or --steps N".into()));
+                }
+            };
+            let db = connect::open(&place, false).await?;
+            let mut r = runner(&cli, &db, &place).await?;
+            let archiving = r.down_would_archive(&target).await?;
+            if !archiving.is_empty() && !args.yes && !confirm(&archiving)? {
+                return Err(Error::Usage("cancelled; nothing was changed".into()));
+            }
+            let report = r.down(target).await?;
+            emit(&cli, &report, || render::report(&report))
+        }
+        Command::Plan(args) => {
+            let direction = if args.direction == "down" {
+                Direction::Down
+            } else {
+                Direction::Up
+            };
+            let target = match (&args.to, args.steps, direction) {
+                (Some(t), _, Direction::Down) if t == "0" || t == "none" => Target::Nothing,
+                (Some(t), _, _) => Target::To(step_name(t)?),
+                (None, Some(n), _) => Target::Count(n),
+                (None, None, Direction::Up) => Target::All,
+                (None, None, Direction::Down) => Target::Count(1),
+            };
+            let (db, place) = if place.db_exists() {
+                (connect::open(&place, false).await?, place)
+            } else {
+                // Nothing exists yet: plan against an empty database.
+                let empty = sea_orm::Database::connect("sqlite::memory:")
+                    .await
+                    .map_err(|e| Error::Connect {
+                        target: "an empty in-memory database".into(),
+                        reason: e.to_string(),
+                    })?;
+                (
+                    empty,
+                    Place::Url {
+                        url: "sqlite::memory:".into(),
+                        data_dir: None,
+                    },
+                )
+            };
+            let r = runner(&cli, &db, &place).await?;
+            let planned = r.plan(direction, &target).await?;
+            let mysql = r.backend() == sea_orm::DbBackend::MySql;
+            emit(&cli, &planned, || render::plan(&planned, mysql))
+        }
+        Command::Recover => {
+            let db = connect::open(&place, false).await?;
+            let mut r = runner(&cli, &db, &place).await?;
+            let report = r.prepare().await?;
+            emit(&cli, &report, || render::report(&report))
+        }
+    }
+}
+
+/// Asks before a down that archives data; refuses without a terminal.
+fn confirm(steps: &[String]) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "rolling back {} moves data into archive tables; pass --yes to confirm",
+            steps.join(", ")
+        )));
+    }
+    eprint!(
+        "Rolling back {} keeps the dropped columns and tables in archive tables \
+         (the next `up` restores them). Continue? [y/N] ",
+        steps.join(", ")
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}

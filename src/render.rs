@@ -1,0 +1,280 @@
+//! Human output of the command line: short tables and a few lines, and the
+//! progress bars (stderr, only on a terminal) that render runner events.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use migration::toolkit::runner::{PlannedStep, Report, Status};
+use migration::toolkit::{Direction, Event, ProgressSink};
+
+/// `2026-11-26 01:14:03 UTC` from seconds since the epoch.
+pub fn time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant), proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The `status` screen.
+pub fn status(st: &Status, located_from: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(d) = &st.data_dir {
+        out.push_str(&format!(
+            "data folder   {}{}\n",
+            d.display(),
+            located_from
+                .map(|f| format!(" (from {f})"))
+                .unwrap_or_default()
+        ));
+    }
+    match &st.database {
+        Some(db) => out.push_str(&format!(
+            "database      {} ({})\n",
+            db.display(),
+            st.backend
+        )),
+        None => out.push_str(&format!("database      {}\n", st.backend)),
+    }
+    out.push_str(&format!(
+        "data version  {}\n",
+        st.data_version.as_deref().unwrap_or("(empty)")
+    ));
+    out.push_str(&format!(
+        "app version   {}\n",
+        st.app_version.as_deref().unwrap_or("(none)")
+    ));
+    if let Some(c) = &st.cortex_cpp {
+        out.push_str(&format!("found         {c} (adopted at the next `up`)\n"));
+    }
+    match &st.lock_holder {
+        Some(h) => out.push_str(&format!("lock          held by {h}\n")),
+        None => out.push_str("lock          free\n"),
+    }
+    if let Some(i) = &st.interrupted {
+        out.push_str(&format!(
+            "interrupted   {} ({}, {} file operations, pid {}); `cortex-migrate recover` finishes or undoes it\n",
+            i.step, i.direction, i.operations, i.pid
+        ));
+    }
+    out.push('\n');
+    let width = st
+        .steps
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "  {:<9}  {:<width$}  {:<6}  APPLIED\n",
+        "STATE", "STEP", "KIND"
+    ));
+    for s in &st.steps {
+        let when = match (s.applied_at, &s.origin) {
+            (Some(t), Some(o)) if o == "adopted" => {
+                format!("{} (adopted from cortex.cpp)", time(t))
+            }
+            (Some(t), _) => time(t),
+            (None, _) => String::new(),
+        };
+        let state = if s.drifted { "changed" } else { s.state };
+        out.push_str(&format!(
+            "  {:<9}  {:<width$}  {:<6}  {when}\n",
+            state,
+            s.name,
+            format!("{:?}", s.kind).to_lowercase()
+        ));
+    }
+    for u in &st.unknown_applied {
+        out.push_str(&format!(
+            "  {:<9}  {u:<width$}  ?       (applied by a newer cortex-migrate)\n",
+            "unknown"
+        ));
+    }
+    out.push('\n');
+    if !st.unknown_applied.is_empty() {
+        out.push_str(&format!(
+            "The data is newer than this binary ({} unknown step(s)); run the newer binary, or `cortex-migrate down --to {}`.\n",
+            st.unknown_applied.len(),
+            st.app_version.as_deref().unwrap_or("0")
+        ));
+    } else if st.pending.is_empty() {
+        out.push_str("Up to date.\n");
+    } else {
+        out.push_str(&format!(
+            "{} pending step(s): run `cortex-migrate up`.\n",
+            st.pending.len()
+        ));
+    }
+    if st.steps.iter().any(|s| s.drifted) {
+        out.push_str("A step marked `changed` differs from the step this binary has; `cortex-migrate verify` explains.\n");
+    }
+    out
+}
+
+/// The result of `up`, `down` or `recover`.
+pub fn report(r: &Report) -> String {
+    let mut out = String::new();
+    if let Some(rec) = &r.recovered {
+        out.push_str(&format!(
+            "recovered     {} ({}): {} ({} file operations)\n",
+            rec.step,
+            rec.direction,
+            if rec.committed {
+                "it had committed; its file changes were completed"
+            } else {
+                "it had not committed; its file changes were undone"
+            },
+            rec.operations
+        ));
+    }
+    for a in &r.adopted {
+        out.push_str(&format!(
+            "adopted       {a} (made by cortex.cpp, not run again)\n"
+        ));
+    }
+    for s in &r.steps {
+        let verb = match s.direction {
+            Direction::Up => "applied",
+            Direction::Down => "rolled back",
+        };
+        out.push_str(&format!("{verb:<13} {} ({} ms)\n", s.step, s.millis));
+        for n in &s.notes {
+            out.push_str(&format!("              note: {n}\n"));
+        }
+    }
+    if r.steps.is_empty() && r.adopted.is_empty() && r.recovered.is_none() {
+        out.push_str("Nothing to do: the data is up to date.\n");
+    }
+    out
+}
+
+/// The result of `plan`.
+pub fn plan(steps: &[PlannedStep], mysql: bool) -> String {
+    let mut out = String::new();
+    if steps.is_empty() {
+        out.push_str("Nothing to do.\n");
+        return out;
+    }
+    for s in steps {
+        out.push_str(&format!(
+            "{} {} ({}): {}\n",
+            match s.direction {
+                Direction::Up => "up  ",
+                Direction::Down => "down",
+            },
+            s.step,
+            format!("{:?}", s.kind).to_lowercase(),
+            s.summary
+        ));
+        for sql in &s.sql {
+            out.push_str(&format!("    sql   {sql}\n"));
+        }
+        for f in &s.files {
+            out.push_str(&format!("    file  {f}\n"));
+        }
+        for n in &s.notes {
+            out.push_str(&format!("    note  {n}\n"));
+        }
+        if s.archives {
+            out.push_str("    keeps what it drops in archive tables; the next `up` restores it\n");
+        }
+    }
+    if mysql {
+        out.push_str(
+            "MySQL/MariaDB cannot roll back DDL: a step that fails half-way is shown by `status` \
+             as failed and completed or reverted by `recover`.\n",
+        );
+    }
+    out
+}
+
+/// A progress sink that draws bars on stderr when it is a terminal, and
+/// prints notes (waiting for the lock, skipped models) either way.
+pub fn progress_sink(quiet: bool) -> ProgressSink {
+    let tty = std::io::stderr().is_terminal();
+    let bars: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
+    ProgressSink::new(move |e| match e {
+        Event::StepStarted {
+            step,
+            direction,
+            index,
+            total,
+        } if tty && !quiet => {
+            let pb = ProgressBar::new_spinner();
+            pb.set_message(format!("[{index}/{total}] {direction} {step}"));
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            if let Ok(mut b) = bars.lock() {
+                b.insert(step.clone(), pb);
+            }
+        }
+        Event::StepFinished { step, .. } => {
+            if let Some(pb) = bars.lock().ok().and_then(|mut b| b.remove(step)) {
+                pb.finish_and_clear();
+            }
+        }
+        Event::Bytes { step, done, total } | Event::Rows { step, done, total } if tty && !quiet => {
+            if let Ok(b) = bars.lock()
+                && let Some(pb) = b.get(step)
+            {
+                if pb.length() != Some(*total) {
+                    pb.set_length(*total);
+                    let unit = if matches!(e, Event::Bytes { .. }) {
+                        "{bytes}/{total_bytes}"
+                    } else {
+                        "{pos}/{len} models"
+                    };
+                    if let Ok(style) = ProgressStyle::with_template(&format!(
+                        "{{msg}} [{{bar:30}}] {unit} {{eta}}"
+                    )) {
+                        pb.set_style(style);
+                    }
+                }
+                pb.set_position(*done);
+            }
+        }
+        Event::Note { message, .. } if !quiet => {
+            eprintln!("{message}");
+        }
+        Event::Recovering {
+            step,
+            direction,
+            committed,
+        } if !quiet => {
+            eprintln!(
+                "recovering the interrupted step {step} ({direction}): {}",
+                if *committed {
+                    "completing it"
+                } else {
+                    "undoing it"
+                }
+            );
+        }
+        _ => {}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn time_formats_known_instants() {
+        assert_eq!(super::time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::time(1_795_654_443), "2026-11-26 00:54:03 UTC");
+        assert_eq!(super::time(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+}
