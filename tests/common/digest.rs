@@ -1,0 +1,179 @@
+//! Digests for assertions: every row of every table with its SQLite storage
+//! class, and every file under a folder with its sha256, so that a test can
+//! prove that nothing changed or that a round trip kept every value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement};
+use sha2::{Digest, Sha256};
+
+/// Rows of one table: each row is its `(column, "typeof:value")` cells.
+pub type TableRows = Vec<Vec<(String, String)>>;
+
+async fn query(
+    conn: &DatabaseConnection,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Vec<QueryResult> {
+    conn.query_all_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        sql,
+        values,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("digest query failed: {sql}: {e}"))
+}
+
+fn get(row: &QueryResult, col: &str) -> String {
+    row.try_get::<String>("", col)
+        .unwrap_or_else(|e| panic!("reading {col}: {e}"))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Every table of the database except SQLite's own (`sqlite_%`), sorted.
+pub async fn table_names(conn: &DatabaseConnection) -> Vec<String> {
+    query(
+        conn,
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        vec![],
+    )
+    .await
+    .iter()
+    .map(|r| get(r, "name"))
+    .collect()
+}
+
+/// Every row of every table (each table's rows sorted), with SQLite storage
+/// classes: `"text:downloaded"`, `"integer:1"`, `"null:"`, `"real:0.5"`,
+/// `"blob:<hex>"`.
+pub async fn db_rows(conn: &DatabaseConnection) -> BTreeMap<String, TableRows> {
+    let names = table_names(conn).await;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    db_rows_of(conn, &names).await
+}
+
+/// Like `db_rows`, for these tables only. A table that does not exist is
+/// left out of the map (so a dropped table shows as a difference).
+pub async fn db_rows_of(conn: &DatabaseConnection, tables: &[&str]) -> BTreeMap<String, TableRows> {
+    let mut out = BTreeMap::new();
+    for table in tables {
+        let cols: Vec<String> = query(
+            conn,
+            "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+            vec![(*table).into()],
+        )
+        .await
+        .iter()
+        .map(|r| get(r, "name"))
+        .collect();
+        if cols.is_empty() {
+            continue;
+        }
+        // Reals with 17 digits so that no rounding hides a change; blobs
+        // in hex so that any bytes survive the trip into a String.
+        let select: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let c = quote_ident(c);
+                format!(
+                    "typeof({c}) || ':' || CASE typeof({c}) WHEN 'null' THEN '' \
+                     WHEN 'blob' THEN hex({c}) WHEN 'real' THEN printf('%!.17g', {c}) \
+                     ELSE CAST({c} AS TEXT) END AS v{i}"
+                )
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(table));
+        let mut rows: TableRows = query(conn, &sql, vec![])
+            .await
+            .iter()
+            .map(|r| {
+                cols.iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.clone(), get(r, &format!("v{i}"))))
+                    .collect()
+            })
+            .collect();
+        rows.sort();
+        out.insert((*table).to_owned(), rows);
+    }
+    out
+}
+
+/// The `CREATE` text of every table and index (SQLite's own left out),
+/// by name: for asserting that the schema did not change.
+pub async fn db_schema(conn: &DatabaseConnection) -> BTreeMap<String, String> {
+    query(
+        conn,
+        "SELECT name, COALESCE(sql, '') AS sql FROM sqlite_master \
+         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        vec![],
+    )
+    .await
+    .iter()
+    .map(|r| (get(r, "name"), get(r, "sql")))
+    .collect()
+}
+
+/// Every file and folder under `dir` (relative path with `/` ->
+/// sha256 hex, `"<dir>"`, or `"<symlink -> target>"`), skipping anything
+/// named `.cortex-migrate` (the migrator's own journal, locks and trash).
+/// Symlinks are not followed.
+pub fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("tree: reading {}: {e}", dir.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("tree: reading {}: {e}", dir.display()));
+        if entry.file_name() == ".cortex-migrate" {
+            continue;
+        }
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .expect("walked path is under the root")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let meta = std::fs::symlink_metadata(&path)
+            .unwrap_or_else(|e| panic!("tree: stat {}: {e}", path.display()));
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path)
+                .unwrap_or_else(|e| panic!("tree: readlink {}: {e}", path.display()));
+            out.insert(rel, format!("<symlink -> {}>", target.display()));
+        } else if meta.is_dir() {
+            out.insert(rel, "<dir>".to_owned());
+            walk(root, &path, out);
+        } else {
+            out.insert(rel, sha256_hex(&bytes(&path)));
+        }
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The exact bytes of a file.
+pub fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The `cortex-migrate` binary Cargo built for this test run.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cortex-migrate"))
+}

@@ -1,0 +1,81 @@
+//! Shared helpers for the integration tests: temporary homes with
+//! cortex.cpp-shaped data folders at every schema version (and in the odd
+//! states real installs end up in), and digests of rows and files to assert
+//! that nothing changed.
+// Each test file uses a subset of these helpers and re-exports.
+#![allow(dead_code, unused_imports)]
+
+mod build;
+mod data;
+mod ddl;
+mod digest;
+
+use std::path::PathBuf;
+
+use sea_orm::{Database, DatabaseConnection};
+
+pub use build::{
+    FixtureSpec, build, cortex_folder, cortex_folder_fresh_install, early_variants, half_added,
+    not_a_database, with_extra_table, with_schema_version_rows,
+};
+pub use data::{
+    CATALOGUE, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, LLAMA32, LLAMACPP_VARIANT,
+    LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
+};
+pub use digest::{TableRows, bin, bytes, db_rows, db_rows_of, db_schema, table_names, tree};
+
+/// A temporary home: `home/.cortexrc`, the data folder `home/cortexcpp`
+/// (cortex.cpp's pre-XDG default) and `home/outside` for files that live
+/// outside the data folder. Everything goes when the fixture is dropped.
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Fixture {
+    /// An empty home with empty `cortexcpp` and `outside` folders and no
+    /// `.cortexrc`.
+    pub fn empty() -> Fixture {
+        let tmp = tempfile::tempdir().expect("creating a temporary folder");
+        // Canonical, so that paths the migrator resolves compare equal.
+        let root = tmp
+            .path()
+            .canonicalize()
+            .expect("canonicalizing the temporary folder");
+        let home = root.join("home");
+        let data = home.join("cortexcpp");
+        let fx = Fixture { tmp, home, data };
+        std::fs::create_dir_all(&fx.data).expect("creating the data folder");
+        std::fs::create_dir_all(fx.outside()).expect("creating the outside folder");
+        fx
+    }
+
+    /// `data/cortex.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("cortex.db")
+    }
+
+    /// `sqlite://<abs path>?mode=rwc`.
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.db_path().display())
+    }
+
+    /// `home/.cortexrc`.
+    pub fn cortexrc(&self) -> PathBuf {
+        self.home.join(".cortexrc")
+    }
+
+    /// `home/outside`: a folder outside the data folder, where the imported
+    /// model's weights live.
+    pub fn outside(&self) -> PathBuf {
+        self.home.join("outside")
+    }
+
+    /// A connection to `cortex.db` (created if missing).
+    pub async fn connect(&self) -> DatabaseConnection {
+        Database::connect(self.db_url())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.db_url()))
+    }
+}

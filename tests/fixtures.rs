@@ -1,0 +1,564 @@
+//! Smoke tests of the fixtures in `tests/common`: each builder makes what it
+//! claims (cortex.cpp's tables and columns at each version, its rows, its
+//! files), the digests notice a one-byte or one-value change, and the
+//! migrator's adoption check reads every fixture as the cortex.cpp version
+//! it was built as.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use migration::toolkit::MigrateError;
+use migration::toolkit::adopt::{CortexCpp, Found, TableForm, inspect};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+const MODELS_V0: [&str; 5] = [
+    "model_id",
+    "author_repo_id",
+    "branch_name",
+    "path_to_model_yaml",
+    "model_alias",
+];
+const MODELS_V1: [&str; 4] = ["model_format", "model_source", "status", "engine"];
+const HARDWARE_V0: [&str; 5] = ["uuid", "type", "hardware_id", "software_id", "activated"];
+const ENGINES: [&str; 11] = [
+    "id",
+    "engine_name",
+    "type",
+    "api_key",
+    "url",
+    "version",
+    "variant",
+    "status",
+    "metadata",
+    "date_created",
+    "date_updated",
+];
+const FILES: [&str; 6] = ["id", "object", "purpose", "filename", "created_at", "bytes"];
+
+/// The tables and columns cortex.cpp schema `version` has.
+fn expected_columns(version: u8) -> BTreeMap<String, Vec<String>> {
+    let own = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let mut models = own(&MODELS_V0);
+    let mut hardware = own(&HARDWARE_V0);
+    let mut out = BTreeMap::new();
+    out.insert("schema_version".to_owned(), own(&["version"]));
+    if version >= 1 {
+        models.extend(own(&MODELS_V1));
+        out.insert("engines".to_owned(), own(&ENGINES));
+    }
+    if version >= 2 {
+        models.push("metadata".into());
+        hardware.push("priority".into());
+    }
+    if version >= 3 {
+        out.insert("files".to_owned(), own(&FILES));
+    }
+    out.insert("models".to_owned(), models);
+    out.insert("hardware".to_owned(), hardware);
+    out
+}
+
+async fn rows(conn: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResult> {
+    conn.query_all_raw(Statement::from_string(DbBackend::Sqlite, sql))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Tables and their columns as `PRAGMA table_info` reports them.
+async fn live_columns(conn: &DatabaseConnection) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for t in table_names(conn).await {
+        let cols = rows(conn, &format!("PRAGMA table_info(\"{t}\")"))
+            .await
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").expect("name"))
+            .collect();
+        out.insert(t, cols);
+    }
+    out
+}
+
+async fn schema_versions(conn: &DatabaseConnection) -> Vec<i64> {
+    rows(conn, "SELECT version FROM schema_version ORDER BY version")
+        .await
+        .iter()
+        .map(|r| r.try_get::<i64>("", "version").expect("version"))
+        .collect()
+}
+
+async fn cortex_cpp(fx: &Fixture) -> CortexCpp {
+    let conn = fx.connect().await;
+    match inspect(&conn).await {
+        Ok(Found::CortexCpp(c)) => c,
+        other => panic!("inspect did not find a cortex.cpp database: {other:?}"),
+    }
+}
+
+async fn assert_columns_at(version: u8) {
+    for fx in [
+        cortex_folder(version).await,
+        cortex_folder_fresh_install(version).await,
+    ] {
+        let conn = fx.connect().await;
+        assert_eq!(live_columns(&conn).await, expected_columns(version));
+    }
+}
+
+#[tokio::test]
+async fn v0_folder_has_cortex_v0_tables_and_columns() {
+    assert_columns_at(0).await;
+}
+
+#[tokio::test]
+async fn v1_folder_has_cortex_v1_tables_and_columns() {
+    assert_columns_at(1).await;
+}
+
+#[tokio::test]
+async fn v2_folder_has_cortex_v2_tables_and_columns() {
+    assert_columns_at(2).await;
+}
+
+#[tokio::test]
+async fn v3_folder_has_cortex_v3_tables_and_columns() {
+    assert_columns_at(3).await;
+}
+
+#[tokio::test]
+async fn upgraded_folder_keeps_cortex_ddl_text_in_sqlite_master() {
+    let fx = cortex_folder(3).await;
+    let conn = fx.connect().await;
+    let schema = db_schema(&conn).await;
+    // ADD COLUMN appends to the original CREATE text, which is how an
+    // upgraded install differs from a fresh one.
+    assert_eq!(
+        schema["models"],
+        "CREATE TABLE models (model_id TEXT PRIMARY KEY,author_repo_id TEXT,branch_name TEXT,\
+         path_to_model_yaml TEXT,model_alias TEXT, model_format TEXT, model_source TEXT, \
+         status TEXT, engine TEXT, metadata TEXT)"
+    );
+    let fresh = cortex_folder_fresh_install(3).await;
+    let fresh_schema = db_schema(&fresh.connect().await).await;
+    assert!(
+        fresh_schema["models"].starts_with("CREATE TABLE models (model_id TEXT PRIMARY KEY,"),
+        "{}",
+        fresh_schema["models"]
+    );
+    assert_ne!(schema["models"], fresh_schema["models"]);
+}
+
+#[tokio::test]
+async fn schema_version_has_one_row_equal_to_version() {
+    for version in 0..=3u8 {
+        for fx in [
+            cortex_folder(version).await,
+            cortex_folder_fresh_install(version).await,
+        ] {
+            let conn = fx.connect().await;
+            assert_eq!(schema_versions(&conn).await, vec![i64::from(version)]);
+        }
+    }
+}
+
+/// Resolves a path the way cortex.cpp's `ToAbsoluteCortexDataPath` does.
+fn resolve(data: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        data.join(p)
+    }
+}
+
+/// `files:` of a model.yml, parsed.
+fn yml_files(yml: &Path) -> Vec<String> {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_slice(&bytes(yml)).unwrap_or_else(|e| panic!("{}: {e}", yml.display()));
+    doc["files"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{} has no files: list", yml.display()))
+        .iter()
+        .map(|f| f.as_str().expect("files entry is a string").to_owned())
+        .collect()
+}
+
+async fn assert_downloaded_models_resolve(fx: &Fixture, expected: usize) {
+    let conn = fx.connect().await;
+    let has_status = live_columns(&conn).await["models"].contains(&"status".to_owned());
+    let sql = if has_status {
+        "SELECT model_id, path_to_model_yaml FROM models WHERE status = 'downloaded'"
+    } else {
+        "SELECT model_id, path_to_model_yaml FROM models"
+    };
+    let found = rows(&conn, sql).await;
+    assert_eq!(found.len(), expected);
+    for r in found {
+        let id: String = r.try_get("", "model_id").expect("model_id");
+        let path: String = r.try_get("", "path_to_model_yaml").expect("path");
+        let yml = resolve(&fx.data, &path);
+        assert!(
+            yml.is_file(),
+            "{id}: model.yml {} is missing",
+            yml.display()
+        );
+        let files = yml_files(&yml);
+        assert!(!files.is_empty(), "{id}: files: is empty");
+        for f in files {
+            let w = resolve(&fx.data, &f);
+            assert!(w.is_file(), "{id}: weights {} are missing", w.display());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_downloaded_model_resolves_to_model_yml_whose_files_exist() {
+    for version in 0..=3u8 {
+        assert_downloaded_models_resolve(&cortex_folder(version).await, DOWNLOADED.len()).await;
+        assert_downloaded_models_resolve(
+            &cortex_folder_fresh_install(version).await,
+            DOWNLOADED.len(),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn model_paths_are_absolute_for_tinyllama_and_relative_for_others() {
+    let fx = cortex_folder(3).await;
+    let conn = fx.connect().await;
+    for r in rows(&conn, "SELECT model_id, path_to_model_yaml FROM models").await {
+        let id: String = r.try_get("", "model_id").expect("model_id");
+        let path: String = r.try_get("", "path_to_model_yaml").expect("path");
+        match id.as_str() {
+            TINYLLAMA => {
+                assert!(path.starts_with(&fx.data.display().to_string()), "{path}");
+                let files = yml_files(Path::new(&path));
+                assert!(Path::new(&files[0]).is_absolute(), "{files:?}");
+            }
+            CATALOGUE => assert_eq!(path, ""),
+            _ => {
+                assert!(path.starts_with("models/"), "{id}: {path}");
+                if id != IMPORTED {
+                    let files = yml_files(&fx.data.join(&path));
+                    assert!(files[0].starts_with("models/"), "{id}: {files:?}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn generated_models_have_rows_yml_and_weights() {
+    let fx = build(FixtureSpec {
+        models: 25,
+        ..FixtureSpec::new(2)
+    })
+    .await;
+    assert_downloaded_models_resolve(&fx, DOWNLOADED.len() + 25).await;
+    assert!(
+        fx.data
+            .join("models/cortex.so/gen-model-25/main/model.gguf")
+            .is_file()
+    );
+    let conn = fx.connect().await;
+    let n = rows(
+        &conn,
+        "SELECT 1 FROM models WHERE model_id LIKE 'gen-model-%:main'",
+    )
+    .await;
+    assert_eq!(n.len(), 25);
+    assert_eq!(generated_id(25), "gen-model-25:main");
+}
+
+#[tokio::test]
+async fn imported_model_weights_lie_outside_the_data_folder() {
+    let fx = cortex_folder(2).await;
+    let yml = fx.data.join(format!("models/imported/{IMPORTED}.yml"));
+    let files = yml_files(&yml);
+    let weights = PathBuf::from(&files[0]);
+    assert!(weights.is_absolute());
+    assert!(!weights.starts_with(&fx.data), "{}", weights.display());
+    assert!(weights.starts_with(fx.outside()));
+    assert!(weights.is_file());
+}
+
+#[tokio::test]
+async fn weights_differ_per_model() {
+    let fx = cortex_folder(1).await;
+    let a = bytes(
+        &fx.data
+            .join("models/cortex.so/llama3.2/3b-gguf-q4-km/model.gguf"),
+    );
+    let b = bytes(&fx.data.join("models/cortex.so/phi-3/onnx/model.gguf"));
+    assert!(a.len() >= 256 && b.len() >= 256);
+    assert!(a.starts_with(b"GGUF"));
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn legacy_engine_names_appear_in_rows_and_model_yml() {
+    for (legacy, llama, onnx) in [
+        (true, "cortex.llamacpp", "cortex.onnx"),
+        (false, "llama-cpp", "onnxruntime"),
+    ] {
+        let fx = build(FixtureSpec {
+            legacy_engine_names: legacy,
+            ..FixtureSpec::new(3)
+        })
+        .await;
+        let conn = fx.connect().await;
+        let engine_of = |id: &'static str| {
+            let conn = &conn;
+            async move {
+                rows(
+                    conn,
+                    &format!("SELECT engine FROM models WHERE model_id = '{id}'"),
+                )
+                .await[0]
+                    .try_get::<String>("", "engine")
+                    .expect("engine")
+            }
+        };
+        assert_eq!(engine_of(LLAMA32).await, llama);
+        assert_eq!(engine_of(PHI3).await, onnx);
+        let yml: serde_yaml::Value = serde_yaml::from_slice(&bytes(
+            &fx.data.join("models/cortex.so/phi-3/onnx/model.yml"),
+        ))
+        .expect("model.yml parses");
+        assert_eq!(yml["engine"].as_str(), Some(onnx));
+        let names: Vec<String> = rows(&conn, "SELECT engine_name FROM engines ORDER BY id")
+            .await
+            .iter()
+            .map(|r| r.try_get("", "engine_name").expect("engine_name"))
+            .collect();
+        assert_eq!(names, [llama, onnx, "openai"]);
+        // Folders are named by repository whatever the rows say.
+        assert!(
+            fx.data
+                .join(format!(
+                    "engines/cortex.llamacpp/{LLAMACPP_VARIANT}/{LLAMACPP_VERSION}/version.txt"
+                ))
+                .is_file()
+        );
+    }
+}
+
+#[tokio::test]
+async fn uploaded_files_exist_with_the_bytes_their_rows_say() {
+    let fx = cortex_folder(3).await;
+    let conn = fx.connect().await;
+    let found = rows(
+        &conn,
+        "SELECT id, filename, bytes, typeof(created_at) AS t FROM files ORDER BY id",
+    )
+    .await;
+    assert_eq!(found.len(), 2);
+    for (r, id) in found.iter().zip(FILE_IDS) {
+        assert_eq!(r.try_get::<String>("", "id").expect("id"), id);
+        assert_eq!(r.try_get::<String>("", "t").expect("t"), "integer");
+        let name: String = r.try_get("", "filename").expect("filename");
+        let size: i64 = r.try_get("", "bytes").expect("bytes");
+        assert_eq!(bytes(&fx.data.join("files").join(name)).len() as i64, size);
+    }
+}
+
+#[tokio::test]
+async fn cortexrc_points_at_the_data_folder() {
+    for version in [0u8, 3] {
+        let fx = cortex_folder(version).await;
+        let raw = bytes(&fx.cortexrc());
+        // The v2+ era writer prepends a UTF-8 BOM.
+        assert_eq!(raw.starts_with(&[0xEF, 0xBB, 0xBF]), version >= 2);
+        let text = String::from_utf8(raw).expect("utf-8");
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(text.trim_start_matches('\u{feff}')).expect(".cortexrc parses");
+        assert_eq!(
+            doc["dataFolderPath"].as_str(),
+            Some(fx.data.display().to_string().as_str())
+        );
+        assert_eq!(doc["apiServerPort"].as_u64(), Some(39281));
+        assert_eq!(doc["llamacppVariant"].as_str(), Some(LLAMACPP_VARIANT));
+    }
+}
+
+#[tokio::test]
+async fn half_added_1_2_has_only_model_format_and_model_source() {
+    let fx = half_added(1, 2).await;
+    let conn = fx.connect().await;
+    let cols = live_columns(&conn).await;
+    let mut want: Vec<String> = MODELS_V0.iter().map(|c| c.to_string()).collect();
+    want.extend(["model_format".to_owned(), "model_source".to_owned()]);
+    assert_eq!(cols["models"], want);
+    assert!(!cols.contains_key("engines"));
+    assert_eq!(schema_versions(&conn).await, vec![0]);
+}
+
+#[tokio::test]
+async fn early_variants_use_the_earliest_v0_ddl() {
+    let fx = early_variants().await;
+    let conn = fx.connect().await;
+    let schema = db_schema(&conn).await;
+    assert_eq!(
+        schema["schema_version"],
+        "CREATE TABLE schema_version ( version INTEGER NOT NULL)"
+    );
+    assert!(
+        schema["hardware"].starts_with("CREATE TABLE hardware (uuid TEXT NOT NULL, "),
+        "{}",
+        schema["hardware"]
+    );
+    assert_eq!(schema_versions(&conn).await, vec![0]);
+}
+
+#[tokio::test]
+async fn with_schema_version_rows_replaces_the_rows() {
+    let fx = with_schema_version_rows(2, &[0, 1, 2]).await;
+    assert_eq!(schema_versions(&fx.connect().await).await, vec![0, 1, 2]);
+    let empty = with_schema_version_rows(1, &[]).await;
+    assert!(schema_versions(&empty.connect().await).await.is_empty());
+}
+
+#[tokio::test]
+async fn not_a_database_has_no_sqlite_header() {
+    let fx = not_a_database().await;
+    let raw = bytes(&fx.db_path());
+    assert!(!raw.is_empty());
+    assert!(!raw.starts_with(b"SQLite format 3\0"));
+}
+
+#[tokio::test]
+async fn tree_changes_when_one_byte_of_one_file_changes() {
+    let fx = cortex_folder(1).await;
+    let before = tree(&fx.data);
+    assert_eq!(
+        before["models/cortex.so/tinyllama/1b"], "<dir>",
+        "folders are listed"
+    );
+    let weights = fx.data.join("models/cortex.so/tinyllama/1b/model.gguf");
+    let mut content = bytes(&weights);
+    content[100] ^= 1;
+    std::fs::write(&weights, content).expect("write");
+    let after = tree(&fx.data);
+    let changed: Vec<&String> = before
+        .keys()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert_eq!(changed, ["models/cortex.so/tinyllama/1b/model.gguf"]);
+}
+
+#[tokio::test]
+async fn tree_skips_the_migrator_folder() {
+    let fx = cortex_folder(0).await;
+    let before = tree(&fx.data);
+    std::fs::create_dir_all(fx.data.join(".cortex-migrate/trash")).expect("mkdir");
+    std::fs::write(fx.data.join(".cortex-migrate/journal"), b"x").expect("write");
+    assert_eq!(tree(&fx.data), before);
+}
+
+#[tokio::test]
+async fn db_rows_changes_when_a_value_changes() {
+    let fx = cortex_folder(2).await;
+    let conn = fx.connect().await;
+    let before = db_rows(&conn).await;
+    assert_eq!(before["models"].len(), 5);
+    assert!(before["hardware"][0].contains(&("priority".to_owned(), "integer:1".to_owned())));
+    conn.execute_unprepared("UPDATE hardware SET priority = '1' WHERE priority = 1")
+        .await
+        .expect("update");
+    // Same value, same storage class after INTEGER affinity: no change.
+    assert_eq!(db_rows(&conn).await, before);
+    conn.execute_unprepared(
+        "UPDATE models SET status = 'downloadable' WHERE model_id = 'phi-3:onnx'",
+    )
+    .await
+    .expect("update");
+    let after = db_rows(&conn).await;
+    assert_ne!(after, before);
+    assert_eq!(after["hardware"], before["hardware"]);
+    assert_eq!(
+        db_rows_of(&conn, &["hardware"]).await["hardware"],
+        before["hardware"]
+    );
+}
+
+#[tokio::test]
+async fn db_rows_tells_storage_classes_apart() {
+    let fx = cortex_folder(0).await;
+    let conn = fx.connect().await;
+    let before = db_rows_of(&conn, &["models"]).await;
+    // '' and NULL, or '1' and 1, look alike to most readers but not here.
+    conn.execute_unprepared("UPDATE models SET branch_name = NULL WHERE branch_name = ''")
+        .await
+        .expect("update");
+    assert_ne!(db_rows_of(&conn, &["models"]).await, before);
+}
+
+#[tokio::test]
+async fn inspect_finds_cortex_cpp_at_each_fixture_version() {
+    for version in 0..=3u8 {
+        for fx in [
+            cortex_folder(version).await,
+            cortex_folder_fresh_install(version).await,
+        ] {
+            let c = cortex_cpp(&fx).await;
+            assert_eq!(c.version, i64::from(version), "{c:?}");
+            assert_eq!(c.claimed, vec![i64::from(version)]);
+            assert!(c.partial_next.is_empty(), "{c:?}");
+            assert_eq!(c.schema_version_table, TableForm::Canonical);
+            assert!(!c.hardware_uuid_without_key);
+        }
+    }
+}
+
+#[tokio::test]
+async fn inspect_finds_half_added_as_previous_version_with_partial_next() {
+    for (version, added) in [(1u8, 1usize), (1, 2), (1, 3), (1, 4), (2, 1)] {
+        let c = cortex_cpp(&half_added(version, added).await).await;
+        assert_eq!(
+            c.version,
+            i64::from(version) - 1,
+            "{version}/{added}: {c:?}"
+        );
+        assert_eq!(c.partial_next.len(), added, "{version}/{added}: {c:?}");
+        assert_eq!(c.claimed, vec![i64::from(version) - 1]);
+    }
+}
+
+#[tokio::test]
+async fn inspect_finds_complete_but_unrecorded_upgrade_at_new_version() {
+    // The DDL finished but cortex.cpp died before writing the version.
+    for (version, added) in [(1u8, 5usize), (2, 2), (3, 1)] {
+        let c = cortex_cpp(&half_added(version, added).await).await;
+        assert_eq!(c.version, i64::from(version), "{c:?}");
+        assert_eq!(c.claimed, vec![i64::from(version) - 1]);
+    }
+}
+
+#[tokio::test]
+async fn inspect_reads_early_variants() {
+    let c = cortex_cpp(&early_variants().await).await;
+    assert_eq!(c.version, 0);
+    assert_eq!(c.schema_version_table, TableForm::EarlyVariant);
+    assert!(c.hardware_uuid_without_key);
+}
+
+#[tokio::test]
+async fn inspect_reports_every_schema_version_row() {
+    let c = cortex_cpp(&with_schema_version_rows(2, &[0, 1, 2]).await).await;
+    assert_eq!((c.version, c.claimed), (2, vec![0, 1, 2]));
+    let c = cortex_cpp(&with_schema_version_rows(3, &[]).await).await;
+    assert_eq!((c.version, c.claimed), (3, vec![]));
+}
+
+#[tokio::test]
+async fn inspect_refuses_a_table_cortex_never_made() {
+    let fx = with_extra_table(2, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").await;
+    let conn = fx.connect().await;
+    match inspect(&conn).await {
+        Err(MigrateError::ForeignTables { tables }) => assert_eq!(tables, ["notes"]),
+        other => panic!("expected ForeignTables, got {other:?}"),
+    }
+}
