@@ -100,9 +100,14 @@ pub async fn open_sqlite_file(file: &Path, create: bool) -> Result<DatabaseConne
                 .create_if_missing(create)
                 .busy_timeout(BUSY_TIMEOUT)
         });
-    Database::connect(opts).await.map_err(|e| Error::Connect {
-        target: file.display().to_string(),
-        reason: e.to_string(),
+    Database::connect(opts).await.map_err(|e| {
+        match migration::toolkit::runner::classify(Some(file), "opening the database", e) {
+            MigrateError::Db { source, .. } => Error::Connect {
+                target: file.display().to_string(),
+                reason: source.to_string(),
+            },
+            typed => Error::Migrate(typed),
+        }
     })
 }
 

@@ -529,6 +529,12 @@ impl<'c> Runner<'c> {
             self.progress.clone(),
         ));
         let outcome = self.run_in(&txn, i, direction, &ctx).await;
+        // The journal's last records must be durable before the commit
+        // makes the step final.
+        let outcome = outcome.and_then(|()| match ctx.journal.lock() {
+            Ok(mut j) => j.as_mut().map_or(Ok(()), |j| j.sync()),
+            Err(_) => Err(MigrateError::Refused("journal lock poisoned".into())),
+        });
         let outcome = match outcome {
             Ok(()) => match fault::point("step: before commit") {
                 Ok(()) => txn
