@@ -15,16 +15,20 @@ use migration::toolkit::{MigrateError, StepList, golden, snapshot};
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
 
+/// The schema steps end at cortex.cpp v3; the folder steps after it are
+/// tested in `folder_steps.rs`.
+const CORTEX_STEPS: usize = 4;
+
 async fn up(fx: &Fixture) -> Result<Report, MigrateError> {
     let db = fx.connect().await;
     Runner::new(&db, Migrator::steps(), Options::default())
         .await?
-        .up(Target::All)
+        .up(Target::To(last_step()))
         .await
 }
 
 fn last_step() -> String {
-    Migrator::steps().last().unwrap().name().to_owned()
+    Migrator::steps()[CORTEX_STEPS - 1].name().to_owned()
 }
 
 fn step_names(n: usize) -> Vec<String> {
@@ -80,7 +84,7 @@ async fn assert_adopts(fx: Fixture, adopted: usize, what: &str) {
     let ran: Vec<&str> = report.steps.iter().map(|s| s.step.as_str()).collect();
     assert_eq!(
         ran.len(),
-        Migrator::steps().len() - adopted,
+        CORTEX_STEPS - adopted,
         "{what}: steps run {ran:?}"
     );
 
@@ -309,7 +313,10 @@ async fn status_reports_a_cortex_cpp_database_without_changing_it() {
         st.steps.iter().filter(|s| s.state == "adoptable").count(),
         2
     );
-    assert_eq!(st.pending, step_names(4)[2..].to_vec());
+    assert_eq!(
+        st.pending,
+        step_names(Migrator::steps().len())[2..].to_vec()
+    );
     assert_eq!(common::bytes(&fx.db_path()), bytes);
     assert!(
         !fx.data.join(".cortex-migrate").exists(),

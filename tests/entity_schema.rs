@@ -146,7 +146,7 @@ async fn entities_read_the_rows_the_migrations_store() {
     .await
     .unwrap();
     db.execute_unprepared(
-        "INSERT INTO models VALUES ('m', 'a', 'b', 'models/x/model.yml', 'm', 'cortexso', 's', 'downloaded', 'llama-cpp', '{}');
+        "INSERT INTO models VALUES ('m', 'a', 'b', 'models/x/model.yml', 'm', 'cortexso', 's', 'downloaded', 'llama-cpp', '{}', 123);
          INSERT INTO hardware VALUES ('GPU-1', 'gpu', 0, 0, 1, 2);
          INSERT INTO engines (engine_name, type, variant, status) VALUES ('llama-cpp', 'local', 'linux-amd64-avx2', 'Default');
          INSERT INTO files VALUES ('file-1', 'file', 'assistants', 'a.txt', 1735689600, 3000000000);",

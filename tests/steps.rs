@@ -108,9 +108,11 @@ async fn every_step_down_returns_the_schema_before_it() {
 
 async fn fill_every_table(db: &DatabaseConnection) {
     for sql in [
-        "INSERT INTO models VALUES ('tinyllama:1b', 'cortexso', '1b', 'models/cortex.so/tinyllama/1b/model.yml', \
+        "INSERT INTO models (model_id, author_repo_id, branch_name, path_to_model_yaml, model_alias, model_format, \
+         model_source, status, engine, metadata) VALUES ('tinyllama:1b', 'cortexso', '1b', 'models/cortex.so/tinyllama/1b/model.yml', \
          'tiny', 'cortexso', 'https://huggingface.co/cortexso/tinyllama', 'downloaded', 'llama-cpp', '{\"size\": 669000000}')",
-        "INSERT INTO models VALUES ('ünïcødé:模型', NULL, '', NULL, NULL, NULL, NULL, 'downloadable', NULL, NULL)",
+        "INSERT INTO models (model_id, author_repo_id, branch_name, path_to_model_yaml, model_alias, model_format, \
+         model_source, status, engine, metadata) VALUES ('ünïcødé:模型', NULL, '', NULL, NULL, NULL, NULL, 'downloadable', NULL, NULL)",
         "INSERT INTO hardware VALUES ('GPU-8f2e', 'gpu', 0, 0, 1, 0), ('GPU-0001', 'gpu', 1, 1, 0, NULL)",
         "INSERT INTO engines (engine_name, type, api_key, url, version, variant, status, metadata, date_created, date_updated) \
          VALUES ('llama-cpp', 'local', NULL, NULL, 'v0.1.49', 'linux-amd64-avx2', 'Default', NULL, '2025-01-01 00:00:00', '2025-01-02 00:00:00'), \
@@ -205,7 +207,7 @@ async fn down_of_a_newer_row_set_keeps_rows_added_between_down_and_up() {
     let (_t, db) = empty_folder().await;
     up_to(&db, Target::All).await;
     fill_every_table(&db).await;
-    down_to(&db, Target::Count(2)).await; // back to cortex.cpp v1
+    down_to(&db, Target::To(names()[1].clone())).await; // back to cortex.cpp v1
     // An older Cortex (v1) adds a model while the data is down.
     db.execute_unprepared(
         "INSERT INTO models VALUES ('added-at-v1', NULL, NULL, NULL, NULL, 'local', 'imported', 'downloaded', 'llama-cpp')",

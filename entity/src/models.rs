@@ -28,6 +28,9 @@ pub struct Model {
     pub engine: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub metadata: Option<String>,
+    /// Total size of the weight files, filled from disk by a folder step;
+    /// NULL when they could not be found.
+    pub weights_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,12 +10,16 @@ pub use async_trait;
 pub use sea_orm_migration;
 pub use sea_orm_migration::prelude::*;
 
+pub mod cortex;
 pub mod toolkit;
 
 mod m20240913_000001_cortex_v0;
 mod m20241010_000001_cortex_v1;
 mod m20241205_000001_cortex_v2;
 mod m20250110_000001_cortex_v3;
+mod m20261126_000001_relative_model_paths;
+mod m20261126_000002_rename_legacy_engines;
+mod m20261126_000003_backfill_weights_bytes;
 
 use toolkit::{Step, StepList};
 
@@ -29,6 +33,9 @@ impl StepList for Migrator {
             Box::new(m20241010_000001_cortex_v1::Migration),
             Box::new(m20241205_000001_cortex_v2::Migration),
             Box::new(m20250110_000001_cortex_v3::Migration),
+            Box::new(m20261126_000001_relative_model_paths::Migration),
+            Box::new(m20261126_000002_rename_legacy_engines::Migration),
+            Box::new(m20261126_000003_backfill_weights_bytes::Migration),
         ]
     }
 }

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use sea_orm_migration::DbErr;
 
 use super::error::{Direction, MigrateError, Result};
-use super::journal::{FileOp, Journal};
+use super::journal::{Content, FileOp, Journal};
 use super::paths::DataDir;
 use super::progress::{Event, ProgressSink};
+use super::recipe::RecipeOp;
 
 /// The context of the step that runs now.
 pub struct StepContext {
@@ -27,6 +28,8 @@ pub struct StepContext {
     pub(crate) dry_run: Option<Mutex<Vec<FileOp>>>,
     /// Lines a step wants shown in its summary (skipped models and such).
     pub(crate) notes: Mutex<Vec<String>>,
+    /// What undoes each change the step made, in the order made.
+    pub(crate) inverse: Mutex<Vec<RecipeOp>>,
 }
 
 tokio::task_local! {
@@ -49,6 +52,7 @@ impl StepContext {
             error: Mutex::new(None),
             dry_run: None,
             notes: Mutex::new(Vec::new()),
+            inverse: Mutex::new(Vec::new()),
         }
     }
 
@@ -75,6 +79,17 @@ impl StepContext {
             .lock()
             .map(|mut n| std::mem::take(&mut *n))
             .unwrap_or_default()
+    }
+
+    /// The recorded inverse actions, newest first: the step's down recipe.
+    pub(crate) fn take_inverse(&self) -> Vec<RecipeOp> {
+        let mut v = self
+            .inverse
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default();
+        v.reverse();
+        v
     }
 
     pub(crate) fn planned_ops(&self) -> Vec<FileOp> {
@@ -215,12 +230,44 @@ impl Folder {
             || {
                 Some(FileOp::Rewrite {
                     path: path.into(),
-                    old: "".into(),
-                    new: "".into(),
+                    old: Content(Vec::new()),
+                    new: Content(Vec::new()),
                 })
             },
         )
         .await
+    }
+
+    /// Replaces the content of many files at once (one journal sync for
+    /// all of them).
+    pub async fn rewrite_many(
+        &self,
+        items: Vec<(String, Vec<u8>)>,
+    ) -> std::result::Result<(), DbErr> {
+        if let Some(plan) = &self.ctx.dry_run {
+            if let Ok(mut v) = plan.lock() {
+                v.extend(items.iter().map(|(p, _)| FileOp::Rewrite {
+                    path: p.into(),
+                    old: Content(Vec::new()),
+                    new: Content(Vec::new()),
+                }));
+            }
+            return Ok(());
+        }
+        let items: Vec<(std::path::PathBuf, Vec<u8>)> =
+            items.into_iter().map(|(p, c)| (p.into(), c)).collect();
+        self.blocking(move |j| j.rewrite_many(items), || None).await
+    }
+
+    /// Records what undoes a change just made (kept as the step's down
+    /// recipe; replayed by its `down` or by an older binary).
+    pub fn record(&self, op: RecipeOp) {
+        if self.ctx.dry_run.is_some() {
+            return;
+        }
+        if let Ok(mut v) = self.ctx.inverse.lock() {
+            v.push(op);
+        }
     }
 
     /// Creates a new file.
@@ -235,7 +282,7 @@ impl Folder {
             || {
                 Some(FileOp::Create {
                     path: path.into(),
-                    new: "".into(),
+                    new: Content(Vec::new()),
                 })
             },
         )

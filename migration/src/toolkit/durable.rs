@@ -29,6 +29,12 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 /// new content after a crash, never a mix. Keeps the permissions of the file
 /// it replaces.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`], with the fsyncs left to the caller when `sync` is false
+/// (a batch then syncs the filesystem once with [`sync_filesystem`]).
+pub fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| MigrateError::Refused(format!("{} has no parent folder", path.display())))?;
@@ -45,14 +51,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .truncate(true)
             .open(&tmp)
             .map_err(|e| MigrateError::io("create", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| {
+        let written = f
+            .write_all(bytes)
+            .and_then(|_| if sync { f.sync_all() } else { Ok(()) });
+        if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
-            MigrateError::io("write", &tmp, e)
-        })?;
-        f.sync_all().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            MigrateError::io("sync", &tmp, e)
-        })?;
+            return Err(MigrateError::io("write", &tmp, e));
+        }
     }
     if let Some(perms) = perms {
         fs::set_permissions(&tmp, perms)
@@ -62,7 +67,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         MigrateError::io("replace", path, e)
     })?;
-    sync_dir(dir)
+    if sync { sync_dir(dir) } else { Ok(()) }
+}
+
+/// Makes every write on the filesystem that holds `path` durable (Linux
+/// `syncfs`; elsewhere a full `sync`).
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let f = File::open(path).map_err(|e| MigrateError::io("open", path, e))?;
+        // SAFETY: syncfs(2) takes a valid open descriptor and nothing else.
+        let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+        if rc != 0 {
+            return Err(MigrateError::io(
+                "sync filesystem of",
+                path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: sync(2) has no arguments and cannot fail.
+        unsafe { libc::sync() };
+        let _ = path;
+        Ok(())
+    }
 }
 
 /// Writes a new file (which must not exist) durably.

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod lock;
 pub mod paths;
 pub mod progress;
+pub mod recipe;
 pub mod runner;
 pub mod schema;
 pub mod snapshot;

@@ -25,6 +25,7 @@ use super::journal::{FileOp, PendingJournal};
 use super::lock::{self, FolderLock, Holder};
 use super::paths::DataDir;
 use super::progress::{Event, ProgressSink};
+use super::recipe::{Recipe, RecipeOp};
 use super::schema::ops_sql;
 use super::snapshot;
 use super::step::{Step, StepKind, StepList, checksum, down_archives};
@@ -643,25 +644,21 @@ impl<'c> Runner<'c> {
         Ok(())
     }
 
-    /// What an older binary needs to undo this step without its code.
+    /// What an older binary needs to undo this step without its code: the
+    /// SQL of a schema step's `down`, or the inverse of every change a
+    /// folder step recorded while it ran.
     fn down_recipe(&self, step: &dyn Step, ctx: &StepContext) -> Option<String> {
-        if !step.down_storable() {
-            return None;
-        }
-        let files: Vec<FileOp> = ctx
-            .journal
-            .lock()
-            .ok()
-            .and_then(|j| {
-                j.as_ref()
-                    .map(|j| j.ops().iter().rev().filter_map(FileOp::inverse).collect())
-            })
-            .unwrap_or_default();
-        let recipe = serde_json::json!({
-            "sql": ops_sql(self.backend, &step.down_ops(self.backend)),
-            "files": files,
-        });
-        Some(recipe.to_string())
+        let recipe = if !step.down_storable() {
+            Recipe::not_storable()
+        } else {
+            let mut ops: Vec<RecipeOp> = ops_sql(self.backend, &step.down_ops(self.backend))
+                .into_iter()
+                .map(|sql| RecipeOp::Sql { sql })
+                .collect();
+            ops.extend(ctx.take_inverse());
+            Recipe::new(ops)
+        };
+        Some(recipe.to_json())
     }
 
     /// Recovers an interrupted step, if any, under the lock.

@@ -57,6 +57,12 @@ pub enum SchemaOp {
     SetCortexVersion(i64),
     /// Drops a table that holds nothing worth keeping.
     DropTable(&'static str),
+    /// Drops a column whose values are derived from files (a backfill) and
+    /// are computed again by the next `up`: nothing is lost.
+    DropDerivedColumn {
+        table: &'static str,
+        column: &'static str,
+    },
 }
 
 fn q(backend: DbBackend, ident: &str) -> String {
@@ -122,6 +128,11 @@ impl SchemaOp {
                 ),
             ],
             SchemaOp::DropTable(t) => vec![format!("DROP TABLE {}", q(backend, t))],
+            SchemaOp::DropDerivedColumn { table, column } => vec![format!(
+                "ALTER TABLE {} DROP COLUMN {}",
+                q(backend, table),
+                q(backend, column)
+            )],
         }
     }
 

@@ -1,0 +1,59 @@
+//! Changing many rows with few statements: `UPDATE ... SET col = CASE key
+//! WHEN ... END WHERE key IN (...)`, a few hundred keys per statement, with
+//! values written as literals by sea-query for the backend at hand. The
+//! same text is what a down recipe stores, so an older binary replays
+//! exactly what would have run.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+/// Keys per statement: well under every backend's limits.
+const CHUNK: usize = 250;
+
+/// The statements that set `column` of the rows of `table` whose `key` is
+/// given to the paired value (`None` = NULL).
+pub fn set_by_key(
+    backend: DbBackend,
+    table: &str,
+    key: &str,
+    column: &str,
+    pairs: &[(String, Option<Value>)],
+) -> Vec<String> {
+    pairs
+        .chunks(CHUNK)
+        .map(|chunk| {
+            let mut case = CaseStatement::new();
+            for (k, v) in chunk {
+                let value: Expr = match v {
+                    Some(v) => Expr::val(v.clone()),
+                    None => Expr::value(Value::String(None)),
+                };
+                case = case.case(Expr::col(Alias::new(key)).eq(k.as_str()), value);
+            }
+            let case = case.finally(Expr::col(Alias::new(column)));
+            let stmt = Query::update()
+                .table(Alias::new(table))
+                .value(Alias::new(column), case)
+                .and_where(Expr::col(Alias::new(key)).is_in(chunk.iter().map(|(k, _)| k.as_str())))
+                .to_owned();
+            match backend {
+                DbBackend::MySql => stmt.to_string(MysqlQueryBuilder),
+                DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
+                _ => stmt.to_string(SqliteQueryBuilder),
+            }
+        })
+        .collect()
+}
+
+/// Runs statements on the step's connection.
+pub async fn run<C: ConnectionTrait>(conn: &C, statements: &[String]) -> Result<(), DbErr> {
+    for sql in statements {
+        crate::toolkit::fault::point("sql: before statement").map_err(DbErr::from)?;
+        conn.execute_raw(Statement::from_string(
+            conn.get_database_backend(),
+            sql.clone(),
+        ))
+        .await?;
+    }
+    Ok(())
+}

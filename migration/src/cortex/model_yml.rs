@@ -1,0 +1,320 @@
+//! Reading and editing `model.yml` files the way a careful person would:
+//! values are read with a YAML parser, but changes are made to the lines
+//! that hold them, so comments, key order, quoting and everything else in
+//! the file stay byte for byte. Every edit is checked by parsing the result
+//! again; anything that cannot be edited that way is reported, not forced.
+
+use serde_yaml::Value;
+
+use crate::toolkit::recipe::{LineEdit, apply_line_edits};
+
+/// A parsed `model.yml`, with its text.
+#[derive(Debug, Clone)]
+pub struct ModelYml {
+    text: String,
+    value: Value,
+}
+
+impl ModelYml {
+    /// Parses the text; `Err` says why it is not a usable `model.yml`.
+    pub fn parse(text: &str) -> Result<ModelYml, String> {
+        let value: Value =
+            serde_yaml::from_str(text).map_err(|e| format!("not valid YAML ({e})"))?;
+        if !matches!(value, Value::Mapping(_)) {
+            return Err("not a YAML mapping".into());
+        }
+        Ok(ModelYml {
+            text: text.to_owned(),
+            value,
+        })
+    }
+
+    /// The text as read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The `files:` entries (empty if there is no such key).
+    pub fn files(&self) -> Result<Vec<String>, String> {
+        match self.value.get("files") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(format!("a `files:` entry is not a path ({other:?})")),
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(_) => Err("`files:` is neither a list nor a path".into()),
+        }
+    }
+
+    /// The `engine:` value, if it is a string.
+    pub fn engine(&self) -> Option<&str> {
+        self.value.get("engine").and_then(Value::as_str)
+    }
+
+    /// The `name:` value, if it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.value.get("name").and_then(Value::as_str)
+    }
+
+    /// Line edits that change each `files:` entry for which `f` returns a new
+    /// value. Only block-style lists (`files:` then `- path` lines, as
+    /// cortex.cpp writes them) are edited.
+    pub fn edit_files(&self, f: impl Fn(&str) -> Option<String>) -> Result<Vec<LineEdit>, String> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let Some(start) = lines.iter().position(|l| key_of(l) == Some("files")) else {
+            return Ok(Vec::new());
+        };
+        if !value_part(lines[start]).is_empty() {
+            return Err("`files:` is not a block list; left as it was".into());
+        }
+        let mut edits = Vec::new();
+        for (i, line) in lines.iter().enumerate().skip(start + 1) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if !trimmed.starts_with('-') {
+                if line.starts_with(char::is_whitespace) {
+                    continue;
+                }
+                break;
+            }
+            let indent = line.len() - trimmed.len();
+            let after_dash = &trimmed[1..];
+            let gap = after_dash.len() - after_dash.trim_start().len();
+            let (scalar, rest) = split_scalar(after_dash.trim_start());
+            let Some(current) = unquote(scalar) else {
+                continue;
+            };
+            if let Some(new) = f(&current) {
+                let quoted = requote(scalar, &new);
+                let after = format!(
+                    "{}-{}{}{}",
+                    &line[..indent],
+                    &after_dash[..gap],
+                    quoted,
+                    rest
+                );
+                edits.push(LineEdit {
+                    line: i,
+                    before: (*line).to_owned(),
+                    after,
+                });
+            }
+        }
+        let expected: Vec<String> = self
+            .files()?
+            .iter()
+            .map(|e| f(e).unwrap_or_else(|| e.clone()))
+            .collect();
+        self.check(&edits, |v| {
+            let got = ModelYml {
+                text: String::new(),
+                value: v.clone(),
+            }
+            .files()
+            .ok();
+            got.as_ref() == Some(&expected)
+        })?;
+        Ok(edits)
+    }
+
+    /// The line edit that sets the top-level `engine:` to `new`, if it is a
+    /// plain one-line value.
+    pub fn edit_engine(&self, new: &str) -> Result<Option<LineEdit>, String> {
+        if self.engine() == Some(new) {
+            return Ok(None);
+        }
+        let lines: Vec<&str> = self.text.lines().collect();
+        let Some(i) = lines.iter().position(|l| key_of(l) == Some("engine")) else {
+            return Ok(None);
+        };
+        let line = lines[i];
+        let value = value_part(line);
+        let (scalar, rest) = split_scalar(value);
+        if unquote(scalar).is_none() {
+            return Err("`engine:` is not a plain value; left as it was".into());
+        }
+        let prefix = &line[..line.len() - value.len()];
+        let edit = LineEdit {
+            line: i,
+            before: line.to_owned(),
+            after: format!("{prefix}{}{rest}", requote(scalar, new)),
+        };
+        self.check(std::slice::from_ref(&edit), |v| {
+            v.get("engine").and_then(Value::as_str) == Some(new)
+        })?;
+        Ok(Some(edit))
+    }
+
+    /// Applies `edits` to the text, parses the result and checks that only
+    /// what `ok` looks at changed.
+    fn check(&self, edits: &[LineEdit], ok: impl Fn(&Value) -> bool) -> Result<(), String> {
+        if edits.is_empty() {
+            return Ok(());
+        }
+        let new = apply_line_edits(&self.text, edits)?;
+        let value: Value = serde_yaml::from_str(&new)
+            .map_err(|e| format!("the edit would break the YAML ({e})"))?;
+        if !ok(&value) {
+            return Err("the edit would not give the intended value; left as it was".into());
+        }
+        let (Value::Mapping(before), Value::Mapping(after)) = (&self.value, &value) else {
+            return Err("not a YAML mapping".into());
+        };
+        let changed = before
+            .iter()
+            .filter(|(k, v)| after.get(*k) != Some(*v))
+            .count();
+        if changed > 1 || before.len() != after.len() {
+            return Err("the edit would change other keys; left as it was".into());
+        }
+        Ok(())
+    }
+
+    /// The text with `edits` applied.
+    pub fn apply(&self, edits: &[LineEdit]) -> Result<String, String> {
+        apply_line_edits(&self.text, edits)
+    }
+}
+
+/// The key of a top-level `key: value` line.
+fn key_of(line: &str) -> Option<&str> {
+    if line.starts_with(char::is_whitespace) || line.starts_with('#') || line.starts_with('-') {
+        return None;
+    }
+    let (k, _) = line.split_once(':')?;
+    Some(k.trim())
+}
+
+/// What follows `key:` on its line (trimmed at the start).
+fn value_part(line: &str) -> &str {
+    line.split_once(':')
+        .map(|(_, v)| v)
+        .unwrap_or("")
+        .trim_start()
+}
+
+/// Splits `scalar  # comment` into the scalar and the rest (spaces and
+/// comment kept).
+fn split_scalar(s: &str) -> (&str, &str) {
+    let bytes = s.as_bytes();
+    let quote = match bytes.first() {
+        Some(b'"') => Some(b'"'),
+        Some(b'\'') => Some(b'\''),
+        _ => None,
+    };
+    if let Some(q) = quote {
+        let mut i = 1;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' && q == b'"' {
+                i += 2;
+                continue;
+            }
+            if bytes[i] == q {
+                if q == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                    continue;
+                }
+                return (&s[..=i], &s[i + 1..]);
+            }
+            i += 1;
+        }
+        return (s, "");
+    }
+    let mut end = s.len();
+    for (i, c) in s.char_indices() {
+        if c == '#' && i > 0 && s[..i].ends_with(char::is_whitespace) {
+            end = i;
+            break;
+        }
+    }
+    let scalar = s[..end].trim_end();
+    (scalar, &s[scalar.len()..])
+}
+
+/// The value of a plain or quoted one-line scalar.
+fn unquote(scalar: &str) -> Option<String> {
+    if scalar.is_empty() || scalar.starts_with(['[', '{', '|', '>', '&', '*', '!']) {
+        return None;
+    }
+    match serde_yaml::from_str::<Value>(scalar) {
+        Ok(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// `value` written the way `like` was written (plain, single or double
+/// quotes), falling back to double quotes when plain would not read back.
+fn requote(like: &str, value: &str) -> String {
+    let plain_ok = !like.starts_with(['"', '\''])
+        && matches!(serde_yaml::from_str::<Value>(value), Ok(Value::String(ref s)) if s == value)
+        && !value.contains(" #")
+        && !value.contains(": ");
+    if plain_ok {
+        return value.to_owned();
+    }
+    if like.starts_with('\'') && !value.contains('\n') {
+        return format!("'{}'", value.replace('\'', "''"));
+    }
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YML: &str = "# BEGIN GENERAL GGUF METADATA\n\
+id: tinyllama # Model ID\n\
+name: tinyllama\n\
+files:             # Can be relative OR absolute local file path\n  \
+- /home/u/cortexcpp/models/cortex.so/tinyllama/1b/model.gguf\n  \
+- \"/home/u/cortexcpp/models/x y.gguf\"  # quoted\n\
+# END GENERAL GGUF METADATA\n\
+engine: cortex.llamacpp # engine to run model\n\
+prompt_template: \"<|user|>\\n{prompt}\"\n";
+
+    #[test]
+    fn files_entries_are_edited_in_place() {
+        let y = ModelYml::parse(YML).unwrap();
+        let edits = y
+            .edit_files(|p| p.strip_prefix("/home/u/cortexcpp/").map(str::to_owned))
+            .unwrap();
+        assert_eq!(edits.len(), 2);
+        let new = y.apply(&edits).unwrap();
+        assert!(
+            new.contains("  - models/cortex.so/tinyllama/1b/model.gguf\n"),
+            "{new}"
+        );
+        assert!(new.contains("  - \"models/x y.gguf\"  # quoted\n"), "{new}");
+        assert!(
+            new.contains("files:             # Can be relative"),
+            "{new}"
+        );
+        assert_eq!(new.len(), YML.len() - 2 * "/home/u/cortexcpp/".len());
+    }
+
+    #[test]
+    fn engine_is_edited_keeping_the_comment() {
+        let y = ModelYml::parse(YML).unwrap();
+        let e = y.edit_engine("llama-cpp").unwrap().unwrap();
+        assert_eq!(e.after, "engine: llama-cpp # engine to run model");
+        assert!(y.edit_engine("cortex.llamacpp").unwrap().is_none());
+    }
+
+    #[test]
+    fn flow_style_files_are_refused() {
+        let y = ModelYml::parse("files: [/a/b.gguf]\n").unwrap();
+        assert!(y.edit_files(|_| Some("b".into())).is_err());
+    }
+
+    #[test]
+    fn invalid_yaml_is_reported() {
+        assert!(ModelYml::parse("files:\n  - [unclosed\n").is_err());
+        assert!(ModelYml::parse("- a\n- b\n").is_err());
+    }
+}

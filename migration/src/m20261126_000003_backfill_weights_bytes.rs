@@ -1,0 +1,123 @@
+//! `models.weights_bytes`: the total size of a model's weight files, so that
+//! Cortex's model list can show sizes without opening every `model.yml` and
+//! statting every file. Filled from the files on disk; a model whose
+//! `model.yml` is missing or malformed, or whose weights are missing, is
+//! reported and left NULL, never a reason to fail.
+
+use sea_orm_migration::prelude::*;
+
+use crate::cortex::{self, YmlRead, bulk};
+use crate::toolkit::paths::Located;
+use crate::toolkit::{Folder, SchemaOp, Step, StepKind, run_ops};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Models {
+    WeightsBytes,
+}
+
+impl Step for Migration {
+    fn summary(&self) -> &'static str {
+        "add models.weights_bytes and fill it from the weight files on disk"
+    }
+
+    fn kind(&self) -> StepKind {
+        StepKind::Folder
+    }
+
+    fn up_ops(&self, _backend: sea_orm_migration::sea_orm::DbBackend) -> Vec<SchemaOp> {
+        vec![SchemaOp::AddColumn {
+            table: "models",
+            column: ColumnDef::new(Models::WeightsBytes)
+                .big_integer()
+                .to_owned(),
+        }]
+    }
+
+    fn down_ops(&self, _backend: sea_orm_migration::sea_orm::DbBackend) -> Vec<SchemaOp> {
+        vec![SchemaOp::DropDerivedColumn {
+            table: "models",
+            column: "weights_bytes",
+        }]
+    }
+
+    fn definition(&self) -> String {
+        "backfill-weights-bytes/1: sum of the sizes of the files: entries of each model.yml".into()
+    }
+}
+
+/// Sums the sizes of a model's weight files; `Err` says what is missing.
+fn weights_bytes(dir: &crate::toolkit::DataDir, files: &[String]) -> Result<u64, String> {
+    let mut total = 0;
+    for f in files {
+        // Imported models keep weights outside the data folder: reading
+        // their size changes nothing, so an absolute path is followed.
+        let path = if std::path::Path::new(f).is_absolute() {
+            std::path::PathBuf::from(f)
+        } else {
+            match dir.locate(f) {
+                Located::Inside { abs, .. } => abs,
+                Located::Outside { reason, .. } => return Err(format!("weights `{f}`: {reason}")),
+            }
+        };
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("weights {} ({e})", path.display()))?;
+        total += meta.len();
+    }
+    Ok(total)
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        run_ops(manager, &self.up_ops(backend)).await?;
+        let folder = Folder::current()?;
+        let dir = folder.dir().clone();
+        let conn = manager.get_connection();
+        let rows = cortex::model_rows(conn).await?;
+        let total = rows.len() as u64;
+        let mut sizes = Vec::new();
+        let mut skipped = 0;
+        for (n, row) in rows.iter().enumerate() {
+            match cortex::read_model_yml(&dir, row) {
+                None => {}
+                Some(YmlRead::Skip(why)) => {
+                    skipped += 1;
+                    folder.note(why);
+                }
+                Some(YmlRead::Ok { yml, rel, .. }) => {
+                    match yml.files().and_then(|f| weights_bytes(&dir, &f)) {
+                        Ok(bytes) => {
+                            sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64)))))
+                        }
+                        Err(why) => {
+                            skipped += 1;
+                            folder.note(format!(
+                                "model {}: {rel}: {why}; weights_bytes left empty",
+                                row.id
+                            ));
+                        }
+                    }
+                }
+            }
+            folder.rows_done(n as u64 + 1, total);
+        }
+        bulk::run(
+            conn,
+            &bulk::set_by_key(backend, "models", "model_id", "weights_bytes", &sizes),
+        )
+        .await?;
+        folder.note(format!(
+            "weights_bytes filled for {} of {total} model(s); {skipped} skipped",
+            sizes.len()
+        ));
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_ops(manager, &self.down_ops(manager.get_database_backend())).await
+    }
+}
