@@ -39,6 +39,12 @@ pub enum Error {
     #[error("cannot connect to {target}: {reason}")]
     Connect { target: String, reason: String },
 
+    #[error(
+        "{path} is not empty; a sample is written only into a new or empty folder, \
+         so that no real .cortexrc or cortex.db is overwritten: pick another folder"
+    )]
+    SampleHomeNotEmpty { path: PathBuf },
+
     #[error("{0}")]
     Usage(String),
 
@@ -50,7 +56,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => exit::USAGE,
+            Error::Usage(_) | Error::SampleHomeNotEmpty { .. } => exit::USAGE,
             Error::Drift(_) => exit::DRIFT,
             Error::NoDataFolder { .. }
             | Error::NoDatabase { .. }

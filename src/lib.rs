@@ -9,6 +9,7 @@ pub mod connect;
 pub mod error;
 pub mod location;
 pub mod render;
+pub mod sample;
 
 pub use error::{Error, Result};
 pub use migration::Migrator;

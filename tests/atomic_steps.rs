@@ -145,9 +145,9 @@ async fn binary_step_failing_half_way_leaves_the_step_before() {
     assert_eq!(
         applied
             .iter()
-            .map(|a| a.version.clone())
+            .map(|a| a.version.as_str())
             .collect::<Vec<_>>(),
-        [first.clone()]
+        [first.as_str()]
     );
     assert_eq!(
         migration::toolkit::snapshot::sqlite_snapshot(&db)

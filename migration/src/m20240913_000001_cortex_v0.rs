@@ -25,6 +25,8 @@ pub(crate) enum Models {
     ModelAlias,
 }
 
+// Column names are cortex.cpp's (`hardware_id` in table `hardware`).
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 pub(crate) enum Hardware {
     Table,

@@ -1,24 +1,23 @@
 //! Shared helpers for the integration tests: temporary homes with
 //! cortex.cpp-shaped data folders at every schema version (and in the odd
-//! states real installs end up in), and digests of rows and files to assert
-//! that nothing changed.
+//! states real installs end up in), written with `cortex_migrate::sample`,
+//! and digests of rows and files to assert that nothing changed.
 // Each test file uses a subset of these helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
 mod build;
-mod data;
-mod ddl;
 mod digest;
 
 use std::path::PathBuf;
 
+use cortex_migrate::sample::SampleHome;
 use sea_orm::{Database, DatabaseConnection};
 
 pub use build::{
     FixtureSpec, build, cortex_folder, cortex_folder_fresh_install, early_variants, half_added,
     not_a_database, with_extra_table, with_schema_version_rows,
 };
-pub use data::{
+pub use cortex_migrate::sample::{
     CATALOGUE, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, LLAMA32, LLAMACPP_VARIANT,
     LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
 };
@@ -37,6 +36,15 @@ impl Fixture {
     /// An empty home with empty `cortexcpp` and `outside` folders and no
     /// `.cortexrc`.
     pub fn empty() -> Fixture {
+        let fx = Fixture::unbuilt();
+        std::fs::create_dir_all(&fx.data).expect("creating the data folder");
+        std::fs::create_dir_all(fx.outside()).expect("creating the outside folder");
+        fx
+    }
+
+    /// A fixture whose home does not exist yet, for `sample::write` to
+    /// create.
+    fn unbuilt() -> Fixture {
         let tmp = tempfile::tempdir().expect("creating a temporary folder");
         // Canonical, so that paths the migrator resolves compare equal.
         let root = tmp
@@ -44,11 +52,8 @@ impl Fixture {
             .canonicalize()
             .expect("canonicalizing the temporary folder");
         let home = root.join("home");
-        let data = home.join("cortexcpp");
-        let fx = Fixture { tmp, home, data };
-        std::fs::create_dir_all(&fx.data).expect("creating the data folder");
-        std::fs::create_dir_all(fx.outside()).expect("creating the outside folder");
-        fx
+        let data = SampleHome::new(home.clone()).data;
+        Fixture { tmp, home, data }
     }
 
     /// `data/cortex.db`.
@@ -69,7 +74,7 @@ impl Fixture {
     /// `home/outside`: a folder outside the data folder, where the imported
     /// model's weights live.
     pub fn outside(&self) -> PathBuf {
-        self.home.join("outside")
+        SampleHome::new(self.home.clone()).outside
     }
 
     /// A connection to `cortex.db` (created if missing).

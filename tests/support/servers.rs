@@ -2,6 +2,8 @@
 //! from `CORTEX_TEST_POSTGRES_URL` and `CORTEX_TEST_MYSQL_URL`; without
 //! them those tests print why and pass without running. Each test gets a
 //! database of its own, so tests can run in parallel.
+// Each test file uses a part of this module.
+#![allow(dead_code)]
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 

@@ -68,7 +68,8 @@ impl ModelYml {
         let Some(start) = lines.iter().position(|l| key_of(l) == Some("files")) else {
             return Ok(Vec::new());
         };
-        if !value_part(lines[start]).is_empty() {
+        let value = value_part(lines[start]);
+        if !value.is_empty() && !value.starts_with('#') {
             return Err("`files:` is not a block list; left as it was".into());
         }
         let mut edits = Vec::new();

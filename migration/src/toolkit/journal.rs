@@ -496,10 +496,8 @@ fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
     for op in ops {
         match op {
             FileOp::Delete { trash, .. } => remove_any(&dir.root().join(trash))?,
-            FileOp::CopyMove { from, to } => {
-                if exists(&dir.root().join(to)) {
-                    remove_any(&dir.root().join(from))?;
-                }
+            FileOp::CopyMove { from, to } if exists(&dir.root().join(to)) => {
+                remove_any(&dir.root().join(from))?;
             }
             _ => {}
         }
@@ -724,9 +722,9 @@ impl PendingJournal {
                     ids.push(id);
                     done.push(false);
                 }
-                (Record::Done { id }, Some(_)) if ids.last() == Some(&id) => {
-                    if let Some(d) = done.last_mut() {
-                        *d = true;
+                (Record::Done { id }, Some(_)) if ids.contains(&id) => {
+                    if let Some(at) = ids.iter().position(|i| *i == id) {
+                        done[at] = true;
                     }
                 }
                 _ => {

@@ -38,9 +38,12 @@ pub enum Event {
     Note { step: String, message: String },
 }
 
+/// A function that receives events.
+type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// Where events go. Cheap to clone; does nothing by default.
 #[derive(Clone, Default)]
-pub struct ProgressSink(Option<Arc<dyn Fn(&Event) + Send + Sync>>);
+pub struct ProgressSink(Option<Listener>);
 
 impl ProgressSink {
     /// A sink that calls `f` for every event.

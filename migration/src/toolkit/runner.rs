@@ -814,8 +814,7 @@ pub async fn read_status<C: ConnectionTrait>(
     let data_version = match &cortex {
         Some(c) => known
             .iter()
-            .filter(|s| s.cortex_version().is_some_and(|v| v <= c.version))
-            .last()
+            .rfind(|s| s.cortex_version().is_some_and(|v| v <= c.version))
             .map(|s| s.name().to_owned()),
         None => applied.last().map(|a| a.version.clone()),
     };

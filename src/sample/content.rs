@@ -1,12 +1,14 @@
-//! What a Cortex install holds besides its schema: the rows cortex.cpp
-//! writes into each table (tagged with the schema version whose columns
-//! they need), and the files it leaves in the data folder (model.yml in
-//! cortex.cpp's writer layout, weights, engines, logs, uploads, .cortexrc).
+//! The standard data set of a sample: the models, hardware, engines and
+//! uploaded files a Cortex install holds, each row tagged with the schema
+//! version whose columns it needs, computed once so that the database and
+//! the files on disk agree.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sea_orm::Value;
-use sha2::{Digest, Sha256};
+
+use super::files::{UPLOADS, upload_bytes, weights};
+use super::{SampleHome, SampleSpec};
 
 /// The variant and version every engine folder and `.cortexrc` agree on.
 pub const LLAMACPP_VARIANT: &str = "linux-amd64-avx2-cuda-12-0";
@@ -43,6 +45,7 @@ pub struct EngineNames {
 }
 
 impl EngineNames {
+    /// The names before cortex.cpp renamed its engines (`legacy`), or after.
     pub fn new(legacy: bool) -> Self {
         if legacy {
             EngineNames {
@@ -59,18 +62,19 @@ impl EngineNames {
 }
 
 /// One cell of a row, with the schema version that added its column.
-pub struct Cell {
-    pub col: &'static str,
-    pub since: u8,
-    pub val: Value,
+pub(crate) struct Cell {
+    pub(crate) col: &'static str,
+    pub(crate) since: u8,
+    pub(crate) val: Value,
 }
 
-/// One row, with the schema version from which cortex.cpp could write it.
-/// The first cell is the key that later versions' backfills update by.
+/// One row of the sample, with the schema version from which cortex.cpp
+/// could write it. The first cell is the key that later versions'
+/// backfills update by.
 pub struct Row {
-    pub table: &'static str,
-    pub since: u8,
-    pub cells: Vec<Cell>,
+    pub(crate) table: &'static str,
+    pub(crate) since: u8,
+    pub(crate) cells: Vec<Cell>,
 }
 
 fn cell(col: &'static str, since: u8, val: impl Into<Value>) -> Cell {
@@ -81,32 +85,32 @@ fn cell(col: &'static str, since: u8, val: impl Into<Value>) -> Cell {
     }
 }
 
-/// One model as the fixture lays it down.
-pub struct Model {
-    pub id: String,
+/// One model as the sample lays it down.
+pub(crate) struct Model {
+    pub(crate) id: String,
     /// `id:` in model.yml (cortexso writes the bare model name).
-    pub short: String,
-    pub author: String,
-    pub branch: String,
+    pub(crate) short: String,
+    pub(crate) author: String,
+    pub(crate) branch: String,
     /// The `path_to_model_yaml` value.
-    pub db_path: String,
+    pub(crate) db_path: String,
     /// Where model.yml is, if the model was downloaded.
-    pub yml: Option<PathBuf>,
+    pub(crate) yml: Option<PathBuf>,
     /// The `files:` entry in model.yml.
-    pub files_entry: String,
+    pub(crate) files_entry: String,
     /// Where the weights are.
-    pub weights: Option<PathBuf>,
-    pub format: &'static str,
-    pub source: String,
-    pub status: &'static str,
-    pub engine: &'static str,
-    pub metadata: String,
+    pub(crate) weights: Option<PathBuf>,
+    pub(crate) format: &'static str,
+    pub(crate) source: String,
+    pub(crate) status: &'static str,
+    pub(crate) engine: &'static str,
+    pub(crate) metadata: String,
     /// First schema version at which such a row exists.
-    pub since: u8,
-    pub stop: &'static str,
-    pub prompt_template: &'static str,
-    pub ctx_len: u32,
-    pub ngl: u32,
+    pub(crate) since: u8,
+    pub(crate) stop: &'static str,
+    pub(crate) prompt_template: &'static str,
+    pub(crate) ctx_len: u32,
+    pub(crate) ngl: u32,
 }
 
 impl Model {
@@ -129,109 +133,17 @@ impl Model {
         }
     }
 
-    /// model.yml exactly as `YamlHandler::WriteYamlFile` lays it out.
-    pub fn yml_text(&self, size: usize) -> String {
-        format!(
-            "# BEGIN GENERAL GGUF METADATA
-id: {short} # Model ID unique between models (author / quantization)
-model: {id} # Model ID which is used for request construct - should be unique between models (author / quantization)
-name: {short} # metadata.general.name
-version: 1
-files:             # Can be relative OR absolute local file path
-  - {files}
-# END GENERAL GGUF METADATA
-
-# BEGIN INFERENCE PARAMETERS
-# BEGIN REQUIRED
-stop:                # tokenizer.ggml.eos_token_id
-  - {stop}
-# END REQUIRED
-
-# BEGIN OPTIONAL
-size: {size}
-stream: true # Default true?
-top_p: 0.9 # Ranges: 0 to 1
-temperature: 0.7 # Ranges: 0 to 1
-frequency_penalty: 0 # Ranges: 0 to 1
-presence_penalty: 0 # Ranges: 0 to 1
-max_tokens: {ctx} # Should be default to context length
-seed: -1
-dynatemp_range: 0
-dynatemp_exponent: 1
-top_k: 40
-min_p: 0.05
-tfs_z: 1
-typ_p: 1
-repeat_last_n: 64
-repeat_penalty: 1
-mirostat: false
-mirostat_tau: 5
-mirostat_eta: 0.1
-penalize_nl: false
-ignore_eos: false
-n_probs: 0
-min_keep: 0
-# END OPTIONAL
-# END INFERENCE PARAMETERS
-
-# BEGIN MODEL LOAD PARAMETERS
-# BEGIN REQUIRED
-engine: {engine} # engine to run model
-prompt_template: {prompt}
-# END REQUIRED
-
-# BEGIN OPTIONAL
-ctx_len: {ctx} # llama.context_length | 0 or undefined = loaded from model
-n_parallel: 1
-ngl: {ngl} # Undefined = loaded from model
-# END OPTIONAL
-# END MODEL LOAD PARAMETERS
-",
-            short = self.short,
-            id = self.id,
-            files = self.files_entry,
-            stop = self.stop,
-            engine = self.engine,
-            prompt = yaml_quoted(self.prompt_template),
-            ctx = self.ctx_len,
-            ngl = self.ngl,
-        )
-    }
-}
-
-/// A YAML double-quoted scalar, escaped the way yaml-cpp does for strings
-/// with newlines.
-fn yaml_quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+    /// The model as pulled before cortex.cpp switched to relative paths
+    /// (#1368): the row and model.yml both hold absolute paths.
+    fn with_absolute_paths(mut self) -> Self {
+        if let Some(yml) = &self.yml {
+            self.db_path = yml.display().to_string();
         }
+        if let Some(weights) = &self.weights {
+            self.files_entry = weights.display().to_string();
+        }
+        self
     }
-    out.push('"');
-    out
-}
-
-/// A few hundred bytes that start like a GGUF file and differ per `seed`,
-/// so that a swapped or truncated file changes its digest.
-pub fn weights(seed: &str) -> Vec<u8> {
-    let len = 256 + usize::from(Sha256::digest(seed.as_bytes())[0]) * 2;
-    let mut out = b"GGUF".to_vec();
-    out.extend(3u32.to_le_bytes());
-    let mut i = 0u32;
-    while out.len() < len {
-        let block = Sha256::new()
-            .chain_update(seed.as_bytes())
-            .chain_update(i.to_le_bytes())
-            .finalize();
-        out.extend_from_slice(&block);
-        i += 1;
-    }
-    out.truncate(len);
-    out
 }
 
 fn cortexso_metadata(name: &str, size: usize) -> String {
@@ -250,16 +162,19 @@ fn cortexso_metadata(name: &str, size: usize) -> String {
     .to_string()
 }
 
-/// Everything a fixture writes, computed up front so that the database and
-/// the files agree.
+/// Everything a sample writes, computed up front so that the database and
+/// the files agree. Paths in it are under the `SampleHome` it was made for.
 pub struct Content {
-    pub names: EngineNames,
-    pub models: Vec<Model>,
+    pub(crate) names: EngineNames,
+    pub(crate) models: Vec<Model>,
 }
 
 impl Content {
-    pub fn new(data: &Path, outside: &Path, legacy: bool, extra: usize) -> Self {
-        let names = EngineNames::new(legacy);
+    /// The standard set (plus `spec.models` generated models) laid out
+    /// under `home`, with the engine names `spec` asks for.
+    pub fn new(home: &SampleHome, spec: &SampleSpec) -> Self {
+        let (data, outside) = (&home.data, &home.outside);
+        let names = EngineNames::new(spec.legacy_engine_names);
         let mut models = Vec::new();
         let cortexso = |id: &str,
                         name: &str,
@@ -293,27 +208,20 @@ impl Content {
             }
         };
 
-        // (1) pulled before cortex.cpp switched to relative paths (#1368):
-        // the row and model.yml both hold absolute paths.
-        let mut tiny = cortexso(
-            TINYLLAMA,
-            "tinyllama",
-            "1b",
-            names.llama,
-            "</s>",
-            "<|system|>\n{system_message}</s>\n<|user|>\n{prompt}</s>\n<|assistant|>\n",
-            2048,
-            33,
+        // (1) pulled before the switch to relative paths.
+        models.push(
+            cortexso(
+                TINYLLAMA,
+                "tinyllama",
+                "1b",
+                names.llama,
+                "</s>",
+                "<|system|>\n{system_message}</s>\n<|user|>\n{prompt}</s>\n<|assistant|>\n",
+                2048,
+                33,
+            )
+            .with_absolute_paths(),
         );
-        let tiny_yml = tiny.yml.clone().expect("tinyllama has a model.yml");
-        tiny.db_path = tiny_yml.display().to_string();
-        tiny.files_entry = tiny
-            .weights
-            .as_ref()
-            .expect("tinyllama has weights")
-            .display()
-            .to_string();
-        models.push(tiny);
 
         // (2) and (3): pulled after the switch, relative to the data folder.
         models.push(cortexso(
@@ -386,7 +294,7 @@ impl Content {
             ngl: 29,
         });
 
-        for n in 1..=extra {
+        for n in 1..=spec.models {
             let id = generated_id(n);
             models.push(cortexso(
                 &id,
@@ -402,7 +310,7 @@ impl Content {
         Content { names, models }
     }
 
-    /// Every row of the fixture, across all versions.
+    /// Every row of the sample, across all versions.
     pub fn rows(&self) -> Vec<Row> {
         let mut rows: Vec<Row> = self.models.iter().map(Model::row).collect();
 
@@ -430,7 +338,7 @@ impl Content {
         }
 
         // date_* are written explicitly (real rows get CURRENT_TIMESTAMP)
-        // so that two fixtures built a second apart have equal rows.
+        // so that two samples written a second apart have equal rows.
         let engine = |name: &'static str,
                       ty: &'static str,
                       api_key: &'static str,
@@ -516,162 +424,4 @@ impl Content {
         }
         rows
     }
-
-    /// Writes the data folder's files (not cortex.db) as an install at
-    /// schema `version` has them, plus `.cortexrc` and the outside folder.
-    pub fn write_disk(&self, home: &Path, data: &Path, outside: &Path, version: u8) {
-        for dir in ["models", "engines", "logs"] {
-            mkdir(&data.join(dir));
-        }
-        mkdir(outside);
-        for m in &self.models {
-            let (Some(yml), Some(w)) = (&m.yml, &m.weights) else {
-                continue;
-            };
-            let content = weights(&m.id);
-            write(w, &content);
-            write(yml, m.yml_text(content.len()).as_bytes());
-        }
-
-        // Engine folders are named by repository (NormalizeEngine maps
-        // llama-cpp -> cortex.llamacpp), whatever name the rows use.
-        for (repo, variant, version) in [
-            ("cortex.llamacpp", LLAMACPP_VARIANT, LLAMACPP_VERSION),
-            ("cortex.onnx", ONNX_VARIANT, ONNX_VERSION),
-        ] {
-            let dir = data.join("engines").join(repo).join(variant).join(version);
-            write(
-                &dir.join("version.txt"),
-                format!("name: {variant}\nversion: {version}\n").as_bytes(),
-            );
-            write(
-                &dir.join("libengine.so"),
-                &weights(&format!("{repo}/{variant}/{version}/libengine.so")),
-            );
-        }
-        write(
-            &data.join("engines/cortex.llamacpp/deps/libcudart.so.12"),
-            &weights("deps/libcudart.so.12"),
-        );
-
-        write(
-            &data.join("logs/cortex.log"),
-            b"20241105 08:12:40.123456 UTC 48211 INFO  Host: 127.0.0.1 Port: 39281 - main.cc:218\n\
-              20241105 08:12:40.127001 UTC 48211 INFO  Server started, listening at: 127.0.0.1:39281 - main.cc:242\n\
-              20241105 08:12:44.002310 UTC 48230 INFO  Loaded engine: cortex.llamacpp - engine_service.cc:752\n",
-        );
-        write(
-            &data.join("logs/cortex-cli.log"),
-            b"20241105 08:12:39.871002 UTC 48207 INFO  Starting server ... - server_start_cmd.cc:99\n\
-              20241105 08:12:41.301220 UTC 48207 INFO  Server started - server_start_cmd.cc:160\n",
-        );
-
-        if version >= 3 {
-            for (name, _) in UPLOADS {
-                write(&data.join("files").join(name), &upload_bytes(name));
-            }
-        }
-        write(&home.join(".cortexrc"), &cortexrc(data, version));
-    }
-}
-
-/// Uploaded files (v3): name and upload time.
-const UPLOADS: [(&str, i64); 2] = [
-    ("notes.txt", 1736467200),
-    ("quarterly-report.pdf", 1736553600),
-];
-
-/// The content of an uploaded file.
-pub fn upload_bytes(name: &str) -> Vec<u8> {
-    match name {
-        "notes.txt" => "Meeting notes\n".repeat(37).into_bytes(),
-        _ => {
-            let mut out = b"%PDF-1.4\n".to_vec();
-            out.extend(weights(name).iter().cycle().take(1225));
-            out
-        }
-    }
-}
-
-/// `.cortexrc` as cortex.cpp's `DumpYamlConfig` writes it. Installs of the
-/// v0/v1 era have the short key set; the v2+ era writer adds proxy, SSL and
-/// hub keys and prepends a UTF-8 BOM ("Workaround to save file as utf8 BOM").
-pub fn cortexrc(data: &Path, version: u8) -> Vec<u8> {
-    let data = data.display();
-    let origins = "allowedOrigins:\n  - http://localhost:39281\n  - http://127.0.0.1:39281\n  - http://0.0.0.0:39281\n";
-    if version < 2 {
-        format!(
-            "logFolderPath: {data}
-logLlamaCppPath: ./logs/cortex.log
-logTensorrtLLMPath: ./logs/cortex.log
-logOnnxPath: ./logs/cortex.log
-dataFolderPath: {data}
-maxLogLines: 100000
-apiServerHost: 127.0.0.1
-apiServerPort: 39281
-checkedForUpdateAt: 1730794360
-latestRelease: v1.0.1
-huggingFaceToken: \"\"
-gitHubUserAgent: \"\"
-gitHubToken: \"\"
-llamacppVariant: {LLAMACPP_VARIANT}
-llamacppVersion: {LLAMACPP_VERSION}
-enableCors: true
-{origins}"
-        )
-        .into_bytes()
-    } else {
-        let mut out = vec![0xEF, 0xBB, 0xBF];
-        out.extend(
-            format!(
-                "logFolderPath: {data}
-logLlamaCppPath: ./logs/cortex.log
-logTensorrtLLMPath: ./logs/cortex.log
-logOnnxPath: ./logs/cortex.log
-dataFolderPath: {data}
-maxLogLines: 100000
-apiServerHost: 127.0.0.1
-apiServerPort: 39281
-checkedForUpdateAt: 1736467201
-checkedForLlamacppUpdateAt: 1736467201
-latestRelease: v1.0.7
-latestLlamacppRelease: {LLAMACPP_VERSION}
-huggingFaceToken: \"\"
-gitHubUserAgent: \"\"
-gitHubToken: \"\"
-llamacppVariant: {LLAMACPP_VARIANT}
-llamacppVersion: {LLAMACPP_VERSION}
-enableCors: true
-{origins}proxyUrl: \"\"
-verifyProxySsl: true
-verifyProxyHostSsl: true
-proxyUsername: \"\"
-proxyPassword: \"\"
-noProxy: example.com,::1,localhost,127.0.0.1
-verifyPeerSsl: true
-verifyHostSsl: true
-sslCertPath: \"\"
-sslKeyPath: \"\"
-supportedEngines:
-  - llama-cpp
-  - onnxruntime
-  - tensorrt-llm
-checkedForSyncHubAt: 1736467201000
-"
-            )
-            .bytes(),
-        );
-        out
-    }
-}
-
-pub fn mkdir(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-}
-
-pub fn write(path: &Path, content: &[u8]) {
-    if let Some(parent) = path.parent() {
-        mkdir(parent);
-    }
-    std::fs::write(path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }

@@ -1,6 +1,6 @@
 //! The SQL that cortex.cpp's own migrations (engine/migrations/v0..v3) ran,
-//! copied byte for byte, and the order they ran it in, so that fixtures get
-//! the same `sqlite_master` text a real install has.
+//! copied byte for byte, and the order they ran it in, so that a sample has
+//! the same `sqlite_master` text as a real install.
 
 /// v0, as cortex.cpp's v1+ code (and the migrator's canonical form) has it.
 pub const V0_SCHEMA_VERSION: &str =
@@ -29,36 +29,40 @@ pub const V2_ADD_PRIORITY: &str = "ALTER TABLE hardware ADD COLUMN priority INTE
 
 pub const V3_FILES: &str = "CREATE TABLE files (id TEXT PRIMARY KEY,object TEXT,purpose TEXT,filename TEXT,created_at INTEGER,bytes INTEGER)";
 
-/// The statements that take an existing v(version-1) database to
-/// v`version`, in cortex.cpp's order. cortex.cpp runs them one at a time
-/// outside any transaction, which is why `half_added` can stop after any of
-/// them. (Its `CREATE TABLE IF NOT EXISTS` for tables that already exist
-/// are no-ops and left out.)
-pub fn upgrade(version: u8) -> &'static [&'static str] {
+/// The statements that take an existing v(`version`-1) database to
+/// v`version`, in cortex.cpp's order; `None` past the last version.
+/// cortex.cpp runs them one at a time outside any transaction, which is how
+/// a crash leaves a database with only some of them applied. (Its
+/// `CREATE TABLE IF NOT EXISTS` for tables that already exist are no-ops
+/// and left out.)
+pub fn upgrade(version: u8) -> Option<&'static [&'static str]> {
     match version {
-        0 => &[V0_SCHEMA_VERSION, V0_MODELS, V0_HARDWARE],
-        1 => &[
+        0 => Some(&[V0_SCHEMA_VERSION, V0_MODELS, V0_HARDWARE]),
+        1 => Some(&[
             V1_ADD_MODEL_FORMAT,
             V1_ADD_MODEL_SOURCE,
             V1_ADD_STATUS,
             V1_ADD_ENGINE,
             V1_ENGINES,
-        ],
-        2 => &[V2_ADD_METADATA, V2_ADD_PRIORITY],
-        3 => &[V3_FILES],
-        v => panic!("cortex.cpp has no schema version {v} that these fixtures know"),
+        ]),
+        2 => Some(&[V2_ADD_METADATA, V2_ADD_PRIORITY]),
+        3 => Some(&[V3_FILES]),
+        _ => None,
     }
 }
 
-/// The statements a fresh install of `version` runs on an empty file.
-pub fn fresh_install(version: u8) -> Vec<&'static str> {
-    assert!(version <= 3, "no cortex.cpp schema version {version}");
+/// The statements a fresh install of `version` runs on an empty file;
+/// `None` past the last version.
+pub fn fresh_install(version: u8) -> Option<Vec<&'static str>> {
+    upgrade(version)?;
+    // From v1 on, cortex.cpp creates `models` whole when it is missing,
+    // and adds the later columns with ALTER only where it has no CREATE.
     let mut out = vec![V0_SCHEMA_VERSION];
-    if version == 0 {
-        out.push(V0_MODELS);
+    out.push(if version == 0 {
+        V0_MODELS
     } else {
-        out.push(FRESH_MODELS);
-    }
+        FRESH_MODELS
+    });
     out.push(V0_HARDWARE);
     if version >= 1 {
         out.push(V1_ENGINES);
@@ -69,5 +73,5 @@ pub fn fresh_install(version: u8) -> Vec<&'static str> {
     if version >= 3 {
         out.push(V3_FILES);
     }
-    out
+    Some(out)
 }

@@ -1,0 +1,445 @@
+//! The folder steps on cortex.cpp-shaped data folders: relative paths,
+//! engine renames and the weights backfill change the rows and the bytes on
+//! disk as they should, leave everything else alone, and their `down` gives
+//! back every byte and every value.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::Fixture;
+use migration::Migrator;
+use migration::toolkit::runner::{Options, Report, Runner, Target};
+use migration::toolkit::{MigrateError, StepList};
+use sea_orm::ConnectionTrait;
+
+const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
+
+fn step(i: usize) -> String {
+    Migrator::steps()[i].name().to_owned()
+}
+
+const V3: usize = 3;
+
+async fn run(fx: &Fixture, up: bool, target: Target) -> Result<Report, MigrateError> {
+    let db = fx.connect().await;
+    let mut r = Runner::new(&db, Migrator::steps(), Options::default()).await?;
+    if up {
+        r.up(target).await
+    } else {
+        r.down(target).await
+    }
+}
+
+async fn value(fx: &Fixture, sql: &str) -> Option<String> {
+    let db = fx.connect().await;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap()?;
+    row.try_get::<Option<String>>("", "v")
+        .ok()
+        .flatten()
+        .or_else(|| {
+            row.try_get::<Option<i64>>("", "v")
+                .ok()
+                .flatten()
+                .map(|n| n.to_string())
+        })
+}
+
+fn read(fx: &Fixture, rel: &str) -> String {
+    std::fs::read_to_string(fx.data.join(rel)).unwrap()
+}
+
+/// Lines that differ between two texts, as (before, after) pairs.
+fn changed_lines(a: &str, b: &str) -> Vec<(String, String)> {
+    assert_eq!(a.lines().count(), b.lines().count(), "line count changed");
+    a.lines()
+        .zip(b.lines())
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| (x.to_owned(), y.to_owned()))
+        .collect()
+}
+
+const TINY_YML: &str = "models/cortex.so/tinyllama/1b/model.yml";
+const PHI_YML: &str = "models/cortex.so/phi-3/onnx/model.yml";
+
+#[tokio::test]
+async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
+    for v in 0..=3u8 {
+        let fx = common::cortex_folder(v).await;
+        run(&fx, true, Target::To(step(V3))).await.unwrap();
+        let abs_path = value(
+            &fx,
+            &format!(
+                "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
+                common::TINYLLAMA
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(
+            abs_path.starts_with('/'),
+            "fixture v{v} should start absolute: {abs_path}"
+        );
+        let yml_before = read(&fx, TINY_YML);
+        let imported_before = read(&fx, "models/imported/my-imported.yml");
+
+        let report = run(&fx, true, Target::All).await.unwrap();
+        assert_eq!(report.steps.len(), 3, "v{v}");
+        let rel = value(
+            &fx,
+            &format!(
+                "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
+                common::TINYLLAMA
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(rel, TINY_YML, "v{v}");
+        let imported = value(
+            &fx,
+            &format!(
+                "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
+                common::IMPORTED
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(imported, "models/imported/my-imported.yml", "v{v}");
+
+        let changed = changed_lines(&yml_before, &read(&fx, TINY_YML));
+        let files_line = changed
+            .iter()
+            .find(|(b, _)| b.contains("model.gguf"))
+            .expect("files: entry unchanged");
+        assert_eq!(
+            files_line.1.trim(),
+            "- models/cortex.so/tinyllama/1b/model.gguf",
+            "v{v}"
+        );
+        // The imported model's weights live outside: its absolute entry stays.
+        let imported_after = read(&fx, "models/imported/my-imported.yml");
+        let outside_entry = fx.outside().join("my-imported.gguf");
+        assert!(
+            imported_after.contains(outside_entry.to_str().unwrap()),
+            "v{v}: {imported_after}"
+        );
+        assert_eq!(
+            changed_lines(&imported_before, &imported_after)
+                .iter()
+                .filter(|(b, _)| b.contains("files") || b.contains(".gguf"))
+                .count(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn up_renames_legacy_engines_in_folders_rows_and_model_yml() {
+    let fx = common::cortex_folder(3).await;
+    run(&fx, true, Target::To(step(V3))).await.unwrap();
+    let tree_before = common::tree(&fx.data);
+    let phi_before = read(&fx, PHI_YML);
+    run(&fx, true, Target::All).await.unwrap();
+    let tree_after = common::tree(&fx.data);
+
+    // Every file under engines/cortex.llamacpp is now under engines/llama-cpp,
+    // with the same bytes.
+    for (old, new) in [
+        ("engines/cortex.llamacpp", "engines/llama-cpp"),
+        ("engines/cortex.onnx", "engines/onnxruntime"),
+    ] {
+        let moved: Vec<(&String, &String)> = tree_before
+            .iter()
+            .filter(|(k, _)| k.starts_with(old))
+            .collect();
+        assert!(!moved.is_empty(), "fixture has no {old}");
+        for (k, hash) in moved {
+            let nk = k.replacen(old, new, 1);
+            assert_eq!(tree_after.get(&nk), Some(hash), "{nk} missing or changed");
+            assert!(!tree_after.contains_key(k), "{k} still there");
+        }
+    }
+    let engines = value(&fx, "SELECT group_concat(engine_name, ',') AS v FROM (SELECT engine_name FROM engines ORDER BY engine_name)").await.unwrap();
+    assert_eq!(engines, "llama-cpp,onnxruntime,openai");
+    let legacy = value(
+        &fx,
+        "SELECT COUNT(*) AS v FROM models WHERE engine LIKE 'cortex.%'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(legacy, "0");
+    let changed = changed_lines(&phi_before, &read(&fx, PHI_YML));
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(
+        changed[0].0.starts_with("engine: cortex.onnx"),
+        "{changed:?}"
+    );
+    assert!(
+        changed[0].1.starts_with("engine: onnxruntime"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        changed[0].0.split_once('#').map(|x| x.1),
+        changed[0].1.split_once('#').map(|x| x.1),
+        "comment lost"
+    );
+}
+
+#[tokio::test]
+async fn up_fills_weights_bytes_from_the_files_on_disk() {
+    let fx = common::cortex_folder(3).await;
+    run(&fx, true, Target::All).await.unwrap();
+    let tiny = std::fs::metadata(fx.data.join("models/cortex.so/tinyllama/1b/model.gguf"))
+        .unwrap()
+        .len();
+    let got = value(
+        &fx,
+        &format!(
+            "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
+            common::TINYLLAMA
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, tiny.to_string());
+    let imported = std::fs::metadata(fx.outside().join("my-imported.gguf"))
+        .unwrap()
+        .len();
+    let got = value(
+        &fx,
+        &format!(
+            "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
+            common::IMPORTED
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, imported.to_string());
+    assert_eq!(
+        value(
+            &fx,
+            &format!(
+                "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
+                common::CATALOGUE
+            )
+        )
+        .await,
+        None
+    );
+}
+
+async fn digest(
+    fx: &Fixture,
+) -> (
+    BTreeMap<String, String>,
+    BTreeMap<String, common::TableRows>,
+) {
+    let db = fx.connect().await;
+    let mut t = common::tree(&fx.home);
+    t.retain(|k, _| !k.ends_with("cortex.db"));
+    (t, common::db_rows_of(&db, &CORTEX_TABLES).await)
+}
+
+#[tokio::test]
+async fn down_gives_back_every_byte_and_row_and_up_again_gives_the_same_result() {
+    for v in 0..=3u8 {
+        let fx = common::cortex_folder(v).await;
+        run(&fx, true, Target::To(step(V3))).await.unwrap();
+        let before = digest(&fx).await;
+        run(&fx, true, Target::All).await.unwrap();
+        let after = digest(&fx).await;
+        assert_ne!(before, after, "v{v}: the folder steps changed nothing");
+
+        run(&fx, false, Target::To(step(V3))).await.unwrap();
+        assert_eq!(
+            digest(&fx).await,
+            before,
+            "v{v}: down did not restore the before-state"
+        );
+
+        run(&fx, true, Target::All).await.unwrap();
+        assert_eq!(
+            digest(&fx).await,
+            after,
+            "v{v}: up again differs from the first up"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_moved_engine_folder_keeps_its_inode_and_a_sparse_20gb_file_is_not_copied() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = common::cortex_folder(3).await;
+    let big = fx
+        .data
+        .join("engines/cortex.llamacpp/deps/libcublasLt.so.12");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(20 << 30).unwrap();
+    drop(f);
+    let before = std::fs::metadata(&big).unwrap();
+    run(&fx, true, Target::All).await.unwrap();
+    let moved = fx.data.join("engines/llama-cpp/deps/libcublasLt.so.12");
+    let after = std::fs::metadata(&moved).unwrap();
+    assert_eq!(
+        after.ino(),
+        before.ino(),
+        "the file was copied, not renamed"
+    );
+    assert_eq!(after.len(), 20 << 30);
+    assert_eq!(after.blocks(), before.blocks(), "blocks were written");
+    // And back.
+    run(&fx, false, Target::To(step(V3))).await.unwrap();
+    assert_eq!(std::fs::metadata(&big).unwrap().ino(), before.ino());
+}
+
+#[tokio::test]
+async fn an_engine_folder_under_both_names_fails_the_step_and_changes_nothing() {
+    let fx = common::cortex_folder(2).await;
+    run(&fx, true, Target::To(step(V3))).await.unwrap();
+    std::fs::create_dir_all(fx.data.join("engines/llama-cpp/linux-amd64-avx2/v0.1.50")).unwrap();
+    let before = digest(&fx).await;
+    let err = run(&fx, true, Target::All).await.unwrap_err();
+    assert!(err.to_string().contains("both"), "{err}");
+    assert_eq!(err.step(), Some(step(V3 + 2).as_str()));
+    // The relative-paths step before it committed; the failed one left no trace.
+    run(&fx, false, Target::To(step(V3))).await.unwrap();
+    assert_eq!(digest(&fx).await, before);
+}
+
+async fn notes(report: &Report) -> Vec<String> {
+    report.steps.iter().flat_map(|s| s.notes.clone()).collect()
+}
+
+#[tokio::test]
+async fn invalid_yaml_is_skipped_with_a_note_and_left_as_it_was() {
+    let fx = common::cortex_folder(3).await;
+    let broken = "id: tinyllama\nfiles:\n  - [unclosed\nengine: cortex.llamacpp\n";
+    std::fs::write(fx.data.join(TINY_YML), broken).unwrap();
+    let report = run(&fx, true, Target::All).await.unwrap();
+    assert_eq!(read(&fx, TINY_YML), broken);
+    let notes = notes(&report).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(TINY_YML) && n.contains("not valid YAML")),
+        "{notes:?}"
+    );
+    // The database path still became relative: it does not depend on the file.
+    let rel = value(
+        &fx,
+        &format!(
+            "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
+            common::TINYLLAMA
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rel, TINY_YML);
+    assert_eq!(
+        value(
+            &fx,
+            &format!(
+                "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
+                common::TINYLLAMA
+            )
+        )
+        .await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_model_yml_is_skipped_with_a_note() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = common::cortex_folder(3).await;
+    let p = fx.data.join(TINY_YML);
+    let text = read(&fx, TINY_YML);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let report = run(&fx, true, Target::All).await.unwrap();
+    assert_eq!(read(&fx, TINY_YML), text);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    let notes = notes(&report).await;
+    assert!(notes.iter().any(|n| n.contains("read-only")), "{notes:?}");
+}
+
+#[tokio::test]
+async fn paths_that_climb_out_or_symlink_out_are_not_touched() {
+    let fx = common::cortex_folder(3).await;
+    // A row whose path climbs out with `..`, and a model.yml that is a
+    // symlink to a file outside the data folder.
+    let victim = fx.outside().join("victim.yml");
+    let victim_text = format!(
+        "id: victim\nfiles:\n  - {}\nengine: cortex.llamacpp\n",
+        fx.data.join("models/x.gguf").display()
+    );
+    std::fs::write(&victim, &victim_text).unwrap();
+    std::fs::create_dir_all(fx.data.join("models/linked")).unwrap();
+    std::os::unix::fs::symlink(&victim, fx.data.join("models/linked/model.yml")).unwrap();
+    {
+        let db = fx.connect().await;
+        db.execute_unprepared(
+            "INSERT INTO models (model_id, path_to_model_yaml, status, engine) VALUES \
+             ('climber', '../outside/victim.yml', 'downloaded', 'cortex.llamacpp'), \
+             ('linked', 'models/linked/model.yml', 'downloaded', 'cortex.llamacpp')",
+        )
+        .await
+        .unwrap();
+    }
+    let report = run(&fx, true, Target::All).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        victim_text,
+        "a file outside was changed"
+    );
+    let climber = value(
+        &fx,
+        "SELECT path_to_model_yaml AS v FROM models WHERE model_id = 'climber'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(climber, "../outside/victim.yml");
+    let notes = notes(&report).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("climber") && n.contains("climbs out")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("linked") && n.contains("symlink")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test]
+async fn plan_lists_the_file_operations_without_doing_them() {
+    let fx = common::cortex_folder(1).await;
+    let before = digest(&fx).await;
+    let out = std::process::Command::new(common::bin())
+        .args(["--data-dir", fx.data.to_str().unwrap(), "plan"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rename engines/cortex.llamacpp -> engines/llama-cpp"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("rewrite {TINY_YML}")), "{text}");
+    assert_eq!(digest(&fx).await, before, "plan changed something");
+}
