@@ -68,6 +68,25 @@ pub enum Command {
     Plan(PlanArgs),
     /// Finish or undo a step that a dead process left half done.
     Recover,
+    /// Write a sample home (a `.cortexrc` and a `cortexcpp` data folder) as
+    /// a cortex.cpp install at schema v0..v3 leaves it, to try commands on.
+    Sample(SampleArgs),
+}
+
+/// Arguments of `sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The (new or empty) folder to write the sample home into.
+    pub home: PathBuf,
+    /// The cortex.cpp schema version of the sample (0..3).
+    #[arg(long, default_value_t = 1)]
+    pub cortex_version: u8,
+    /// A fresh install of that version instead of one upgraded from v0.
+    #[arg(long)]
+    pub fresh_install: bool,
+    /// Extra generated models beyond the standard five.
+    #[arg(long, default_value_t = 0)]
+    pub models: usize,
 }
 
 /// Arguments of `up`.
@@ -199,6 +218,9 @@ async fn runner<'c>(cli: &Cli, db: &'c DatabaseConnection, place: &Place) -> Res
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Sample(args) = &cli.command {
+        return sample(&cli, args).await;
+    }
     let Resolved { place, from } = resolve(&cli)?;
     match &cli.command {
         Command::Status => {
@@ -281,7 +303,33 @@ pub async fn run(cli: Cli) -> Result<()> {
             let report = r.prepare().await?;
             emit(&cli, &report, || render::report(&report))
         }
+        Command::Sample(_) => Ok(()),
     }
+}
+
+async fn sample(cli: &Cli, args: &SampleArgs) -> Result<()> {
+    let mut spec = if args.fresh_install {
+        crate::sample::SampleSpec::fresh_install(args.cortex_version)
+    } else {
+        crate::sample::SampleSpec::new(args.cortex_version)
+    };
+    spec.models = args.models;
+    let home = crate::sample::write(&spec, &args.home).await?;
+    emit(
+        cli,
+        &serde_json::json!({ "home": home.home, "data_dir": home.data, "cortex_version": spec.version }),
+        || {
+            // The paths as the user wrote them, not made absolute.
+            let data = args.home.join("cortexcpp");
+            format!(
+                "wrote a cortex.cpp v{} home in {}\ndata folder   {}\ntry           cortex-migrate --data-dir {} status\n",
+                spec.version,
+                args.home.display(),
+                data.display(),
+                data.display()
+            )
+        },
+    )
 }
 
 /// Asks before a down that archives data; refuses without a terminal.

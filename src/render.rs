@@ -174,9 +174,10 @@ pub fn plan(steps: &[PlannedStep], mysql: bool) -> String {
     for s in steps {
         out.push_str(&format!(
             "{} {} ({}): {}\n",
-            match s.direction {
-                Direction::Up => "up  ",
-                Direction::Down => "down",
+            match (s.adopt, s.direction) {
+                (true, _) => "adopt",
+                (false, Direction::Up) => "up   ",
+                (false, Direction::Down) => "down ",
             },
             s.step,
             format!("{:?}", s.kind).to_lowercase(),
@@ -190,6 +191,9 @@ pub fn plan(steps: &[PlannedStep], mysql: bool) -> String {
         }
         for n in &s.notes {
             out.push_str(&format!("    note  {n}\n"));
+        }
+        if s.adopt {
+            out.push_str("    cortex.cpp already made this schema: recorded as applied, not run\n");
         }
         if s.archives {
             out.push_str("    keeps what it drops in archive tables; the next `up` restores it\n");
@@ -248,7 +252,9 @@ pub fn progress_sink(quiet: bool) -> ProgressSink {
                 pb.set_position(*done);
             }
         }
-        Event::Note { message, .. } if !quiet => {
+        // Notes of a step are in its report; the ones without a step
+        // (waiting for the lock) are news now.
+        Event::Note { step, message } if !quiet && step.is_empty() => {
             eprintln!("{message}");
         }
         Event::Recovering {

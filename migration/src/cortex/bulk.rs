@@ -49,6 +49,7 @@ pub fn set_by_key(
 pub async fn run<C: ConnectionTrait>(conn: &C, statements: &[String]) -> Result<(), DbErr> {
     for sql in statements {
         crate::toolkit::fault::point("sql: before statement").map_err(DbErr::from)?;
+        crate::toolkit::context::log_sql(sql);
         conn.execute_raw(Statement::from_string(
             conn.get_database_backend(),
             sql.clone(),

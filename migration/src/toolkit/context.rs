@@ -30,6 +30,8 @@ pub struct StepContext {
     pub(crate) notes: Mutex<Vec<String>>,
     /// What undoes each change the step made, in the order made.
     pub(crate) inverse: Mutex<Vec<RecipeOp>>,
+    /// In a dry run (`plan`): every statement the step ran.
+    pub(crate) sql_log: Option<Mutex<Vec<String>>>,
 }
 
 tokio::task_local! {
@@ -53,12 +55,21 @@ impl StepContext {
             dry_run: None,
             notes: Mutex::new(Vec::new()),
             inverse: Mutex::new(Vec::new()),
+            sql_log: None,
         }
     }
 
     pub(crate) fn dry(mut self) -> Self {
         self.dry_run = Some(Mutex::new(Vec::new()));
+        self.sql_log = Some(Mutex::new(Vec::new()));
         self
+    }
+
+    pub(crate) fn take_sql(&self) -> Vec<String> {
+        self.sql_log
+            .as_ref()
+            .and_then(|l| l.lock().ok().map(|mut v| std::mem::take(&mut *v)))
+            .unwrap_or_default()
     }
 
     /// Runs `fut` with `ctx` as the current step context.
@@ -161,7 +172,7 @@ impl Folder {
     /// Adds a line to the step's summary (e.g. a model that was skipped).
     pub fn note(&self, line: impl Into<String>) {
         let line = line.into();
-        tracing::warn!(step = %self.ctx.step, "{line}");
+        tracing::debug!(step = %self.ctx.step, "{line}");
         self.ctx.progress.emit(Event::Note {
             step: self.ctx.step.clone(),
             message: line.clone(),
@@ -336,6 +347,18 @@ impl Folder {
             .await
             .map_err(|e| DbErr::Migration(format!("file operation panicked: {e}")))?
     }
+}
+
+/// Notes a statement the current step runs (kept only in a dry run, for
+/// `plan`).
+pub(crate) fn log_sql(sql: &str) {
+    let _ = CURRENT.try_with(|ctx| {
+        if let Some(log) = &ctx.sql_log
+            && let Ok(mut v) = log.lock()
+        {
+            v.push(sql.to_owned());
+        }
+    });
 }
 
 /// Reports bytes copied by the current step (from inside the journal).

@@ -126,6 +126,10 @@ enum ContentRepr {
     Bytes { bytes: Vec<u8> },
 }
 
+/// Up to this many rewrites in a batch are fsynced one by one; more are
+/// made durable with one sync of the filesystem.
+const BATCH_SYNC_THRESHOLD: usize = 32;
+
 /// Files larger than this are not rewritten through the journal (rewrites
 /// are for `model.yml`, `.cortexrc` and the like).
 pub const MAX_REWRITE: u64 = 8 << 20;
@@ -418,10 +422,17 @@ impl Journal {
         }
         self.sync()?;
         fault::point("journal: operation announced")?;
+        // A few files: fsync each. Many: one sync of the filesystem, which
+        // costs the same however many files there are.
+        let each = planned.len() <= BATCH_SYNC_THRESHOLD;
         for (id, op) in ids.into_iter().zip(&planned) {
-            self.perform(id, op, false)?;
+            self.perform(id, op, each)?;
         }
-        durable::sync_filesystem(self.dir.root())
+        if each {
+            Ok(())
+        } else {
+            durable::sync_filesystem(self.dir.root())
+        }
     }
 
     /// Creates a new file with `content`; the path must be free.

@@ -187,6 +187,7 @@ pub async fn replay(manager: &SchemaManager<'_>, step: &str, recipe: &Recipe) ->
         match (op, &folder) {
             (RecipeOp::Sql { sql }, _) => {
                 super::fault::point("sql: before statement").map_err(DbErr::from)?;
+                super::context::log_sql(sql);
                 conn.execute_raw(Statement::from_string(
                     manager.get_database_backend(),
                     sql.clone(),

@@ -142,6 +142,8 @@ pub struct Status {
 pub struct PlannedStep {
     pub step: String,
     pub direction: Direction,
+    /// Recorded as applied without running (cortex.cpp made its schema).
+    pub adopt: bool,
     pub kind: StepKind,
     pub summary: String,
     /// SQL the step runs (schema steps).
@@ -394,8 +396,8 @@ impl<'c> Runner<'c> {
     }
 
     /// The applied steps, checked against the known ones.
-    async fn applied_checked(&self) -> Result<Vec<AppliedStep>> {
-        let applied = book::applied(&self.conn)
+    async fn applied_checked_on<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<AppliedStep>> {
+        let applied = book::applied(conn)
             .await
             .map_err(|e| self.err("reading the migration history", e))?;
         let unknown: Vec<String> = applied
@@ -431,7 +433,15 @@ impl<'c> Runner<'c> {
 
     /// The steps `up` would run for `target`, in order (indexes into steps).
     async fn up_list(&self, target: &Target) -> Result<Vec<usize>> {
-        let applied = self.applied_checked().await?;
+        self.up_list_on(&self.conn, target).await
+    }
+
+    async fn up_list_on<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        target: &Target,
+    ) -> Result<Vec<usize>> {
+        let applied = self.applied_checked_on(conn).await?;
         let pending: Vec<usize> = (0..self.steps.len())
             .filter(|&i| !applied.iter().any(|a| a.version == self.steps[i].name()))
             .collect();
@@ -448,7 +458,15 @@ impl<'c> Runner<'c> {
 
     /// The steps `down` would undo for `target`, newest first.
     async fn down_list(&self, target: &Target) -> Result<Vec<usize>> {
-        let applied = self.applied_checked().await?;
+        self.down_list_on(&self.conn, target).await
+    }
+
+    async fn down_list_on<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        target: &Target,
+    ) -> Result<Vec<usize>> {
+        let applied = self.applied_checked_on(conn).await?;
         let mut done: Vec<usize> = (0..self.steps.len())
             .filter(|&i| applied.iter().any(|a| a.version == self.steps[i].name()))
             .collect();
@@ -678,67 +696,144 @@ impl<'c> Runner<'c> {
         .await
     }
 
-    /// What `up` (or `down`) to `target` would do, without doing it.
-    /// Folder steps run in a transaction that is rolled back, with their
-    /// file operations only recorded.
+    /// What `up` (or `down`) to `target` would do, without doing it. On
+    /// SQLite and PostgreSQL every step really runs, one after the other,
+    /// in a transaction that is rolled back at the end: the SQL shown is
+    /// what ran, the file operations are recorded but not done. MySQL
+    /// cannot roll DDL back, so there the plan shows each step's SQL as
+    /// written.
     pub async fn plan(&self, direction: Direction, target: &Target) -> Result<Vec<PlannedStep>> {
+        if self.backend == DbBackend::MySql {
+            return self.plan_static(direction, target).await;
+        }
+        let txn = self.begin().await?;
+        let out = self.plan_in(&txn, direction, target).await;
+        let _ = txn.rollback().await;
+        out
+    }
+
+    async fn plan_in(
+        &self,
+        txn: &DatabaseTransaction,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<PlannedStep>> {
+        let mut out = Vec::new();
+        if direction == Direction::Up {
+            match adopt::inspect(txn).await? {
+                Found::CortexCpp(cpp) => {
+                    for name in adopt::adopt(txn, &cpp, &self.steps).await? {
+                        let i = self.position(&name)?;
+                        out.push(self.planned(i, direction, true));
+                    }
+                }
+                Found::Empty => book::install(txn)
+                    .await
+                    .map_err(|e| self.err("creating the bookkeeping tables", e))?,
+                Found::Managed => {}
+            }
+        }
+        let list = match direction {
+            Direction::Up => self.up_list_on(txn, target).await?,
+            Direction::Down => self.down_list_on(txn, target).await?,
+        };
+        for i in list {
+            let step = &self.steps[i];
+            let mut planned = self.planned(i, direction, false);
+            let ctx = Arc::new(
+                StepContext::new(
+                    step.name(),
+                    direction,
+                    self.data_dir.clone(),
+                    self.progress.clone(),
+                )
+                .dry(),
+            );
+            let manager = SchemaManager::new(txn);
+            let body = StepContext::scope(Arc::clone(&ctx), async {
+                match direction {
+                    Direction::Up => step.up(&manager).await,
+                    Direction::Down => step.down(&manager).await,
+                }
+            })
+            .await;
+            planned.sql = ctx.take_sql();
+            planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
+            planned.notes.extend(ctx.take_notes());
+            let failed = body.is_err();
+            if let Err(e) = body {
+                planned.notes.push(format!(
+                    "would fail: {}",
+                    ctx.take_error()
+                        .map(|e| e.to_string())
+                        .unwrap_or(e.to_string())
+                ));
+            }
+            if direction == Direction::Up && !failed {
+                book::record_up(
+                    txn,
+                    Record {
+                        version: step.name(),
+                        checksum: "",
+                        origin: Origin::Ran,
+                        schema_after: None,
+                        down_recipe: None,
+                    },
+                )
+                .await
+                .map_err(|e| self.err("planning", e))?;
+            } else if !failed {
+                book::record_down(txn, step.name())
+                    .await
+                    .map_err(|e| self.err("planning", e))?;
+            }
+            out.push(planned);
+            if failed {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn planned(&self, i: usize, direction: Direction, adopt: bool) -> PlannedStep {
+        let step = &self.steps[i];
+        PlannedStep {
+            step: step.name().to_owned(),
+            direction,
+            adopt,
+            kind: step.kind(),
+            summary: step.summary().to_owned(),
+            sql: Vec::new(),
+            files: Vec::new(),
+            archives: direction == Direction::Down && down_archives(step.as_ref(), self.backend),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The plan from each step's SQL as written (MySQL).
+    async fn plan_static(&self, direction: Direction, target: &Target) -> Result<Vec<PlannedStep>> {
         let list = match direction {
             Direction::Up => self.up_list(target).await?,
             Direction::Down => self.down_list(target).await?,
         };
-        let mut out = Vec::new();
-        for i in list {
-            let step = &self.steps[i];
-            let ops = match direction {
-                Direction::Up => step.up_ops(self.backend),
-                Direction::Down => step.down_ops(self.backend),
-            };
-            let mut planned = PlannedStep {
-                step: step.name().to_owned(),
-                direction,
-                kind: step.kind(),
-                summary: step.summary().to_owned(),
-                sql: ops_sql(self.backend, &ops),
-                files: Vec::new(),
-                archives: direction == Direction::Down
-                    && down_archives(step.as_ref(), self.backend),
-                notes: Vec::new(),
-            };
-            if step.kind() == StepKind::Folder && self.backend != DbBackend::MySql {
-                let ctx = Arc::new(
-                    StepContext::new(
-                        step.name(),
-                        direction,
-                        self.data_dir.clone(),
-                        self.progress.clone(),
-                    )
-                    .dry(),
-                );
-                let txn = self.begin().await?;
-                let manager = SchemaManager::new(&txn);
-                let body = StepContext::scope(Arc::clone(&ctx), async {
-                    match direction {
-                        Direction::Up => step.up(&manager).await,
-                        Direction::Down => step.down(&manager).await,
-                    }
-                })
-                .await;
-                drop(manager);
-                let _ = txn.rollback().await;
-                if let Err(e) = body {
-                    planned.notes.push(format!(
-                        "would fail: {}",
-                        ctx.take_error()
-                            .map(|e| e.to_string())
-                            .unwrap_or(e.to_string())
-                    ));
+        Ok(list
+            .into_iter()
+            .map(|i| {
+                let step = &self.steps[i];
+                let ops = match direction {
+                    Direction::Up => step.up_ops(self.backend),
+                    Direction::Down => step.down_ops(self.backend),
+                };
+                let mut p = self.planned(i, direction, false);
+                p.sql = ops_sql(self.backend, &ops);
+                if step.kind() == StepKind::Folder {
+                    p.notes.push(
+                        "its file operations depend on the data folder; `up` reports them".into(),
+                    );
                 }
-                planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
-                planned.notes.extend(ctx.take_notes());
-            }
-            out.push(planned);
-        }
-        Ok(out)
+                p
+            })
+            .collect())
     }
 }
 

@@ -214,6 +214,7 @@ pub fn ops_sql(backend: DbBackend, ops: &[SchemaOp]) -> Vec<String> {
 async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
     super::fault::point("sql: before statement").map_err(DbErr::from)?;
     tracing::debug!(%sql, "execute");
+    super::context::log_sql(&sql);
     conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
         .map(|_| ())
