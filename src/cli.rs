@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use migration::Migrator;
+use migration::toolkit::backup;
+use migration::toolkit::lock::FolderLock;
+use migration::toolkit::paths::DataDir;
 use migration::toolkit::runner::{Options, Runner, Target};
 use migration::toolkit::{Direction, StepList};
 use sea_orm::DatabaseConnection;
@@ -51,6 +54,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECS")]
     pub lock_timeout: Option<u64>,
 
+    /// Backups to keep (one is taken before every run that changes
+    /// something); 0 takes none.
+    #[arg(long, global = true, value_name = "N", default_value_t = migration::toolkit::runner::DEFAULT_KEEP_BACKUPS)]
+    pub keep_backups: usize,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,11 +74,35 @@ pub enum Command {
     Down(DownArgs),
     /// Show what `up` or `down` would do, without doing it.
     Plan(PlanArgs),
+    /// Compare the schema with the golden snapshot of the last step, the
+    /// stored checksums with this binary's steps, and every path in the
+    /// database with the data folder; exit 4 on drift.
+    Verify,
+    /// List the backups taken before runs.
+    #[command(subcommand)]
+    Backups(BackupsCommand),
+    /// Put a backup back: the database and the files the run changed
+    /// (stop Cortex first).
+    Restore(RestoreArgs),
     /// Finish or undo a step that a dead process left half done.
     Recover,
     /// Write a sample home (a `.cortexrc` and a `cortexcpp` data folder) as
     /// a cortex.cpp install at schema v0..v3 leaves it, to try commands on.
     Sample(SampleArgs),
+}
+
+/// `backups` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupsCommand {
+    /// Every backup, newest first.
+    List,
+}
+
+/// Arguments of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup (its name, a unique start of it, or `latest`).
+    pub backup: String,
 }
 
 /// Arguments of `sample`.
@@ -198,6 +230,7 @@ fn options(cli: &Cli, place: &Place) -> Options {
         data_dir: place.data_dir().map(PathBuf::from),
         progress: render::progress_sink(cli.json),
         lock_timeout: cli.lock_timeout.map(Duration::from_secs),
+        keep_backups: cli.keep_backups,
     }
 }
 
@@ -303,7 +336,49 @@ pub async fn run(cli: Cli) -> Result<()> {
             let report = r.prepare().await?;
             emit(&cli, &report, || render::report(&report))
         }
+        Command::Verify => {
+            let db = connect::open(&place, false).await?;
+            let dir = place.data_dir().map(DataDir::new).transpose()?;
+            let v = crate::verify::verify(&db, &Migrator::steps(), dir.as_ref()).await?;
+            emit(&cli, &v, || render::verification(&v))?;
+            if v.ok {
+                Ok(())
+            } else {
+                Err(Error::Drift(format!(
+                    "verify found {} problem(s): {}",
+                    v.problems().len(),
+                    v.problems().first().cloned().unwrap_or_default()
+                )))
+            }
+        }
+        Command::Backups(BackupsCommand::List) => {
+            let dir = folder_of(&place)?;
+            let list = backup::list(&dir)?;
+            emit(&cli, &list, || render::backups(&list))
+        }
+        Command::Restore(args) => {
+            let dir = folder_of(&place)?;
+            let manifest = backup::find(&dir, &args.backup)?;
+            backup::check(&dir, &manifest)?;
+            let on_wait = |msg: &str| eprintln!("{msg}");
+            let _lock =
+                FolderLock::acquire(&dir, cli.lock_timeout.map(Duration::from_secs), &on_wait)
+                    .await?;
+            let restored = backup::restore(&dir, &manifest)?;
+            emit(&cli, &restored, || render::restored(&restored))
+        }
         Command::Sample(_) => Ok(()),
+    }
+}
+
+/// The data folder of a place; backups exist only for data folders.
+fn folder_of(place: &Place) -> Result<DataDir> {
+    match place.data_dir() {
+        Some(d) if d.is_dir() => Ok(DataDir::new(d)?),
+        Some(d) => Err(Error::NoDataFolder { path: d.to_path_buf() }),
+        None => Err(Error::Usage(
+            "backups are kept in a data folder; pass --data-dir (server databases are backed up by their own tools)".into(),
+        )),
     }
 }
 

@@ -58,6 +58,9 @@ impl Place {
 pub async fn open(place: &Place, create: bool) -> Result<DatabaseConnection> {
     match place {
         Place::Folder(dir) => {
+            if dir.is_dir() {
+                recover_interrupted_restore(dir, None).await?;
+            }
             if !dir.is_dir() {
                 if !create {
                     return Err(Error::NoDataFolder { path: dir.clone() });
@@ -123,4 +126,24 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Finishes or undoes a restore that a dead process left half done. It
+/// replaced the database file, so it must be settled before the database
+/// is opened (which could otherwise create an empty one in its place).
+pub async fn recover_interrupted_restore(
+    dir: &Path,
+    lock_timeout: Option<Duration>,
+) -> Result<Option<(String, bool)>> {
+    use migration::toolkit::{backup, lock::FolderLock, paths::DataDir};
+    if !dir
+        .join(migration::toolkit::paths::STATE_DIR)
+        .join("journal")
+        .exists()
+    {
+        return Ok(None);
+    }
+    let data = DataDir::new(dir)?;
+    let _lock = FolderLock::acquire(&data, lock_timeout, &|msg| tracing::info!("{msg}")).await?;
+    Ok(backup::recover_restore(&data)?)
 }

@@ -50,6 +50,16 @@ pub enum Error {
 
     #[error("{0}")]
     Drift(String),
+
+    #[error(
+        "the data is behind this binary ({}{}); run `cortex-migrate up` (the deploy step) first",
+        if pending.is_empty() { "nothing pending".to_owned() } else { format!("pending: {}", pending.join(", ")) },
+        interrupted.as_ref().map(|s| format!("; interrupted: {s}")).unwrap_or_default()
+    )]
+    Behind {
+        pending: Vec<String>,
+        interrupted: Option<String>,
+    },
 }
 
 impl Error {
@@ -57,7 +67,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::SampleHomeNotEmpty { .. } => exit::USAGE,
-            Error::Drift(_) => exit::DRIFT,
+            Error::Drift(_) | Error::Behind { .. } => exit::DRIFT,
             Error::NoDataFolder { .. }
             | Error::NoDatabase { .. }
             | Error::Config { .. }

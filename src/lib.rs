@@ -4,13 +4,16 @@
 //! `cortex-migrate` command line. The steps themselves and the runner live
 //! in the `migration` crate, so that `sea-orm-cli migrate` gets them too.
 
+pub mod boot;
 pub mod cli;
 pub mod connect;
 pub mod error;
 pub mod location;
 pub mod render;
 pub mod sample;
+pub mod verify;
 
+pub use boot::{Boot, Booted, Policy, open};
 pub use error::{Error, Result};
 pub use migration::Migrator;
 pub use migration::toolkit;

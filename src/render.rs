@@ -6,7 +6,11 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use migration::toolkit::runner::{PlannedStep, Report, Status};
+use migration::toolkit::backup::{Manifest, Restored};
+use migration::toolkit::runner::{PlannedStep, Report};
+use migration::toolkit::status::Status;
+
+use crate::verify::Verification;
 use migration::toolkit::{Direction, Event, ProgressSink};
 
 /// `2026-11-26 01:14:03 UTC` from seconds since the epoch.
@@ -130,6 +134,11 @@ pub fn status(st: &Status, located_from: Option<&str>) -> String {
 /// The result of `up`, `down` or `recover`.
 pub fn report(r: &Report) -> String {
     let mut out = String::new();
+    if let Some(b) = &r.backup {
+        out.push_str(&format!(
+            "backup        {b} (`cortex-migrate restore {b}` puts it back)\n"
+        ));
+    }
     if let Some(rec) = &r.recovered {
         out.push_str(&format!(
             "recovered     {} ({}): {} ({} file operations)\n",
@@ -158,10 +167,68 @@ pub fn report(r: &Report) -> String {
             out.push_str(&format!("              note: {n}\n"));
         }
     }
-    if r.steps.is_empty() && r.adopted.is_empty() && r.recovered.is_none() {
+    if r.steps.is_empty() && r.adopted.is_empty() && r.recovered.is_none() && r.backup.is_none() {
         out.push_str("Nothing to do: the data is up to date.\n");
     }
     out
+}
+
+/// The result of `verify`.
+pub fn verification(v: &Verification) -> String {
+    let mut out = String::new();
+    for c in &v.checks {
+        if c.problems.is_empty() {
+            out.push_str(&format!("{:<15} ok: {}\n", c.name, c.detail));
+        } else {
+            out.push_str(&format!("{:<15} {} problem(s)\n", c.name, c.problems.len()));
+            for p in &c.problems {
+                out.push_str(&format!("  - {p}\n"));
+            }
+        }
+    }
+    let n = v.problems().len();
+    if n == 0 {
+        out.push_str("No drift.\n");
+    } else {
+        out.push_str(&format!("Drift found: {n} problem(s).\n"));
+    }
+    out
+}
+
+/// `backups list`.
+pub fn backups(list: &[Manifest]) -> String {
+    if list.is_empty() {
+        return "No backups yet: one is taken before every run that changes something.\n".into();
+    }
+    let mut out = format!(
+        "  {:<17}  {:<23}  {:>10}  {:>5}  {:<8}  {}\n",
+        "BACKUP", "TAKEN", "DB BYTES", "FILES", "STATE", "DATA VERSION / REASON"
+    );
+    for m in list {
+        out.push_str(&format!(
+            "  {:<17}  {:<23}  {:>10}  {:>5}  {:<8}  {} / {}\n",
+            m.id,
+            time(m.created_at as i64),
+            m.database.bytes,
+            m.files.len(),
+            if m.complete { "complete" } else { "partial" },
+            m.data_version.as_deref().unwrap_or("(empty)"),
+            m.reason
+        ));
+    }
+    out
+}
+
+/// The result of `restore`.
+pub fn restored(r: &Restored) -> String {
+    format!(
+        "restored      {} (data version {})\n              database, {} file(s) put back, {} folder(s) moved back, {} created file(s) removed\n",
+        r.backup,
+        r.data_version.as_deref().unwrap_or("(empty)"),
+        r.files,
+        r.moves,
+        r.removed
+    )
 }
 
 /// The result of `plan`.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use sea_orm_migration::DbErr;
 
+use super::backup::Recorder;
 use super::error::{Direction, MigrateError, Result};
 use super::journal::{Content, FileOp, Journal};
 use super::paths::DataDir;
@@ -32,6 +33,9 @@ pub struct StepContext {
     pub(crate) inverse: Mutex<Vec<RecipeOp>>,
     /// In a dry run (`plan`): every statement the step ran.
     pub(crate) sql_log: Option<Mutex<Vec<String>>>,
+    /// The backup of the run, which keeps what the step's file operations
+    /// replace.
+    pub(crate) backup: Option<Arc<Recorder>>,
 }
 
 tokio::task_local! {
@@ -56,7 +60,13 @@ impl StepContext {
             notes: Mutex::new(Vec::new()),
             inverse: Mutex::new(Vec::new()),
             sql_log: None,
+            backup: None,
         }
+    }
+
+    pub(crate) fn with_backup(mut self, backup: Option<Arc<Recorder>>) -> Self {
+        self.backup = backup;
+        self
     }
 
     pub(crate) fn dry(mut self) -> Self {
@@ -215,7 +225,14 @@ impl Folder {
         let Some(journal) = slot.as_mut() else {
             return Err(DbErr::Migration("journal missing".into()));
         };
-        f(journal).map(Some).map_err(|e| self.fail(e))
+        let before = journal.ops().len();
+        let out = f(journal).map_err(|e| self.fail(e))?;
+        if let Some(backup) = &self.ctx.backup {
+            for op in &journal.ops()[before..] {
+                backup.observe(op).map_err(|e| self.fail(e))?;
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Moves a file or folder (paths relative to the data folder).

@@ -49,6 +49,13 @@ pub enum FileOp {
         #[serde(with = "path_repr")]
         to: PathBuf,
     },
+    /// A copy (a backup put back in place); the source stays.
+    Copy {
+        #[serde(with = "path_repr")]
+        from: PathBuf,
+        #[serde(with = "path_repr")]
+        to: PathBuf,
+    },
     /// New content for an existing (small, text) file; the journal holds
     /// both versions until the step commits.
     Rewrite {
@@ -85,6 +92,7 @@ impl FileOp {
                     to.display()
                 )
             }
+            FileOp::Copy { from, to } => format!("copy {} -> {}", from.display(), to.display()),
             FileOp::Rewrite { path, .. } => format!("rewrite {}", path.display()),
             FileOp::Create { path, .. } => format!("create {}", path.display()),
             FileOp::Delete { path, .. } => format!("delete {}", path.display()),
@@ -151,6 +159,9 @@ enum Record {
     /// The operation `id` is complete. Not fsynced on its own: the next
     /// record's fsync (or [`Journal::sync`] before the commit) carries it.
     Done { id: u64 },
+    /// Everything is in place: recover forward. Written only by operations
+    /// whose outcome no database row decides (a restore).
+    Commit,
 }
 
 /// The journal of the step that is running now.
@@ -178,6 +189,8 @@ pub struct PendingJournal {
     pub ops: Vec<FileOp>,
     /// For each operation, whether it was recorded as complete.
     pub done: Vec<bool>,
+    /// The whole was marked final (see [`Journal::mark_committed`]).
+    pub committed_marker: bool,
     /// The process that wrote it.
     pub pid: u32,
     /// When it began, in seconds since the epoch.
@@ -281,6 +294,28 @@ impl Journal {
         self.file
             .write_all(&line)
             .map_err(|e| MigrateError::io("write journal", &self.path, e))
+    }
+
+    /// Records, durably, that every operation is done and the whole is
+    /// final: after this a recovery completes rather than undoes.
+    pub fn mark_committed(&mut self) -> Result<()> {
+        self.write_record(&Record::Commit)?;
+        self.sync()?;
+        fault::point("journal: committed")
+    }
+
+    /// Copies a file (or tree) to a free path; undone by removing the copy.
+    pub fn copy_path(&mut self, from: &Path, to: &Path) -> Result<()> {
+        if exists(&self.dir.root().join(to)) {
+            return Err(MigrateError::Refused(format!(
+                "cannot copy to {}: it already exists",
+                self.dir.root().join(to).display()
+            )));
+        }
+        self.run(FileOp::Copy {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+        })
     }
 
     /// Makes every record written so far durable (done before the commit).
@@ -583,6 +618,18 @@ fn redo(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
                 durable::sync_parent(&t)?;
             }
         }
+        FileOp::Copy { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            if !exists(&t) {
+                let partial = durable::with_suffix(&t, ".cortex-migrate-partial");
+                remove_any(&partial)?;
+                let total = durable::tree_size(&f)?;
+                let mut report = |done: u64| super::context::report_bytes(done, total);
+                durable::copy_verified(&f, &partial, &mut report)?;
+                fs::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
+                durable::sync_parent(&t)?;
+            }
+        }
         FileOp::Rewrite { path, new, .. } | FileOp::Create { path, new } => {
             let p = root.join(path);
             if exists(&p) {
@@ -644,6 +691,12 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
                 durable::sync_parent(&t)?;
             }
         }
+        FileOp::Copy { to, .. } => {
+            let t = root.join(to);
+            remove_any(&durable::with_suffix(&t, ".cortex-migrate-partial"))?;
+            remove_any(&t)?;
+            durable::sync_parent(&t)?;
+        }
         FileOp::Rewrite { path, old, .. } => {
             let p = root.join(path);
             if !exists(&p) || durable::read(&p)? != old.0 {
@@ -703,6 +756,7 @@ impl PendingJournal {
         let mut ops = Vec::new();
         let mut ids: Vec<u64> = Vec::new();
         let mut done = Vec::new();
+        let mut committed_marker = false;
         let count = lines.len();
         for (i, line) in lines.into_iter().enumerate() {
             let complete = line.ends_with(b"\n");
@@ -733,6 +787,7 @@ impl PendingJournal {
                     ids.push(id);
                     done.push(false);
                 }
+                (Record::Commit, Some(_)) => committed_marker = true,
                 (Record::Done { id }, Some(_)) if ids.contains(&id) => {
                     if let Some(at) = ids.iter().position(|i| *i == id) {
                         done[at] = true;
@@ -763,6 +818,7 @@ impl PendingJournal {
             direction,
             ops,
             done,
+            committed_marker,
             pid,
             started_at,
         }))

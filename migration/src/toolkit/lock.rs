@@ -37,6 +37,7 @@ impl std::fmt::Display for Holder {
 pub struct FolderLock {
     file: File,
     path: PathBuf,
+    shared: bool,
 }
 
 impl FolderLock {
@@ -88,9 +89,43 @@ impl FolderLock {
                 }
             }
         }
-        let mut lock = FolderLock { file, path };
+        let mut lock = FolderLock {
+            file,
+            path,
+            shared: false,
+        };
         lock.write_holder()?;
         Ok(lock)
+    }
+
+    /// Takes the lock shared, without waiting: several readers (a boot that
+    /// only checks) may hold it together, never while a migrator holds it.
+    /// `None` when a migrator holds it now.
+    pub fn try_shared(dir: &DataDir) -> Result<Option<FolderLock>> {
+        let path = dir.state_dir().join(LOCK_FILE);
+        let file = match OpenOptions::new().read(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ensure_state_dir(dir)?;
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|e| MigrateError::io("open lock file", &path, e))?
+            }
+            Err(e) => return Err(MigrateError::io("open lock file", &path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(FolderLock {
+                file,
+                path,
+                shared: true,
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(MigrateError::io("lock", &path, e)),
+        }
     }
 
     fn write_holder(&mut self) -> Result<()> {
@@ -116,7 +151,9 @@ impl FolderLock {
 
 impl Drop for FolderLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
+        if !self.shared {
+            let _ = self.file.set_len(0);
+        }
         let _ = self.file.unlock();
     }
 }

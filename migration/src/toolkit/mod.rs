@@ -4,7 +4,9 @@
 //! snapshots and bookkeeping.
 
 pub mod adopt;
+pub mod backup;
 pub mod book;
+pub mod bridge;
 pub mod context;
 pub mod durable;
 pub mod error;
@@ -18,12 +20,14 @@ pub mod recipe;
 pub mod runner;
 pub mod schema;
 pub mod snapshot;
+pub mod status;
 pub mod step;
 
 pub use context::Folder;
 pub use error::{Direction, MigrateError};
 pub use paths::{DataDir, Located};
 pub use progress::{Event, ProgressSink};
-pub use runner::{Options, Report, Runner, Status, Target};
+pub use runner::{Options, Report, Runner, Target};
 pub use schema::{SchemaOp, key_text, run_ops};
+pub use status::Status;
 pub use step::{Step, StepKind, StepList};

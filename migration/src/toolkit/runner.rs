@@ -17,18 +17,20 @@ use sea_orm_migration::sea_orm::{
 };
 
 use super::adopt::{self, Found};
+use super::backup::{self, Recorder};
 use super::book::{self, AppliedStep, Origin, Record};
 use super::context::StepContext;
 use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::journal::{FileOp, PendingJournal};
-use super::lock::{self, FolderLock, Holder};
+use super::lock::FolderLock;
 use super::paths::DataDir;
 use super::progress::{Event, ProgressSink};
 use super::recipe::{Recipe, RecipeOp};
 use super::schema::ops_sql;
 use super::snapshot;
-use super::step::{Step, StepKind, StepList, checksum, down_archives};
+use super::status::{Status, read_status};
+use super::step::{Step, StepKind, checksum, down_archives};
 
 /// The environment variable that names the data folder when no other way
 /// does (how `sea-orm-cli migrate` finds it for PostgreSQL and MySQL).
@@ -48,8 +50,11 @@ pub enum Target {
     Nothing,
 }
 
+/// How many backups a data folder keeps by default.
+pub const DEFAULT_KEEP_BACKUPS: usize = 5;
+
 /// How to run.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Options {
     /// The data folder; otherwise `CORTEX_DATA_DIR`, otherwise (SQLite) the
     /// folder that holds the database file.
@@ -58,6 +63,20 @@ pub struct Options {
     pub progress: ProgressSink,
     /// How long to wait for another migrator; forever if `None`.
     pub lock_timeout: Option<Duration>,
+    /// Backups to keep: one is taken before a run that changes anything,
+    /// then all but the newest this many are removed. 0: no backups.
+    pub keep_backups: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            data_dir: None,
+            progress: ProgressSink::default(),
+            lock_timeout: None,
+            keep_backups: DEFAULT_KEEP_BACKUPS,
+        }
+    }
 }
 
 /// What one step did.
@@ -73,6 +92,8 @@ pub struct StepReport {
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
+    /// The backup taken before the run changed anything.
+    pub backup: Option<String>,
     /// An interrupted step that was finished or undone first.
     pub recovered: Option<Recovered>,
     /// Steps recorded as applied because cortex.cpp had made their schema.
@@ -90,51 +111,6 @@ pub struct Recovered {
     /// `false`: it had not, and they were undone.
     pub committed: bool,
     pub operations: usize,
-}
-
-/// One step as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StepStatus {
-    pub name: String,
-    pub summary: String,
-    pub kind: StepKind,
-    /// `applied`, `pending`, or `adoptable` (cortex.cpp made it; it will be
-    /// recorded, not run).
-    pub state: &'static str,
-    pub applied_at: Option<i64>,
-    pub origin: Option<String>,
-    /// The stored checksum differs from this binary's definition.
-    pub drifted: bool,
-}
-
-/// An interrupted step, as `status` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Interrupted {
-    pub step: String,
-    pub direction: Direction,
-    pub pid: u32,
-    pub started_at: u64,
-    pub operations: usize,
-}
-
-/// Everything `status` knows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Status {
-    pub backend: String,
-    pub data_dir: Option<PathBuf>,
-    pub database: Option<PathBuf>,
-    /// The last applied step: the version of the data.
-    pub data_version: Option<String>,
-    /// The last step this binary knows: the version of the app.
-    pub app_version: Option<String>,
-    pub steps: Vec<StepStatus>,
-    /// Applied steps this binary does not know (data from a newer binary).
-    pub unknown_applied: Vec<String>,
-    pub pending: Vec<String>,
-    /// What an unmanaged cortex.cpp database was found to be.
-    pub cortex_cpp: Option<String>,
-    pub interrupted: Option<Interrupted>,
-    pub lock_holder: Option<Holder>,
 }
 
 /// A planned step, for `plan`.
@@ -167,6 +143,8 @@ pub struct Runner<'c> {
     lock_timeout: Option<Duration>,
     lock: Option<FolderLock>,
     prepared: Option<Report>,
+    keep_backups: usize,
+    recorder: Option<Arc<Recorder>>,
 }
 
 /// The file behind a SQLite connection (`None` for an in-memory database).
@@ -243,6 +221,8 @@ impl<'c> Runner<'c> {
             lock_timeout: opts.lock_timeout,
             lock: None,
             prepared: None,
+            keep_backups: opts.keep_backups,
+            recorder: None,
         })
     }
 
@@ -305,6 +285,7 @@ impl<'c> Runner<'c> {
             ..Report::default()
         };
         report.adopted = self.adopt_if_needed().await?;
+        report.backup = self.recorder.as_ref().map(|r| r.id());
         self.prepared = Some(report.clone());
         Ok(report)
     }
@@ -317,6 +298,14 @@ impl<'c> Runner<'c> {
         let Some(pending) = PendingJournal::load(&dir)? else {
             return Ok(None);
         };
+        if backup::is_restore(&pending) {
+            // Its outcome is decided by its own marker, and it replaced the
+            // database file this connection may have opened.
+            return Err(MigrateError::Refused(format!(
+                "a restore ({}) was interrupted; run `cortex-migrate recover` before anything else",
+                pending.step
+            )));
+        }
         let applied = book::is_applied(&self.conn, &pending.step)
             .await
             .map_err(|e| self.err("checking the interrupted step", e))?;
@@ -377,6 +366,11 @@ impl<'c> Runner<'c> {
             }
             Found::CortexCpp(cpp) => {
                 tracing::info!("adopting {}", cpp.describe());
+                self.ensure_backup(
+                    "before adopting a cortex.cpp database",
+                    Some(cpp.describe()),
+                )
+                .await?;
                 let txn = self.begin().await?;
                 match adopt::adopt(&txn, &cpp, &self.steps).await {
                     Ok(adopted) => {
@@ -483,28 +477,77 @@ impl<'c> Runner<'c> {
 
     /// Applies pending steps.
     pub async fn up(&mut self, target: Target) -> Result<Report> {
-        let mut report = self.prepare().await?;
-        let list = self.up_list(&target).await?;
-        let total = list.len();
-        for (n, i) in list.into_iter().enumerate() {
-            report
-                .steps
-                .push(self.run_step(i, Direction::Up, n + 1, total).await?);
-        }
-        Ok(report)
+        self.run(Direction::Up, target).await
     }
 
     /// Rolls applied steps back.
     pub async fn down(&mut self, target: Target) -> Result<Report> {
+        self.run(Direction::Down, target).await
+    }
+
+    async fn run(&mut self, direction: Direction, target: Target) -> Result<Report> {
+        let outcome = self.run_inner(direction, target).await;
+        self.end_backup();
+        let mut report = outcome?;
+        report.backup = self.prepared.as_ref().and_then(|p| p.backup.clone());
+        Ok(report)
+    }
+
+    async fn run_inner(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let mut report = self.prepare().await?;
-        let list = self.down_list(&target).await?;
+        let list = match direction {
+            Direction::Up => self.up_list(&target).await?,
+            Direction::Down => self.down_list(&target).await?,
+        };
+        if let Some(last) = list.last() {
+            let reason = format!("before {direction} to {}", self.steps[*last].name());
+            let version = book::applied(&self.conn)
+                .await
+                .map_err(|e| self.err("reading the migration history", e))?
+                .last()
+                .map(|a| a.version.clone());
+            self.ensure_backup(&reason, version).await?;
+        }
         let total = list.len();
         for (n, i) in list.into_iter().enumerate() {
             report
                 .steps
-                .push(self.run_step(i, Direction::Down, n + 1, total).await?);
+                .push(self.run_step(i, direction, n + 1, total).await?);
         }
         Ok(report)
+    }
+
+    /// Takes the run's backup, once, if backups are on and there is a
+    /// SQLite data folder.
+    async fn ensure_backup(&mut self, reason: &str, data_version: Option<String>) -> Result<()> {
+        if self.recorder.is_some() || self.keep_backups == 0 || self.backend != DbBackend::Sqlite {
+            return Ok(());
+        }
+        let Some(dir) = self.data_dir.clone() else {
+            return Ok(());
+        };
+        let rec = Recorder::start(&self.conn, &dir, reason, data_version).await?;
+        if let Some(p) = self.prepared.as_mut() {
+            p.backup = Some(rec.id());
+        }
+        self.recorder = Some(Arc::new(rec));
+        Ok(())
+    }
+
+    /// Closes the run's backup and prunes old ones. A failure here does not
+    /// undo a run that succeeded; it is logged.
+    fn end_backup(&mut self) {
+        let Some(rec) = self.recorder.take() else {
+            return;
+        };
+        if let Err(e) = rec.finish() {
+            tracing::warn!("could not finish backup {}: {e}", rec.id());
+        }
+        if let Some(dir) = &self.data_dir
+            && let Err(e) = backup::prune(dir, self.keep_backups)
+        {
+            tracing::warn!("could not prune old backups: {e}");
+        }
     }
 
     /// Whether `down` to `target` would keep data aside in archive tables.
@@ -541,12 +584,15 @@ impl<'c> Runner<'c> {
             source: Box::new(source),
         };
         let txn = self.begin().await.map_err(wrap)?;
-        let ctx = Arc::new(StepContext::new(
-            &name,
-            direction,
-            self.data_dir.clone(),
-            self.progress.clone(),
-        ));
+        let ctx = Arc::new(
+            StepContext::new(
+                &name,
+                direction,
+                self.data_dir.clone(),
+                self.progress.clone(),
+            )
+            .with_backup(self.recorder.clone()),
+        );
         let outcome = self.run_in(&txn, i, direction, &ctx).await;
         // The journal's last records must be durable before the commit
         // makes the step final.
@@ -580,6 +626,9 @@ impl<'c> Runner<'c> {
                              the next run completes it"
                         )))
                     })?;
+                }
+                if let Some(rec) = &self.recorder {
+                    rec.step_done(&name).map_err(wrap)?;
                 }
                 let millis = started.elapsed().as_millis() as u64;
                 self.progress.emit(Event::StepFinished {
@@ -835,325 +884,4 @@ impl<'c> Runner<'c> {
             })
             .collect())
     }
-}
-
-/// Everything `status` shows, over any connection. Reads only: takes no
-/// lock, recovers and adopts nothing.
-pub async fn read_status<C: ConnectionTrait>(
-    conn: &C,
-    known: &[Box<dyn Step>],
-    data_dir: Option<&DataDir>,
-    db_path: Option<&std::path::Path>,
-) -> Result<Status> {
-    let backend = conn.get_database_backend();
-    let err = |what: &str, e: DbErr| classify(db_path, what, e);
-    conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
-        .await
-        .map_err(|e| err("opening the database", e))?;
-    if backend == DbBackend::Sqlite {
-        snapshot::sqlite_tables(conn)
-            .await
-            .map_err(|e| err("reading the database", e))?;
-    }
-    let found = adopt::inspect(conn).await?;
-    let applied = book::applied(conn)
-        .await
-        .map_err(|e| err("reading the migration history", e))?;
-    let cortex = match &found {
-        Found::CortexCpp(c) => Some(c.clone()),
-        _ => None,
-    };
-    let mut steps = Vec::new();
-    let mut pending = Vec::new();
-    for s in known {
-        let a = applied.iter().find(|a| a.version == s.name());
-        let adoptable = cortex
-            .as_ref()
-            .is_some_and(|c| s.cortex_version().is_some_and(|v| v <= c.version));
-        let state = if a.is_some() {
-            "applied"
-        } else if adoptable {
-            "adoptable"
-        } else {
-            pending.push(s.name().to_owned());
-            "pending"
-        };
-        let drifted = a
-            .and_then(|a| a.checksum.as_ref())
-            .is_some_and(|c| *c != checksum(s.as_ref(), backend));
-        steps.push(StepStatus {
-            name: s.name().to_owned(),
-            summary: s.summary().to_owned(),
-            kind: s.kind(),
-            state,
-            applied_at: a.map(|a| a.applied_at),
-            origin: a.and_then(|a| a.origin.clone()),
-            drifted,
-        });
-    }
-    let unknown_applied = applied
-        .iter()
-        .filter(|a| !known.iter().any(|s| s.name() == a.version))
-        .map(|a| a.version.clone())
-        .collect();
-    let interrupted = match data_dir {
-        Some(dir) => PendingJournal::peek(dir)?.map(|p| Interrupted {
-            step: p.step,
-            direction: p.direction,
-            pid: p.pid,
-            started_at: p.started_at,
-            operations: p.ops.len(),
-        }),
-        None => None,
-    };
-    let data_version = match &cortex {
-        Some(c) => known
-            .iter()
-            .rfind(|s| s.cortex_version().is_some_and(|v| v <= c.version))
-            .map(|s| s.name().to_owned()),
-        None => applied.last().map(|a| a.version.clone()),
-    };
-    Ok(Status {
-        backend: format!("{backend:?}").to_lowercase(),
-        data_dir: data_dir.map(|d| d.root().to_path_buf()),
-        database: db_path.map(PathBuf::from),
-        data_version,
-        app_version: known.last().map(|s| s.name().to_owned()),
-        steps,
-        unknown_applied,
-        pending,
-        cortex_cpp: cortex.map(|c| c.describe()),
-        interrupted,
-        lock_holder: data_dir.and_then(lock::current_holder),
-    })
-}
-
-// ---- the bridge from sea-orm-migration's `MigratorTrait` ----
-
-fn print_report(report: &Report) {
-    if let Some(r) = &report.recovered {
-        println!(
-            "Recovered interrupted step '{}' ({}): {}",
-            r.step,
-            r.direction,
-            if r.committed { "completed" } else { "undone" }
-        );
-    }
-    for a in &report.adopted {
-        println!("Adopted '{a}' (schema made by cortex.cpp)");
-    }
-    if report.steps.is_empty() {
-        println!("Nothing to do");
-    }
-    for s in &report.steps {
-        let verb = match s.direction {
-            Direction::Up => "Applied",
-            Direction::Down => "Rolled back",
-        };
-        println!("{verb} '{}' in {} ms", s.step, s.millis);
-        for n in &s.notes {
-            println!("  note: {n}");
-        }
-    }
-}
-
-fn opts_from_env() -> Options {
-    Options::default()
-}
-
-/// `MigratorTrait::up` of a cortex migrator.
-pub async fn sea_orm_up<M: StepList>(
-    db: DatabaseExecutor<'_>,
-    steps: Option<u32>,
-) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
-    let report = r
-        .up(steps.map(Target::Count).unwrap_or(Target::All))
-        .await?;
-    print_report(&report);
-    Ok(())
-}
-
-/// `MigratorTrait::down` of a cortex migrator.
-pub async fn sea_orm_down<M: StepList>(
-    db: DatabaseExecutor<'_>,
-    steps: Option<u32>,
-) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
-    let report = r
-        .down(steps.map(Target::Count).unwrap_or(Target::All))
-        .await?;
-    print_report(&report);
-    Ok(())
-}
-
-/// `MigratorTrait::refresh`: every step down, then up again (archived data
-/// comes back).
-pub async fn sea_orm_refresh<M: StepList>(
-    db: DatabaseExecutor<'_>,
-) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
-    print_report(&r.down(Target::All).await?);
-    print_report(&r.up(Target::All).await?);
-    Ok(())
-}
-
-/// `MigratorTrait::reset`: every step down, then the history tables go.
-/// Archived data stays in its archive tables.
-pub async fn sea_orm_reset<M: StepList>(
-    db: DatabaseExecutor<'_>,
-) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
-    print_report(&r.down(Target::All).await?);
-    for t in ["seaql_migrations", book::STEPS_TABLE] {
-        let drop = Table::drop().table(Alias::new(t)).if_exists().to_owned();
-        r.connection().execute(&drop).await?;
-    }
-    Ok(())
-}
-
-/// `MigratorTrait::fresh` would drop every table, user data included: refused.
-pub async fn sea_orm_fresh<M: StepList>(
-    _db: DatabaseExecutor<'_>,
-) -> std::result::Result<(), DbErr> {
-    Err(MigrateError::Refused(
-        "`fresh` would drop every table of the Cortex database, models and engines included; \
-         cortex-migrate refuses it. Use `refresh` (down then up, keeping data) or delete cortex.db yourself"
-            .into(),
-    )
-    .into())
-}
-
-/// `MigratorTrait::status` of a cortex migrator: prints each step.
-pub async fn sea_orm_status<M: StepList, C: ConnectionTrait>(
-    db: &C,
-) -> std::result::Result<(), DbErr> {
-    let db_path = sqlite_file(db).await?;
-    let data_dir = match std::env::var_os(DATA_DIR_ENV) {
-        Some(d) if !d.is_empty() => Some(DataDir::new(PathBuf::from(d))?),
-        _ => match db_path.as_ref().and_then(|p| p.parent()) {
-            Some(parent) => Some(DataDir::new(parent)?),
-            None => None,
-        },
-    };
-    let st = read_status(db, &M::steps(), data_dir.as_ref(), db_path.as_deref()).await?;
-    for s in &st.steps {
-        println!(
-            "Migration '{}'... {}{}",
-            s.name,
-            match s.state {
-                "applied" => "Applied",
-                "adoptable" => "Applied by cortex.cpp (recorded at next up)",
-                _ => "Pending",
-            },
-            if s.drifted {
-                " (changed since it was applied)"
-            } else {
-                ""
-            }
-        );
-    }
-    for u in &st.unknown_applied {
-        println!("Migration '{u}'... Applied by a newer cortex-migrate (unknown here)");
-    }
-    if let Some(i) = &st.interrupted {
-        println!(
-            "Interrupted: '{}' ({}); the next up completes or undoes it",
-            i.step, i.direction
-        );
-    }
-    Ok(())
-}
-
-/// Implements sea-orm-migration's `MigratorTrait` for a type that lists its
-/// steps with [`StepList`], routing `up`, `down`, `status`, `refresh`,
-/// `reset` and `fresh` through the cortex runner.
-#[macro_export]
-macro_rules! cortex_migrator {
-    ($ty:ty) => {
-        #[$crate::async_trait::async_trait]
-        impl $crate::sea_orm_migration::MigratorTrait for $ty {
-            fn migrations() -> Vec<Box<dyn $crate::sea_orm_migration::MigrationTrait>> {
-                <$ty as $crate::toolkit::StepList>::steps()
-                    .into_iter()
-                    .map(|s| s as Box<dyn $crate::sea_orm_migration::MigrationTrait>)
-                    .collect()
-            }
-
-            async fn up<'c, C>(
-                db: C,
-                steps: Option<u32>,
-            ) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::toolkit::runner::sea_orm_up::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                    steps,
-                )
-                .await
-            }
-
-            async fn down<'c, C>(
-                db: C,
-                steps: Option<u32>,
-            ) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::toolkit::runner::sea_orm_down::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                    steps,
-                )
-                .await
-            }
-
-            async fn refresh<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::toolkit::runner::sea_orm_refresh::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                )
-                .await
-            }
-
-            async fn reset<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::toolkit::runner::sea_orm_reset::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                )
-                .await
-            }
-
-            async fn fresh<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::toolkit::runner::sea_orm_fresh::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                )
-                .await
-            }
-
-            async fn status<C>(db: &C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::sea_orm::ConnectionTrait,
-            {
-                $crate::toolkit::runner::sea_orm_status::<$ty, C>(db).await
-            }
-        }
-    };
 }

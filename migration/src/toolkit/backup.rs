@@ -1,0 +1,532 @@
+//! Backups taken before a run that changes anything, and restoring them.
+//!
+//! A backup is a folder `DATA/.cortex-migrate/backups/<id>/` with the
+//! database as it was (`VACUUM INTO`, consistent even while Cortex reads it),
+//! the old bytes of every small file the run rewrites (captured as the run
+//! rewrites it, so exactly those files), the moves and creations it made,
+//! and `manifest.json` with a SHA-256 of each. Weights are never copied: a
+//! moved folder is moved back on restore. Old backups are pruned, keeping
+//! the newest few. A restore is one journaled operation: it completes or is
+//! undone, even if the process dies in the middle.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use super::durable;
+use super::error::{Direction, MigrateError, Result};
+use super::journal::{FileOp, Journal, PendingJournal};
+use super::paths::DataDir;
+use super::step::hex;
+
+/// Where backups live, inside the migrator's state folder.
+pub const BACKUPS_DIR: &str = "backups";
+/// The database file of a data folder.
+pub const DB_FILE: &str = "cortex.db";
+/// Prefix of the journal name of a restore.
+pub const RESTORE_PREFIX: &str = "restore:";
+
+/// One file kept in a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path in the data folder.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// A move the run made (relative paths): restore moves it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveEntry {
+    pub from: String,
+    pub to: String,
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    pub tool_version: String,
+    /// Why it was taken (`before up`, `before down to ...`).
+    pub reason: String,
+    /// The data version (last applied step) when it was taken.
+    pub data_version: Option<String>,
+    /// The database copy (`cortex.db` in the backup folder).
+    pub database: FileEntry,
+    /// Old contents of files the run rewrote or deleted.
+    pub files: Vec<FileEntry>,
+    /// Moves the run made, in order.
+    pub moves: Vec<MoveEntry>,
+    /// Files the run created.
+    pub created: Vec<String>,
+    /// Steps of the run that committed after the backup.
+    pub steps: Vec<String>,
+    /// The run ended (successfully or not); `false` if it is under way or
+    /// its process died.
+    pub complete: bool,
+}
+
+fn backups_dir(dir: &DataDir) -> PathBuf {
+    dir.state_dir().join(BACKUPS_DIR)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn sha256_hex(path: &Path) -> Result<String> {
+    Ok(hex(&durable::hash_file(path)?))
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) of an epoch time.
+fn stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
+    let text = serde_json::to_vec_pretty(m)
+        .map_err(|e| MigrateError::Refused(format!("cannot encode the backup manifest: {e}")))?;
+    let path = folder.join("manifest.json");
+    if path.exists() {
+        durable::write_atomic(&path, &text)
+    } else {
+        durable::write_new(&path, &text)
+    }
+}
+
+/// Takes the backup of a run and records, while it goes, what the run
+/// changes in the data folder.
+#[derive(Debug)]
+pub struct Recorder {
+    folder: PathBuf,
+    manifest: Mutex<Manifest>,
+    seen: Mutex<HashSet<String>>,
+    /// Files written since the last sync.
+    unsynced: Mutex<Vec<PathBuf>>,
+}
+
+impl Recorder {
+    /// Copies the database into a new backup folder. SQLite only: on a
+    /// server, backups are the operator's (pg_dump, mariadb-dump).
+    pub async fn start<C: ConnectionTrait>(
+        conn: &C,
+        dir: &DataDir,
+        reason: &str,
+        data_version: Option<String>,
+    ) -> Result<Recorder> {
+        if conn.get_database_backend() != DbBackend::Sqlite {
+            return Err(MigrateError::Refused(
+                "backups are taken for SQLite data folders only".into(),
+            ));
+        }
+        let root = backups_dir(dir);
+        fs::create_dir_all(&root).map_err(|e| MigrateError::io("create folder", &root, e))?;
+        let created_at = now_secs();
+        let mut id = stamp(created_at);
+        let mut n = 1;
+        while root.join(&id).exists() || root.join(format!(".partial-{id}")).exists() {
+            n += 1;
+            id = format!("{}-{n}", stamp(created_at));
+        }
+        // Built under a hidden name, renamed when the database is in it.
+        let partial = root.join(format!(".partial-{id}"));
+        fs::create_dir(&partial).map_err(|e| MigrateError::io("create folder", &partial, e))?;
+        let db_copy = partial.join(DB_FILE);
+        let target = db_copy.to_string_lossy().replace('\'', "''");
+        let vacuum = conn
+            .execute_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("VACUUM INTO '{target}'"),
+            ))
+            .await;
+        if let Err(e) = vacuum {
+            let _ = durable::remove_any(&partial);
+            let msg = e.to_string();
+            return Err(if msg.contains("full") {
+                MigrateError::NoSpace { path: db_copy }
+            } else {
+                MigrateError::db("backing up the database (VACUUM INTO)", e)
+            });
+        }
+        durable::sync_dir(&partial)?;
+        let database = FileEntry {
+            path: DB_FILE.into(),
+            bytes: fs::metadata(&db_copy)
+                .map_err(|e| MigrateError::io("inspect", &db_copy, e))?
+                .len(),
+            sha256: sha256_hex(&db_copy)?,
+        };
+        let manifest = Manifest {
+            id: id.clone(),
+            created_at,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            reason: reason.into(),
+            data_version,
+            database,
+            files: Vec::new(),
+            moves: Vec::new(),
+            created: Vec::new(),
+            steps: Vec::new(),
+            complete: false,
+        };
+        write_manifest(&partial, &manifest)?;
+        let folder = root.join(&id);
+        fs::rename(&partial, &folder).map_err(|e| MigrateError::io("create backup", &folder, e))?;
+        durable::sync_dir(&root)?;
+        tracing::info!(backup = %id, "backup taken");
+        Ok(Recorder {
+            folder,
+            manifest: Mutex::new(manifest),
+            seen: Mutex::new(HashSet::new()),
+            unsynced: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The backup's id.
+    pub fn id(&self) -> String {
+        self.manifest
+            .lock()
+            .map(|m| m.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Notes a file operation of the run (called right after it is done).
+    pub fn observe(&self, op: &FileOp) -> Result<()> {
+        let (Ok(mut m), Ok(mut seen)) = (self.manifest.lock(), self.seen.lock()) else {
+            return Err(MigrateError::Refused(
+                "backup recorder lock poisoned".into(),
+            ));
+        };
+        let rel = |p: &Path| p.to_string_lossy().replace('\\', "/");
+        match op {
+            FileOp::Rewrite { path, old, .. } => {
+                let key = rel(path);
+                if seen.insert(key.clone()) {
+                    let stored = self.folder.join("files").join(&key);
+                    if let Some(parent) = stored.parent() {
+                        fs::create_dir_all(parent)
+                            .map_err(|e| MigrateError::io("create folder", parent, e))?;
+                    }
+                    fs::write(&stored, &old.0)
+                        .map_err(|e| MigrateError::io("write", &stored, e))?;
+                    if let Ok(mut u) = self.unsynced.lock() {
+                        u.push(stored.clone());
+                    }
+                    m.files.push(FileEntry {
+                        path: key,
+                        bytes: old.0.len() as u64,
+                        sha256: hex(&sha2::Sha256::digest(&old.0)),
+                    });
+                }
+            }
+            FileOp::Create { path, .. } => {
+                let key = rel(path);
+                if seen.insert(key.clone()) {
+                    m.created.push(key);
+                }
+            }
+            FileOp::CreateDir { .. } | FileOp::Copy { .. } | FileOp::Delete { .. } => {}
+            FileOp::Rename { from, to } | FileOp::CopyMove { from, to } => {
+                m.moves.push(MoveEntry {
+                    from: rel(from),
+                    to: rel(to),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the files written so far durable: one by one when they are
+    /// few, with one sync of the filesystem when they are many.
+    fn sync(&self) -> Result<()> {
+        let files = self
+            .unsynced
+            .lock()
+            .map(|mut u| std::mem::take(&mut *u))
+            .unwrap_or_default();
+        if files.len() > 32 {
+            return durable::sync_filesystem(&self.folder);
+        }
+        let mut dirs = HashSet::new();
+        for f in &files {
+            fs::File::open(f)
+                .and_then(|h| h.sync_all())
+                .map_err(|e| MigrateError::io("sync", f, e))?;
+            if let Some(p) = f.parent() {
+                dirs.insert(p.to_path_buf());
+            }
+        }
+        for d in dirs {
+            durable::sync_dir(&d)?;
+        }
+        Ok(())
+    }
+
+    /// A step of the run committed: the manifest says so, durably.
+    pub fn step_done(&self, step: &str) -> Result<()> {
+        let m = {
+            let mut m = self
+                .manifest
+                .lock()
+                .map_err(|_| MigrateError::Refused("backup recorder lock poisoned".into()))?;
+            m.steps.push(step.to_owned());
+            m.clone()
+        };
+        self.sync()?;
+        write_manifest(&self.folder, &m)
+    }
+
+    /// The run ended.
+    pub fn finish(&self) -> Result<()> {
+        let m = {
+            let mut m = self
+                .manifest
+                .lock()
+                .map_err(|_| MigrateError::Refused("backup recorder lock poisoned".into()))?;
+            m.complete = true;
+            m.clone()
+        };
+        self.sync()?;
+        write_manifest(&self.folder, &m)
+    }
+}
+
+/// Every backup, newest first. Folders without a readable manifest are
+/// skipped (a backup interrupted before its database was in place).
+pub fn list(dir: &DataDir) -> Result<Vec<Manifest>> {
+    let root = backups_dir(dir);
+    let entries = match fs::read_dir(&root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(MigrateError::io("list backups in", &root, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(text) = fs::read(entry.path().join("manifest.json")) else {
+            continue;
+        };
+        if let Ok(m) = serde_json::from_slice::<Manifest>(&text) {
+            out.push(m);
+        }
+    }
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(out)
+}
+
+/// Removes all but the newest `keep` backups (and leftovers of backups
+/// that never finished their database copy). Returns the ids removed.
+pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
+    let root = backups_dir(dir);
+    let mut removed = Vec::new();
+    for m in list(dir)?.into_iter().skip(keep) {
+        durable::remove_any(&root.join(&m.id))?;
+        removed.push(m.id);
+    }
+    if let Ok(entries) = fs::read_dir(&root) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".partial-") {
+                durable::remove_any(&e.path())?;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The backup named `id` (or a unique start of it, or `latest`).
+pub fn find(dir: &DataDir, id: &str) -> Result<Manifest> {
+    let all = list(dir)?;
+    if id == "latest" {
+        return all.into_iter().next().ok_or_else(|| {
+            MigrateError::Refused(format!(
+                "there are no backups in {}",
+                backups_dir(dir).display()
+            ))
+        });
+    }
+    if let Some(m) = all.iter().find(|m| m.id == id) {
+        return Ok(m.clone());
+    }
+    let matches: Vec<&Manifest> = all.iter().filter(|m| m.id.starts_with(id)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(MigrateError::Refused(format!(
+            "there is no backup `{id}`; `cortex-migrate backups list` shows them"
+        ))),
+        many => Err(MigrateError::Refused(format!(
+            "`{id}` matches {} backups; give more of the name",
+            many.len()
+        ))),
+    }
+}
+
+/// Checks every file of a backup against its manifest.
+pub fn check(dir: &DataDir, m: &Manifest) -> Result<()> {
+    let folder = backups_dir(dir).join(&m.id);
+    let db = folder.join(DB_FILE);
+    if !db.exists() || sha256_hex(&db)? != m.database.sha256 {
+        return Err(MigrateError::Refused(format!(
+            "backup {} is damaged: {} is missing or changed; nothing was restored",
+            m.id,
+            db.display()
+        )));
+    }
+    for f in &m.files {
+        let p = folder.join("files").join(&f.path);
+        if !p.exists() || sha256_hex(&p)? != f.sha256 {
+            return Err(MigrateError::Refused(format!(
+                "backup {} is damaged: {} is missing or changed; nothing was restored",
+                m.id,
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restored {
+    pub backup: String,
+    pub data_version: Option<String>,
+    pub files: usize,
+    pub moves: usize,
+    pub removed: usize,
+}
+
+/// Puts a backup back: the database file, the old contents of rewritten
+/// files, moved folders back where they were, created files removed. One
+/// journaled operation (see the module doc). The caller holds the lock and
+/// has no connection open to the database.
+pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
+    check(dir, m)?;
+    if let Some(p) = PendingJournal::load(dir)? {
+        return Err(MigrateError::Interrupted {
+            step: p.step,
+            direction: p.direction,
+        });
+    }
+    let folder = Path::new(super::paths::STATE_DIR)
+        .join(BACKUPS_DIR)
+        .join(&m.id);
+    let mut j = Journal::begin(dir, &format!("{RESTORE_PREFIX}{}", m.id), Direction::Up)?;
+    let outcome = (|| -> Result<Restored> {
+        let mut moves = 0;
+        for mv in m.moves.iter().rev() {
+            let (from, to) = (dir.root().join(&mv.from), dir.root().join(&mv.to));
+            if to.exists() && !from.exists() {
+                j.move_path(Path::new(&mv.to), Path::new(&mv.from))?;
+                moves += 1;
+            }
+        }
+        let mut removed = 0;
+        for c in &m.created {
+            if dir.root().join(c).exists() {
+                j.delete(Path::new(c))?;
+                removed += 1;
+            }
+        }
+        let mut rewrites = Vec::new();
+        for f in &m.files {
+            let content = durable::read(&dir.root().join(&folder).join("files").join(&f.path))?;
+            if dir.root().join(&f.path).exists() {
+                rewrites.push((PathBuf::from(&f.path), content));
+            } else {
+                j.create_file(Path::new(&f.path), &content)?;
+            }
+        }
+        let files = m.files.len();
+        j.rewrite_many(rewrites)?;
+        for side in ["-journal", "-wal", "-shm"] {
+            let p = format!("{DB_FILE}{side}");
+            if dir.root().join(&p).exists() {
+                j.delete(Path::new(&p))?;
+            }
+        }
+        if dir.root().join(DB_FILE).exists() {
+            j.delete(Path::new(DB_FILE))?;
+        }
+        j.copy_path(&folder.join(DB_FILE), Path::new(DB_FILE))?;
+        j.mark_committed()?;
+        Ok(Restored {
+            backup: m.id.clone(),
+            data_version: m.data_version.clone(),
+            files,
+            moves,
+            removed,
+        })
+    })();
+    match outcome {
+        Ok(r) => {
+            j.finalize()?;
+            Ok(r)
+        }
+        Err(e) => {
+            j.rollback()?;
+            Err(e)
+        }
+    }
+}
+
+/// Whether a pending journal is a restore's (decided by its own marker,
+/// not by a database row).
+pub fn is_restore(journal: &PendingJournal) -> bool {
+    journal.step.starts_with(RESTORE_PREFIX)
+}
+
+/// Finishes or undoes an interrupted restore, before any connection to the
+/// database is opened. Returns what it did, if there was one.
+pub fn recover_restore(dir: &DataDir) -> Result<Option<(String, bool)>> {
+    let Some(p) = PendingJournal::load(dir)? else {
+        return Ok(None);
+    };
+    if !is_restore(&p) {
+        return Ok(None);
+    }
+    let step = p.step.clone();
+    let committed = p.committed_marker;
+    if committed {
+        p.roll_forward()?;
+    } else {
+        p.roll_back()?;
+    }
+    Ok(Some((step, committed)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamps_sort_like_time() {
+        assert_eq!(super::stamp(0), "19700101-000000");
+        assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
+    }
+}

@@ -1,0 +1,154 @@
+//! What `status` reports: the data version (last applied step) apart from
+//! the app version (last step this binary knows), each step's state, a
+//! cortex.cpp database waiting for adoption, an interrupted step and the
+//! lock holder. Reads only.
+
+use std::path::PathBuf;
+
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+
+use super::adopt::{self, Found};
+use super::book;
+use super::error::{Direction, Result};
+use super::journal::PendingJournal;
+use super::lock::{self, Holder};
+use super::paths::DataDir;
+use super::runner::classify;
+use super::snapshot;
+use super::step::{Step, StepKind, checksum};
+
+/// One step as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepStatus {
+    pub name: String,
+    pub summary: String,
+    pub kind: StepKind,
+    /// `applied`, `pending`, or `adoptable` (cortex.cpp made it; it will be
+    /// recorded, not run).
+    pub state: &'static str,
+    pub applied_at: Option<i64>,
+    pub origin: Option<String>,
+    /// The stored checksum differs from this binary's definition.
+    pub drifted: bool,
+}
+
+/// An interrupted step, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Interrupted {
+    pub step: String,
+    pub direction: Direction,
+    pub pid: u32,
+    pub started_at: u64,
+    pub operations: usize,
+}
+
+/// Everything `status` knows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub backend: String,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<PathBuf>,
+    /// The last applied step: the version of the data.
+    pub data_version: Option<String>,
+    /// The last step this binary knows: the version of the app.
+    pub app_version: Option<String>,
+    pub steps: Vec<StepStatus>,
+    /// Applied steps this binary does not know (data from a newer binary).
+    pub unknown_applied: Vec<String>,
+    pub pending: Vec<String>,
+    /// What an unmanaged cortex.cpp database was found to be.
+    pub cortex_cpp: Option<String>,
+    pub interrupted: Option<Interrupted>,
+    pub lock_holder: Option<Holder>,
+}
+
+/// Everything `status` shows, over any connection. Reads only: takes no
+/// lock, recovers and adopts nothing.
+pub async fn read_status<C: ConnectionTrait>(
+    conn: &C,
+    known: &[Box<dyn Step>],
+    data_dir: Option<&DataDir>,
+    db_path: Option<&std::path::Path>,
+) -> Result<Status> {
+    let backend = conn.get_database_backend();
+    let err = |what: &str, e: DbErr| classify(db_path, what, e);
+    conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
+        .await
+        .map_err(|e| err("opening the database", e))?;
+    if backend == DbBackend::Sqlite {
+        snapshot::sqlite_tables(conn)
+            .await
+            .map_err(|e| err("reading the database", e))?;
+    }
+    let found = adopt::inspect(conn).await?;
+    let applied = book::applied(conn)
+        .await
+        .map_err(|e| err("reading the migration history", e))?;
+    let cortex = match &found {
+        Found::CortexCpp(c) => Some(c.clone()),
+        _ => None,
+    };
+    let mut steps = Vec::new();
+    let mut pending = Vec::new();
+    for s in known {
+        let a = applied.iter().find(|a| a.version == s.name());
+        let adoptable = cortex
+            .as_ref()
+            .is_some_and(|c| s.cortex_version().is_some_and(|v| v <= c.version));
+        let state = if a.is_some() {
+            "applied"
+        } else if adoptable {
+            "adoptable"
+        } else {
+            pending.push(s.name().to_owned());
+            "pending"
+        };
+        let drifted = a
+            .and_then(|a| a.checksum.as_ref())
+            .is_some_and(|c| *c != checksum(s.as_ref(), backend));
+        steps.push(StepStatus {
+            name: s.name().to_owned(),
+            summary: s.summary().to_owned(),
+            kind: s.kind(),
+            state,
+            applied_at: a.map(|a| a.applied_at),
+            origin: a.and_then(|a| a.origin.clone()),
+            drifted,
+        });
+    }
+    let unknown_applied = applied
+        .iter()
+        .filter(|a| !known.iter().any(|s| s.name() == a.version))
+        .map(|a| a.version.clone())
+        .collect();
+    let interrupted = match data_dir {
+        Some(dir) => PendingJournal::peek(dir)?.map(|p| Interrupted {
+            step: p.step,
+            direction: p.direction,
+            pid: p.pid,
+            started_at: p.started_at,
+            operations: p.ops.len(),
+        }),
+        None => None,
+    };
+    let data_version = match &cortex {
+        Some(c) => known
+            .iter()
+            .rfind(|s| s.cortex_version().is_some_and(|v| v <= c.version))
+            .map(|s| s.name().to_owned()),
+        None => applied.last().map(|a| a.version.clone()),
+    };
+    Ok(Status {
+        backend: format!("{backend:?}").to_lowercase(),
+        data_dir: data_dir.map(|d| d.root().to_path_buf()),
+        database: db_path.map(PathBuf::from),
+        data_version,
+        app_version: known.last().map(|s| s.name().to_owned()),
+        steps,
+        unknown_applied,
+        pending,
+        cortex_cpp: cortex.map(|c| c.describe()),
+        interrupted,
+        lock_holder: data_dir.and_then(lock::current_holder),
+    })
+}

@@ -1,0 +1,290 @@
+//! The call a Cortex server (or Jan, which embeds it) makes at every start:
+//! recover an interrupted step, take the lock, back up if anything is
+//! pending, run the pending steps, verify the schema against the golden
+//! snapshot of the last step, release the lock and hand back a ready
+//! connection. With the `check` policy (cloud replicas) it never migrates:
+//! it fails fast, naming the pending steps.
+//!
+//! When nothing is pending it costs little more than opening the database:
+//! a shared lock, one look for a journal, one query of the history and one
+//! of `sqlite_master`, whose hash is compared with the one recorded the last
+//! time the schema was fully verified.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use migration::Migrator;
+use migration::toolkit::lock::FolderLock;
+use migration::toolkit::paths::DataDir;
+use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
+use migration::toolkit::step::{StepList, hex};
+use migration::toolkit::{MigrateError, ProgressSink, durable};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sha2::{Digest, Sha256};
+
+use crate::connect::{self, Place};
+use crate::error::{Error, Result};
+use crate::verify;
+
+/// What a start may do to the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Migrate what is pending (the embedded default).
+    #[default]
+    Migrate,
+    /// Never migrate: fail, naming the pending steps, if the data is behind
+    /// (cloud replicas; the deploy runs `cortex-migrate up`).
+    Check,
+}
+
+/// How to start.
+#[derive(Clone)]
+pub struct Boot {
+    pub place: Place,
+    pub policy: Policy,
+    pub progress: ProgressSink,
+    pub lock_timeout: Option<Duration>,
+    pub keep_backups: usize,
+}
+
+/// A started database.
+pub struct Booted {
+    pub db: DatabaseConnection,
+    /// What was migrated, if anything was.
+    pub report: Option<Report>,
+}
+
+impl std::fmt::Debug for Booted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Booted")
+            .field("report", &self.report)
+            .finish()
+    }
+}
+
+/// The file that remembers the last fully verified schema.
+const VERIFIED_FILE: &str = "verified-schema";
+
+impl Boot {
+    /// A Cortex data folder (the one holding `cortex.db`), migrate policy.
+    pub fn data_folder(dir: impl Into<PathBuf>) -> Boot {
+        Boot::at(Place::Folder(dir.into()))
+    }
+
+    /// A database URL (PostgreSQL, MySQL, SQLite), migrate policy.
+    pub fn url(url: impl Into<String>, data_dir: Option<PathBuf>) -> Boot {
+        Boot::at(Place::Url {
+            url: url.into(),
+            data_dir,
+        })
+    }
+
+    fn at(place: Place) -> Boot {
+        Boot {
+            place,
+            policy: Policy::Migrate,
+            progress: ProgressSink::default(),
+            lock_timeout: Some(Duration::from_secs(600)),
+            keep_backups: DEFAULT_KEEP_BACKUPS,
+        }
+    }
+
+    /// Sets the policy.
+    pub fn policy(mut self, policy: Policy) -> Boot {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets where progress events go.
+    pub fn progress(mut self, progress: ProgressSink) -> Boot {
+        self.progress = progress;
+        self
+    }
+
+    /// Starts: see the module doc.
+    pub async fn open(self) -> Result<Booted> {
+        if let Some(dir) = self.place.data_dir()
+            && dir.is_dir()
+        {
+            connect::recover_interrupted_restore(dir, self.lock_timeout).await?;
+        }
+        let create = self.policy == Policy::Migrate;
+        let db = connect::open(&self.place, create).await?;
+        if let Some(dir) = self.folder()?
+            && db.get_database_backend() == DbBackend::Sqlite
+            && fast_path_ok(&db, &dir).await?
+        {
+            return Ok(Booted { db, report: None });
+        }
+        let report = self.slow_path(&db).await?;
+        Ok(Booted { db, report })
+    }
+
+    fn folder(&self) -> Result<Option<DataDir>> {
+        match self.place.data_dir() {
+            Some(d) if d.is_dir() => Ok(Some(DataDir::new(d)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn slow_path(&self, db: &DatabaseConnection) -> Result<Option<Report>> {
+        let opts = Options {
+            data_dir: self.place.data_dir().map(Path::to_path_buf),
+            progress: self.progress.clone(),
+            lock_timeout: self.lock_timeout,
+            keep_backups: self.keep_backups,
+        };
+        let steps = Migrator::steps();
+        let report = match self.policy {
+            Policy::Check => {
+                let r = Runner::new(db, Migrator::steps(), opts).await?;
+                let st = r.status().await?;
+                if !st.unknown_applied.is_empty() {
+                    return Err(MigrateError::UnknownAppliedSteps {
+                        unknown: st.unknown_applied.clone(),
+                        data_version: st.data_version.clone().unwrap_or_default(),
+                        known_last: st.app_version.clone().unwrap_or_default(),
+                    }
+                    .into());
+                }
+                let behind: Vec<String> = st
+                    .steps
+                    .iter()
+                    .filter(|s| s.state != "applied")
+                    .map(|s| s.name.clone())
+                    .collect();
+                if !behind.is_empty() || st.interrupted.is_some() {
+                    return Err(Error::Behind {
+                        pending: behind,
+                        interrupted: st.interrupted.map(|i| i.step),
+                    });
+                }
+                None
+            }
+            Policy::Migrate => {
+                let mut r = Runner::new(db, Migrator::steps(), opts).await?;
+                Some(r.up(Target::All).await?)
+            }
+        };
+        let dir = self.folder()?;
+        let v = verify::verify(db, &steps, dir.as_ref()).await?;
+        let schema_problems: Vec<String> = v
+            .checks
+            .iter()
+            .filter(|c| matches!(c.name, "schema" | "history" | "journal" | "schema_version"))
+            .flat_map(|c| c.problems.clone())
+            .collect();
+        if !schema_problems.is_empty() {
+            return Err(Error::Drift(format!(
+                "the database does not match its migrations: {}",
+                schema_problems.join("; ")
+            )));
+        }
+        if let Some(d) = &dir
+            && db.get_database_backend() == DbBackend::Sqlite
+        {
+            remember_verified(db, d).await?;
+        }
+        Ok(report)
+    }
+}
+
+/// Hash of the whole SQLite schema text and the applied history.
+async fn fingerprint(db: &DatabaseConnection) -> Result<Option<String>> {
+    let err = |e| MigrateError::db("reading the schema", e);
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') AS s FROM sqlite_master ORDER BY type, name",
+        ))
+        .await
+        .map_err(err)?;
+    let mut h = Sha256::new();
+    let mut has_history = false;
+    for r in &rows {
+        let s: String = r.try_get("", "s").map_err(err)?;
+        has_history |= s.starts_with("table seaql_migrations ");
+        h.update(s.as_bytes());
+        h.update(b"\n");
+    }
+    if !has_history {
+        return Ok(None);
+    }
+    let applied = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await
+        .map_err(err)?;
+    for r in &applied {
+        let v: String = r.try_get("", "version").map_err(err)?;
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    }
+    // Nothing pending: every known step is applied, nothing unknown is.
+    let known: Vec<String> = Migrator::steps()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    let mut got: Vec<String> = applied
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "version").ok())
+        .collect();
+    got.sort();
+    let mut want = known;
+    want.sort();
+    if got != want {
+        return Ok(None);
+    }
+    Ok(Some(hex(&h.finalize())))
+}
+
+/// The fast path: no journal, nothing pending, schema unchanged since its
+/// last full verification. Holds a shared lock while it looks.
+async fn fast_path_ok(db: &DatabaseConnection, dir: &DataDir) -> Result<bool> {
+    let state = dir.state_dir();
+    if state.join("journal").exists() {
+        return Ok(false);
+    }
+    let Ok(remembered) = std::fs::read_to_string(state.join(VERIFIED_FILE)) else {
+        return Ok(false);
+    };
+    let Some(_shared) = FolderLock::try_shared(dir)? else {
+        return Ok(false);
+    };
+    if state.join("journal").exists() {
+        return Ok(false);
+    }
+    Ok(fingerprint(db)
+        .await?
+        .is_some_and(|f| f == remembered.trim()))
+}
+
+/// Records the fingerprint of a schema that was just fully verified.
+async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()> {
+    let Some(f) = fingerprint(db).await? else {
+        return Ok(());
+    };
+    let path = dir.state_dir().join(VERIFIED_FILE);
+    if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == f) {
+        return Ok(());
+    }
+    if !dir.state_dir().exists() {
+        std::fs::create_dir_all(dir.state_dir())
+            .map_err(|e| MigrateError::io("create folder", dir.state_dir(), e))?;
+    }
+    if path.exists() {
+        durable::write_atomic(&path, f.as_bytes())?;
+    } else {
+        durable::write_new(&path, f.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Opens a Cortex data folder the way a server does at start, with the
+/// migrate policy: shorthand for `Boot::data_folder(dir).open()`.
+pub async fn open(dir: impl Into<PathBuf>) -> Result<DatabaseConnection> {
+    Ok(Boot::data_folder(dir).open().await?.db)
+}

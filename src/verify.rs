@@ -1,0 +1,265 @@
+//! `verify`: does the live data match what the applied steps promise? The
+//! schema against the golden snapshot of the last applied step, the stored
+//! checksums against this binary's steps, `schema_version` against the last
+//! cortex.cpp step, and every path the database holds against the data
+//! folder. Reads only.
+
+use migration::toolkit::adopt::{self, Found};
+use migration::toolkit::journal::PendingJournal;
+use migration::toolkit::paths::{DataDir, Located};
+use migration::toolkit::step::{Step, checksum};
+use migration::toolkit::{book, golden, snapshot};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// One check and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    /// Empty when the check passed.
+    pub problems: Vec<String>,
+    /// What was checked, when it passed.
+    pub detail: String,
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Verification {
+    /// Every problem, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .flat_map(|c| c.problems.iter().cloned())
+            .collect()
+    }
+}
+
+fn backend_name(b: DbBackend) -> &'static str {
+    match b {
+        DbBackend::Postgres => "postgres",
+        DbBackend::MySql => "mysql",
+        _ => "sqlite",
+    }
+}
+
+/// The live schema of the Cortex tables, normalized as the golden
+/// snapshots are (SQLite only for now).
+pub async fn live_schema<C: ConnectionTrait>(conn: &C) -> Result<Option<String>> {
+    if conn.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    Ok(Some(snapshot::sqlite_snapshot(conn).await.map_err(
+        |e| migration::toolkit::MigrateError::db("reading the schema", e),
+    )?))
+}
+
+/// Runs every check.
+pub async fn verify<C: ConnectionTrait>(
+    conn: &C,
+    steps: &[Box<dyn Step>],
+    dir: Option<&DataDir>,
+) -> Result<Verification> {
+    let backend = conn.get_database_backend();
+    let db = |what: &'static str| move |e| migration::toolkit::MigrateError::db(what, e);
+    let mut checks = Vec::new();
+
+    // An interrupted step makes every other answer provisional.
+    let mut journal = Check {
+        name: "journal",
+        problems: Vec::new(),
+        detail: "no interrupted step".into(),
+    };
+    if let Some(d) = dir
+        && let Some(p) = PendingJournal::peek(d)?
+    {
+        journal.problems.push(format!(
+            "step {} ({}) was interrupted; `cortex-migrate recover` finishes or undoes it",
+            p.step, p.direction
+        ));
+    }
+    checks.push(journal);
+
+    let applied = book::applied(conn)
+        .await
+        .map_err(db("reading the migration history"))?;
+    let mut history = Check {
+        name: "history",
+        problems: Vec::new(),
+        detail: format!(
+            "{} applied step(s), checksums match this binary",
+            applied.len()
+        ),
+    };
+    if let Found::CortexCpp(c) = adopt::inspect(conn).await? {
+        history.problems.push(format!(
+            "the database is {} and not migrated yet; run `cortex-migrate up`",
+            c.describe()
+        ));
+    }
+    for a in &applied {
+        match steps.iter().find(|s| s.name() == a.version) {
+            None => history.problems.push(format!(
+                "applied step {} is unknown to this binary (data from a newer cortex-migrate)",
+                a.version
+            )),
+            Some(s) => {
+                if let Some(stored) = &a.checksum
+                    && *stored != checksum(s.as_ref(), backend)
+                {
+                    history.problems.push(format!(
+                        "step {} changed since it was applied (stored checksum {}, this binary's {})",
+                        a.version,
+                        &stored[..stored.len().min(12)],
+                        &checksum(s.as_ref(), backend)[..12]
+                    ));
+                }
+            }
+        }
+    }
+    checks.push(history);
+
+    let last = applied.last().map(|a| a.version.clone());
+    let mut schema = Check {
+        name: "schema",
+        problems: Vec::new(),
+        detail: String::new(),
+    };
+    match (&last, live_schema(conn).await?) {
+        (Some(step), Some(live)) => match golden::golden(backend_name(backend), step) {
+            Some(expected) => {
+                let diff = golden::diff(expected, &live);
+                if diff.is_empty() {
+                    schema.detail = format!("matches the golden snapshot of {step}");
+                } else {
+                    schema.problems.extend(
+                        diff.into_iter()
+                            .map(|d| format!("schema differs from {step}: {d}")),
+                    );
+                }
+            }
+            None => schema.detail = format!("no golden snapshot for {step} (unknown step)"),
+        },
+        (None, Some(live)) if live.is_empty() => schema.detail = "empty database".into(),
+        (None, Some(_)) => schema.detail = "no applied steps to compare with".into(),
+        (_, None) => schema.detail = format!("no snapshot comparison on {}", backend_name(backend)),
+    }
+    checks.push(schema);
+
+    // cortex.cpp reads `schema_version`: it must agree with the steps.
+    let cortex_last = steps
+        .iter()
+        .filter(|s| applied.iter().any(|a| a.version == s.name()))
+        .filter_map(|s| s.cortex_version())
+        .max();
+    let mut version = Check {
+        name: "schema_version",
+        problems: Vec::new(),
+        detail: String::new(),
+    };
+    if let Some(v) = cortex_last {
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT version FROM schema_version",
+            ))
+            .await
+            .map_err(db("reading schema_version"))?;
+        let found: Vec<i64> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<i64>("", "version").ok())
+            .collect();
+        if found == [v] {
+            version.detail = format!("says {v}, as cortex.cpp expects");
+        } else {
+            version.problems.push(format!(
+                "schema_version holds {found:?} where the applied steps make it [{v}]"
+            ));
+        }
+    } else {
+        version.detail = "no cortex.cpp step applied".into();
+    }
+    checks.push(version);
+
+    let mut paths = Check {
+        name: "paths",
+        problems: Vec::new(),
+        detail: String::new(),
+    };
+    match dir {
+        None => paths.detail = "no data folder to check paths against".into(),
+        Some(d) if applied.iter().any(|a| a.version.ends_with("_cortex_v0")) => {
+            let rows = conn
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    "SELECT model_id, path_to_model_yaml FROM models ORDER BY model_id",
+                ))
+                .await
+                .map_err(db("reading model paths"))?;
+            let mut n = 0;
+            for r in &rows {
+                let id: String = r.try_get("", "model_id").unwrap_or_default();
+                let Some(p) = r
+                    .try_get::<Option<String>>("", "path_to_model_yaml")
+                    .ok()
+                    .flatten()
+                else {
+                    continue;
+                };
+                if p.trim().is_empty() {
+                    continue;
+                }
+                n += 1;
+                match d.locate(&p) {
+                    Located::Inside { abs, .. } if abs.exists() => {}
+                    Located::Inside { abs, .. } => paths
+                        .problems
+                        .push(format!("model {id}: {} does not exist", abs.display())),
+                    Located::Outside { reason, .. } => {
+                        paths.problems.push(format!("model {id}: `{p}`: {reason}"))
+                    }
+                }
+            }
+            if applied.iter().any(|a| a.version.ends_with("_cortex_v3")) {
+                let rows = conn
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        "SELECT id, filename FROM files ORDER BY id",
+                    ))
+                    .await
+                    .map_err(db("reading file paths"))?;
+                for r in &rows {
+                    let id: String = r.try_get("", "id").unwrap_or_default();
+                    let Some(name) = r.try_get::<Option<String>>("", "filename").ok().flatten()
+                    else {
+                        continue;
+                    };
+                    n += 1;
+                    match d.locate(&format!("files/{name}")) {
+                        Located::Inside { abs, .. } if abs.exists() => {}
+                        Located::Inside { abs, .. } => paths
+                            .problems
+                            .push(format!("file {id}: {} does not exist", abs.display())),
+                        Located::Outside { reason, .. } => paths
+                            .problems
+                            .push(format!("file {id}: `{name}`: {reason}")),
+                    }
+                }
+            }
+            paths.detail = format!("{n} path(s) exist inside {}", d.root().display());
+        }
+        Some(_) => paths.detail = "no Cortex tables yet".into(),
+    }
+    checks.push(paths);
+
+    Ok(Verification {
+        ok: checks.iter().all(|c| c.problems.is_empty()),
+        checks,
+    })
+}
