@@ -38,11 +38,25 @@ pub enum Policy {
     Check,
 }
 
+/// What to do with data that a newer binary migrated (steps this one does
+/// not know).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NewerData {
+    /// Refuse to start, naming the unknown steps and both versions.
+    #[default]
+    Refuse,
+    /// Step the data down to the last step this binary knows, with the
+    /// recipes the newer binary stored (archived data is kept).
+    StepDown,
+}
+
 /// How to start.
 #[derive(Clone)]
 pub struct Boot {
     pub place: Place,
     pub policy: Policy,
+    pub newer_data: NewerData,
     pub progress: ProgressSink,
     pub lock_timeout: Option<Duration>,
     pub keep_backups: usize,
@@ -84,6 +98,7 @@ impl Boot {
         Boot {
             place,
             policy: Policy::Migrate,
+            newer_data: NewerData::Refuse,
             progress: ProgressSink::default(),
             lock_timeout: Some(Duration::from_secs(600)),
             keep_backups: DEFAULT_KEEP_BACKUPS,
@@ -93,6 +108,12 @@ impl Boot {
     /// Sets the policy.
     pub fn policy(mut self, policy: Policy) -> Boot {
         self.policy = policy;
+        self
+    }
+
+    /// Sets what to do with data from a newer binary.
+    pub fn newer_data(mut self, newer: NewerData) -> Boot {
+        self.newer_data = newer;
         self
     }
 
@@ -164,7 +185,16 @@ impl Boot {
             }
             Policy::Migrate => {
                 let mut r = Runner::new(db, Migrator::steps(), opts).await?;
-                Some(r.up(Target::All).await?)
+                let newer = r.status().await?.unknown_applied;
+                if !newer.is_empty() && self.newer_data == NewerData::StepDown {
+                    let known = r.known_last().map(Target::To).unwrap_or(Target::Nothing);
+                    let mut down = r.down(known).await?;
+                    let up = r.up(Target::All).await?;
+                    down.steps.extend(up.steps);
+                    Some(down)
+                } else {
+                    Some(r.up(Target::All).await?)
+                }
             }
         };
         let dir = self.folder()?;

@@ -255,6 +255,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         return sample(&cli, args).await;
     }
     let Resolved { place, from } = resolve(&cli)?;
+    // A restore that died half-way replaced cortex.db; it is settled before
+    // anything looks at the database.
+    if let Some(dir) = place.data_dir().filter(|d| d.is_dir())
+        && let Some((what, done)) =
+            connect::recover_interrupted_restore(dir, cli.lock_timeout.map(Duration::from_secs))
+                .await?
+    {
+        eprintln!(
+            "recovered the interrupted {what}: {}",
+            if done { "completed" } else { "undone" }
+        );
+    }
     match &cli.command {
         Command::Status => {
             if !place.db_exists() {
@@ -325,7 +337,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     },
                 )
             };
-            let r = runner(&cli, &db, &place).await?;
+            let mut r = runner(&cli, &db, &place).await?;
             let planned = r.plan(direction, &target).await?;
             let mysql = r.backend() == sea_orm::DbBackend::MySql;
             emit(&cli, &planned, || render::plan(&planned, mysql))

@@ -13,7 +13,7 @@ pub mod render;
 pub mod sample;
 pub mod verify;
 
-pub use boot::{Boot, Booted, Policy, open};
+pub use boot::{Boot, Booted, NewerData, Policy, open};
 pub use error::{Error, Result};
 pub use migration::Migrator;
 pub use migration::toolkit;

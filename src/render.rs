@@ -56,8 +56,12 @@ pub fn status(st: &Status, located_from: Option<&str>) -> String {
         None => out.push_str(&format!("database      {}\n", st.backend)),
     }
     out.push_str(&format!(
-        "data version  {}\n",
-        st.data_version.as_deref().unwrap_or("(empty)")
+        "data version  {}{}\n",
+        st.data_version.as_deref().unwrap_or("(empty)"),
+        st.data_fingerprint
+            .as_deref()
+            .map(|f| format!(" (schema {f})"))
+            .unwrap_or_default()
     ));
     out.push_str(&format!(
         "app version   {}\n",

@@ -530,3 +530,97 @@ mod tests {
         assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
     }
 }
+
+/// Rows that differ between the live database and a backup's copy, per
+/// table, compared on the columns both have: `(table, rows only live, rows
+/// only in the backup)`. What restoring that backup would lose and bring
+/// back.
+pub async fn changes_since<C: ConnectionTrait>(
+    conn: &C,
+    dir: &DataDir,
+    m: &Manifest,
+) -> Result<Vec<(String, usize, usize)>> {
+    use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+    let file = backups_dir(dir).join(&m.id).join(DB_FILE);
+    let path = file.clone();
+    let mut opts = ConnectOptions::new("sqlite://backup.db");
+    opts.sqlx_logging(false)
+        .max_connections(1)
+        .map_sqlx_sqlite_opts(move |o| o.filename(&path).read_only(true));
+    let backup = Database::connect(opts)
+        .await
+        .map_err(|e| MigrateError::db(format!("opening the backup {}", file.display()), e))?;
+    let db = |e| MigrateError::db("comparing with the backup", e);
+    let mut out = Vec::new();
+    for (table, _) in super::snapshot::sqlite_tables(&backup).await.map_err(db)? {
+        if super::snapshot::is_internal(&table) {
+            continue;
+        }
+        let live_cols = columns(conn, &table).await?;
+        if live_cols.is_empty() {
+            continue;
+        }
+        let common: Vec<String> = columns(&backup, &table)
+            .await?
+            .into_iter()
+            .filter(|c| live_cols.contains(c))
+            .collect();
+        let now = row_texts(conn, &table, &common).await?;
+        let then = row_texts(&backup, &table, &common).await?;
+        let only_now = now.difference(&then).count();
+        let only_then = then.difference(&now).count();
+        if only_now + only_then > 0 {
+            out.push((table, only_now, only_then));
+        }
+    }
+    Ok(out)
+}
+
+async fn columns<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String>> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT name FROM pragma_table_info(?)",
+            vec![table.into()],
+        ))
+        .await
+        .map_err(|e| MigrateError::db("reading columns", e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "name").ok())
+        .collect())
+}
+
+async fn row_texts<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    cols: &[String],
+) -> Result<HashSet<String>> {
+    if cols.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let expr = cols
+        .iter()
+        .map(|c| format!("quote({})", q(c)))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("SELECT {expr} AS r FROM {}", q(table)),
+        ))
+        .await
+        .map_err(|e| MigrateError::db(format!("reading {table}"), e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "r").ok())
+        .collect())
+}
+
+/// The newest backup taken before `step` was applied (its run applied it).
+pub fn before_step(dir: &DataDir, step: &str) -> Result<Option<Manifest>> {
+    Ok(list(dir)?
+        .into_iter()
+        .find(|m| m.steps.iter().any(|s| s == step)))
+}

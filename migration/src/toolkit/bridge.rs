@@ -121,7 +121,7 @@ pub async fn sea_orm_status<M: StepList, C: ConnectionTrait>(
             None => None,
         },
     };
-    let st = read_status(db, &M::steps(), data_dir.as_ref(), db_path.as_deref()).await?;
+    let st = read_status(db, &M::steps(), &[], data_dir.as_ref(), db_path.as_deref()).await?;
     for s in &st.steps {
         println!(
             "Migration '{}'... {}{}",

@@ -111,6 +111,25 @@ pub enum MigrateError {
         known_last: String,
     },
 
+    #[error(
+        "step {step} was applied by a newer cortex-migrate and its down cannot be replayed \
+         without that binary ({why}); {}",
+        match backup {
+            Some(b) => format!(
+                "restore backup {b} (`cortex-migrate restore {b}`), taken before it was applied; \
+                 what was written since would be lost: {}",
+                if lost.is_empty() { "nothing".to_owned() } else { lost.join(", ") }
+            ),
+            None => "no backup from before it exists; run the newer binary instead".to_owned(),
+        }
+    )]
+    CannotStepDown {
+        step: String,
+        why: String,
+        backup: Option<String>,
+        lost: Vec<String>,
+    },
+
     #[error("there is no step named {name}; `cortex-migrate status` lists them")]
     NoSuchStep { name: String },
 

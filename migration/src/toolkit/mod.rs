@@ -17,6 +17,7 @@ pub mod lock;
 pub mod paths;
 pub mod progress;
 pub mod recipe;
+pub mod recorded;
 pub mod runner;
 pub mod schema;
 pub mod snapshot;

@@ -195,6 +195,10 @@ pub async fn replay(manager: &SchemaManager<'_>, step: &str, recipe: &Recipe) ->
                 .await?;
             }
             (RecipeOp::Move { from, to }, Some(f)) => {
+                // Edits gathered so far concern paths before this move.
+                if !edits.is_empty() {
+                    f.rewrite_many(std::mem::take(&mut edits)).await?;
+                }
                 let root = f.dir().root();
                 if root.join(to).exists() && !root.join(from).exists() {
                     f.note(format!("{to} is already back in place"));

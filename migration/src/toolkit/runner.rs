@@ -27,6 +27,7 @@ use super::lock::FolderLock;
 use super::paths::DataDir;
 use super::progress::{Event, ProgressSink};
 use super::recipe::{Recipe, RecipeOp};
+use super::recorded::RecordedStep;
 use super::schema::ops_sql;
 use super::snapshot;
 use super::status::{Status, read_status};
@@ -145,6 +146,8 @@ pub struct Runner<'c> {
     prepared: Option<Report>,
     keep_backups: usize,
     recorder: Option<Arc<Recorder>>,
+    /// Names of steps a newer binary applied, stood in for by their recipes.
+    recorded: Vec<String>,
 }
 
 /// The file behind a SQLite connection (`None` for an in-memory database).
@@ -223,6 +226,7 @@ impl<'c> Runner<'c> {
             prepared: None,
             keep_backups: opts.keep_backups,
             recorder: None,
+            recorded: Vec::new(),
         })
     }
 
@@ -400,20 +404,92 @@ impl<'c> Runner<'c> {
             .map(|a| a.version.clone())
             .collect();
         if !unknown.is_empty() {
-            return Err(MigrateError::UnknownAppliedSteps {
-                data_version: applied
-                    .last()
-                    .map(|a| a.version.clone())
-                    .unwrap_or_default(),
-                known_last: self
-                    .steps
-                    .last()
-                    .map(|s| s.name().to_owned())
-                    .unwrap_or_default(),
-                unknown,
-            });
+            return Err(self.newer_data(&applied, unknown));
         }
         Ok(applied)
+    }
+
+    /// The refusal for data a newer binary migrated.
+    fn newer_data(&self, applied: &[AppliedStep], unknown: Vec<String>) -> MigrateError {
+        MigrateError::UnknownAppliedSteps {
+            data_version: applied
+                .last()
+                .map(|a| a.version.clone())
+                .unwrap_or_default(),
+            known_last: self.known_last().unwrap_or_else(|| "0".to_owned()),
+            unknown,
+        }
+    }
+
+    /// The last step this binary itself knows.
+    pub fn known_last(&self) -> Option<String> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| !self.recorded.iter().any(|r| r == s.name()))
+            .map(|s| s.name().to_owned())
+    }
+
+    /// Stands in, for each applied step this binary does not know, a step
+    /// built from the recipe stored when it was applied, so that `down` can
+    /// undo it.
+    async fn load_recorded(&mut self) -> Result<()> {
+        let applied = book::applied(&self.conn)
+            .await
+            .map_err(|e| self.err("reading the migration history", e))?;
+        for a in applied {
+            if self.steps.iter().any(|s| s.name() == a.version) {
+                continue;
+            }
+            let recipe = match &a.down_recipe {
+                Some(t) => Some(Recipe::from_json(&a.version, t)?),
+                None => None,
+            };
+            let at = self
+                .steps
+                .iter()
+                .position(|s| s.name() > a.version.as_str())
+                .unwrap_or(self.steps.len());
+            self.steps
+                .insert(at, Box::new(RecordedStep::new(a.version.clone(), recipe)));
+            self.recorded.push(a.version);
+        }
+        Ok(())
+    }
+
+    /// Refuses a down through a recorded step that cannot be replayed, and
+    /// offers the backup taken before it instead.
+    async fn check_replayable(&self, list: &[usize]) -> Result<()> {
+        for &i in list {
+            let step = &self.steps[i];
+            if !self.recorded.iter().any(|r| r == step.name()) || step.down_storable() {
+                continue;
+            }
+            let why = "its down reads data to decide what to do, or no recipe was stored with it"
+                .to_owned();
+            let (backup, lost) = match &self.data_dir {
+                Some(dir) => match backup::before_step(dir, step.name())? {
+                    Some(m) => {
+                        let lost = backup::changes_since(&self.conn, dir, &m)
+                            .await?
+                            .into_iter()
+                            .filter(|(_, now, _)| *now > 0)
+                            .map(|(t, now, _)| format!("{now} row(s) of {t}"))
+                            .collect();
+                        (Some(m.id), lost)
+                    }
+                    None => (None, Vec::new()),
+                },
+                None => (None, Vec::new()),
+            };
+            return Err(MigrateError::CannotStepDown {
+                step: step.name().to_owned(),
+                why,
+                backup,
+                lost,
+            });
+        }
+        Ok(())
     }
 
     fn position(&self, name: &str) -> Result<usize> {
@@ -436,8 +512,17 @@ impl<'c> Runner<'c> {
         target: &Target,
     ) -> Result<Vec<usize>> {
         let applied = self.applied_checked_on(conn).await?;
+        let newer: Vec<String> = applied
+            .iter()
+            .filter(|a| self.recorded.contains(&a.version))
+            .map(|a| a.version.clone())
+            .collect();
+        if !newer.is_empty() {
+            return Err(self.newer_data(&applied, newer));
+        }
         let pending: Vec<usize> = (0..self.steps.len())
             .filter(|&i| !applied.iter().any(|a| a.version == self.steps[i].name()))
+            .filter(|&i| !self.recorded.iter().any(|r| r == self.steps[i].name()))
             .collect();
         Ok(match target {
             Target::All => pending,
@@ -495,10 +580,16 @@ impl<'c> Runner<'c> {
 
     async fn run_inner(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let mut report = self.prepare().await?;
+        if direction == Direction::Down {
+            self.load_recorded().await?;
+        }
         let list = match direction {
             Direction::Up => self.up_list(&target).await?,
             Direction::Down => self.down_list(&target).await?,
         };
+        if direction == Direction::Down {
+            self.check_replayable(&list).await?;
+        }
         if let Some(last) = list.last() {
             let reason = format!("before {direction} to {}", self.steps[*last].name());
             let version = book::applied(&self.conn)
@@ -551,7 +642,8 @@ impl<'c> Runner<'c> {
     }
 
     /// Whether `down` to `target` would keep data aside in archive tables.
-    pub async fn down_would_archive(&self, target: &Target) -> Result<Vec<String>> {
+    pub async fn down_would_archive(&mut self, target: &Target) -> Result<Vec<String>> {
+        self.load_recorded().await?;
         Ok(self
             .down_list(target)
             .await?
@@ -739,6 +831,7 @@ impl<'c> Runner<'c> {
         read_status(
             &self.conn,
             &self.steps,
+            &self.recorded,
             self.data_dir.as_ref(),
             self.db_path.as_deref(),
         )
@@ -751,7 +844,14 @@ impl<'c> Runner<'c> {
     /// what ran, the file operations are recorded but not done. MySQL
     /// cannot roll DDL back, so there the plan shows each step's SQL as
     /// written.
-    pub async fn plan(&self, direction: Direction, target: &Target) -> Result<Vec<PlannedStep>> {
+    pub async fn plan(
+        &mut self,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<PlannedStep>> {
+        if direction == Direction::Down {
+            self.load_recorded().await?;
+        }
         if self.backend == DbBackend::MySql {
             return self.plan_static(direction, target).await;
         }

@@ -50,6 +50,9 @@ pub struct Status {
     pub database: Option<PathBuf>,
     /// The last applied step: the version of the data.
     pub data_version: Option<String>,
+    /// SHA-256 (first 16 hex digits) of the schema after that step, as
+    /// recorded when it was applied.
+    pub data_fingerprint: Option<String>,
     /// The last step this binary knows: the version of the app.
     pub app_version: Option<String>,
     pub steps: Vec<StepStatus>,
@@ -66,10 +69,17 @@ pub struct Status {
 /// lock, recovers and adopts nothing.
 pub async fn read_status<C: ConnectionTrait>(
     conn: &C,
-    known: &[Box<dyn Step>],
+    steps: &[Box<dyn Step>],
+    skip: &[String],
     data_dir: Option<&DataDir>,
     db_path: Option<&std::path::Path>,
 ) -> Result<Status> {
+    // Steps stood in for by their recipes (a newer binary's) are data, not
+    // this binary's steps.
+    let known: Vec<&Box<dyn Step>> = steps
+        .iter()
+        .filter(|s| !skip.iter().any(|k| k == s.name()))
+        .collect();
     let backend = conn.get_database_backend();
     let err = |what: &str, e: DbErr| classify(db_path, what, e);
     conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
@@ -90,7 +100,7 @@ pub async fn read_status<C: ConnectionTrait>(
     };
     let mut steps = Vec::new();
     let mut pending = Vec::new();
-    for s in known {
+    for s in &known {
         let a = applied.iter().find(|a| a.version == s.name());
         let adoptable = cortex
             .as_ref()
@@ -138,8 +148,15 @@ pub async fn read_status<C: ConnectionTrait>(
             .map(|s| s.name().to_owned()),
         None => applied.last().map(|a| a.version.clone()),
     };
+    let data_fingerprint = applied
+        .last()
+        .and_then(|a| a.schema_after.as_ref())
+        .map(|s| {
+            super::step::hex(&<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))[..16].to_owned()
+        });
     Ok(Status {
         backend: format!("{backend:?}").to_lowercase(),
+        data_fingerprint,
         data_dir: data_dir.map(|d| d.root().to_path_buf()),
         database: db_path.map(PathBuf::from),
         data_version,

@@ -1,0 +1,257 @@
+//! Backups: one is taken before every run that changes something; a
+//! restore brings back the database and the files the run changed, byte for
+//! byte (weights are moved back, never copied); old backups are pruned; a
+//! damaged backup is refused; a restore killed half-way is finished or
+//! undone by the next start.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::Fixture;
+
+fn cli(data: &Path, args: &[&str]) -> Output {
+    Command::new(common::bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("CORTEX_MIGRATE_FAULT")
+        .env_remove("CORTEX_MIGRATE_FAULT_LOG")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ids(data: &Path) -> Vec<String> {
+    let out = ok(&cli(data, &["backups", "list", "--json"]));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every byte that matters: files (migrator state left out) and every row
+/// of every table.
+async fn state(
+    fx: &Fixture,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, common::TableRows>,
+) {
+    let mut files = common::tree(&fx.home);
+    files.retain(|k, _| !k.ends_with("cortex.db"));
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    (files, common::db_rows(&db).await)
+}
+
+#[tokio::test]
+async fn restore_after_up_gives_back_every_row_and_byte() {
+    let fx = common::cortex_folder(1).await;
+    let before = state(&fx).await;
+    let out = ok(&cli(&fx.data, &["up"]));
+    assert!(out.contains("backup "), "{out}");
+    assert_ne!(state(&fx).await, before);
+    let list = ids(&fx.data);
+    assert_eq!(list.len(), 1, "one run, one backup: {list:?}");
+
+    let out = ok(&cli(&fx.data, &["restore", &list[0]]));
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(state(&fx).await, before);
+    // The restored data migrates again like the original.
+    ok(&cli(&fx.data, &["up"]));
+    ok(&cli(&fx.data, &["verify"]));
+}
+
+#[tokio::test]
+async fn restore_after_down_moves_renamed_folders_back_without_copying() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = common::cortex_folder(3).await;
+    ok(&cli(&fx.data, &["up"]));
+    let after_up = state(&fx).await;
+    let engine = fx.data.join("engines/llama-cpp/deps/libcudart.so.12");
+    let inode = std::fs::metadata(&engine).unwrap().ino();
+    ok(&cli(&fx.data, &["down", "--to", "cortex_v3", "--yes"]));
+    assert!(!engine.exists());
+    let latest = ids(&fx.data)[0].clone();
+    ok(&cli(&fx.data, &["restore", &latest]));
+    assert_eq!(state(&fx).await, after_up);
+    assert_eq!(
+        std::fs::metadata(&engine).unwrap().ino(),
+        inode,
+        "the engine folder was copied"
+    );
+    let backup_bytes: u64 = walk_size(&fx.data.join(".cortex-migrate/backups").join(&latest));
+    let weights = std::fs::metadata(fx.data.join("models/cortex.so/tinyllama/1b/model.gguf"))
+        .unwrap()
+        .len();
+    assert!(backup_bytes < 1 << 20, "backup holds {backup_bytes} bytes");
+    assert!(weights > 0);
+}
+
+fn walk_size(p: &Path) -> u64 {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    if m.is_dir() {
+        std::fs::read_dir(p)
+            .unwrap()
+            .flatten()
+            .map(|e| walk_size(&e.path()))
+            .sum()
+    } else {
+        m.len()
+    }
+}
+
+#[tokio::test]
+async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
+    let fx = common::cortex_folder(1).await;
+    let yml = "models/cortex.so/tinyllama/1b/model.yml";
+    let old = common::bytes(&fx.data.join(yml));
+    ok(&cli(&fx.data, &["up"]));
+    let id = ids(&fx.data)[0].clone();
+    let folder = fx.data.join(".cortex-migrate/backups").join(&id);
+    assert_eq!(common::bytes(&folder.join("files").join(yml)), old);
+    let mut stored = common::tree(&folder);
+    stored.retain(|k, v| {
+        v != "<dir>" && !k.ends_with(".yml") && k != "manifest.json" && k != "cortex.db"
+    });
+    assert!(
+        stored.is_empty(),
+        "unexpected files in the backup: {stored:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_backup_is_taken_when_nothing_changes() {
+    let fx = common::cortex_folder(3).await;
+    ok(&cli(&fx.data, &["up"]));
+    let n = ids(&fx.data).len();
+    let out = ok(&cli(&fx.data, &["up"]));
+    assert!(out.contains("Nothing to do"), "{out}");
+    assert_eq!(ids(&fx.data).len(), n);
+}
+
+#[tokio::test]
+async fn old_backups_are_pruned_keeping_the_newest() {
+    let fx = common::cortex_folder(3).await;
+    for _ in 0..3 {
+        ok(&cli(&fx.data, &["--keep-backups", "2", "up"]));
+        ok(&cli(
+            &fx.data,
+            &["--keep-backups", "2", "down", "--steps", "1"],
+        ));
+    }
+    let list = ids(&fx.data);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list[0] > list[1], "not newest first: {list:?}");
+    let none = common::cortex_folder(3).await;
+    ok(&cli(&none.data, &["--keep-backups", "0", "up"]));
+    assert!(ids(&none.data).is_empty());
+}
+
+#[tokio::test]
+async fn a_damaged_backup_is_refused_and_nothing_changes() {
+    let fx = common::cortex_folder(1).await;
+    ok(&cli(&fx.data, &["up"]));
+    let id = ids(&fx.data)[0].clone();
+    let yml = fx
+        .data
+        .join(".cortex-migrate/backups")
+        .join(&id)
+        .join("files/models/cortex.so/tinyllama/1b/model.yml");
+    let mut bytes = common::bytes(&yml);
+    bytes[0] ^= 1;
+    std::fs::write(&yml, bytes).unwrap();
+    let before = state(&fx).await;
+    let o = cli(&fx.data, &["restore", &id]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("damaged"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+    assert_eq!(state(&fx).await, before);
+}
+
+#[tokio::test]
+async fn an_unknown_backup_name_is_a_clear_error() {
+    let fx = common::cortex_folder(1).await;
+    let o = cli(&fx.data, &["restore", "19990101"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no backup"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_start() {
+    let fx = common::cortex_folder(1).await;
+    ok(&cli(&fx.data, &["up"]));
+    let id = ids(&fx.data)[0].clone();
+    let pristine = fx.tmp.path().join("pristine");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&fx.home)
+            .arg(&pristine)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reset = || {
+        std::fs::remove_dir_all(&fx.home).unwrap();
+        assert!(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&pristine)
+                .arg(&fx.home)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    let before = state(&fx).await;
+    ok(&cli(&fx.data, &["restore", &id]));
+    let after = state(&fx).await;
+
+    reset();
+    let log = fx.tmp.path().join("points.log");
+    let o = Command::new(common::bin())
+        .args(["--data-dir", fx.data.to_str().unwrap(), "restore", &id])
+        .env("CORTEX_MIGRATE_FAULT_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let points = std::fs::read_to_string(&log).unwrap().lines().count();
+    let (mut b, mut a) = (0, 0);
+    for n in 1..=points {
+        reset();
+        let o = Command::new(common::bin())
+            .args(["--data-dir", fx.data.to_str().unwrap(), "restore", &id])
+            .env("CORTEX_MIGRATE_FAULT", format!("{n}:kill"))
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(9), "boundary {n} did not kill");
+        // The next start of anything recovers first.
+        ok(&cli(&fx.data, &["status"]));
+        let s = state(&fx).await;
+        if s == before {
+            b += 1;
+        } else if s == after {
+            a += 1;
+        } else {
+            panic!("restore killed at boundary {n} left a state that is neither before nor after");
+        }
+    }
+    println!("restore: points tried {points}, before-state {b}, after-state {a}, corrupted 0");
+    assert!(b > 0 && a > 0);
+}

@@ -1,0 +1,230 @@
+//! The boot API: what Cortex calls at every start. It migrates a cortex.cpp
+//! folder and hands back a ready connection, takes the fast path when
+//! nothing is pending, refuses to migrate under the `check` policy, and
+//! notices a schema that drifted.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use cortex_migrate::{Boot, Error, Policy};
+use migration::toolkit::{Event, ProgressSink};
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+fn backups(fx: &common::Fixture) -> usize {
+    std::fs::read_dir(fx.data.join(".cortex-migrate/backups"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn boot_migrates_a_cortex_folder_and_hands_back_a_ready_connection() {
+    let fx = common::cortex_folder(1).await;
+    let booted = Boot::data_folder(&fx.data).open().await.unwrap();
+    let report = booted.report.expect("a first boot migrates");
+    assert_eq!(report.adopted.len(), 2);
+    assert_eq!(report.steps.len(), 5);
+    assert!(report.backup.is_some());
+    let models = entity::models::Entity::find()
+        .all(&booted.db)
+        .await
+        .unwrap();
+    let tiny = models
+        .iter()
+        .find(|m| m.model_id == common::TINYLLAMA)
+        .unwrap();
+    assert_eq!(tiny.engine.as_deref(), Some("llama-cpp"));
+    assert!(tiny.weights_bytes.unwrap() > 0);
+    assert!(fx.data.join(".cortex-migrate/verified-schema").exists());
+}
+
+#[tokio::test]
+async fn boot_with_nothing_pending_changes_nothing_and_takes_no_backup() {
+    let fx = common::cortex_folder(2).await;
+    Boot::data_folder(&fx.data).open().await.unwrap();
+    let n = backups(&fx);
+    let db_bytes = common::bytes(&fx.db_path());
+    let files = common::tree(&fx.home);
+    for _ in 0..3 {
+        let b = Boot::data_folder(&fx.data).open().await.unwrap();
+        assert!(b.report.is_none(), "migrated again: {:?}", b.report);
+        drop(b);
+    }
+    assert_eq!(backups(&fx), n);
+    assert_eq!(common::bytes(&fx.db_path()), db_bytes);
+    assert_eq!(common::tree(&fx.home), files);
+}
+
+#[tokio::test]
+async fn boot_reports_progress_events() {
+    let fx = common::cortex_folder(3).await;
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = {
+        let events = Arc::clone(&events);
+        ProgressSink::new(move |e| events.lock().unwrap().push(e.clone()))
+    };
+    Boot::data_folder(&fx.data)
+        .progress(sink)
+        .open()
+        .await
+        .unwrap();
+    let events = events.lock().unwrap();
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, Event::StepStarted { .. }))
+        .count();
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, Event::StepFinished { .. }))
+        .count();
+    assert_eq!((started, finished), (3, 3), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Rows { done, total, .. } if done == total && *total > 0)),
+        "no backfill progress: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_policy_refuses_to_migrate_and_names_the_pending_steps() {
+    let fx = common::cortex_folder(1).await;
+    let before = common::tree(&fx.home);
+    let db_bytes = common::bytes(&fx.db_path());
+    let err = Boot::data_folder(&fx.data)
+        .policy(Policy::Check)
+        .open()
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Behind { pending, .. } => {
+            assert_eq!(pending.len(), 7, "{pending:?}");
+            assert!(
+                err.to_string()
+                    .contains("m20261126_000001_relative_model_paths"),
+                "{err}"
+            );
+        }
+        other => panic!("expected Behind, got {other}"),
+    }
+    assert_eq!(err.exit_code(), 4);
+    assert_eq!(common::bytes(&fx.db_path()), db_bytes);
+    assert_eq!(common::tree(&fx.home), before);
+}
+
+#[tokio::test]
+async fn check_policy_opens_data_that_is_up_to_date() {
+    let fx = common::cortex_folder(3).await;
+    Boot::data_folder(&fx.data).open().await.unwrap();
+    std::fs::remove_file(fx.data.join(".cortex-migrate/verified-schema")).unwrap();
+    let b = Boot::data_folder(&fx.data)
+        .policy(Policy::Check)
+        .open()
+        .await
+        .unwrap();
+    assert!(b.report.is_none());
+}
+
+#[tokio::test]
+async fn check_policy_does_not_create_a_missing_database() {
+    let fx = common::Fixture::empty();
+    let err = Boot::data_folder(&fx.data)
+        .policy(Policy::Check)
+        .open()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no cortex.db"), "{err}");
+    assert!(!fx.db_path().exists());
+}
+
+#[tokio::test]
+async fn a_schema_changed_behind_the_migrator_is_reported_as_drift() {
+    let fx = common::cortex_folder(3).await;
+    let b = Boot::data_folder(&fx.data).open().await.unwrap();
+    b.db.execute_unprepared("ALTER TABLE models ADD COLUMN nickname TEXT")
+        .await
+        .unwrap();
+    drop(b);
+    let err = Boot::data_folder(&fx.data).open().await.unwrap_err();
+    assert!(matches!(err, Error::Drift(_)), "{err}");
+    assert!(err.to_string().contains("nickname"), "{err}");
+    assert_eq!(err.exit_code(), 4);
+}
+
+#[tokio::test]
+async fn boot_creates_an_empty_data_folder_on_first_start() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("cortexcpp");
+    let b = Boot::data_folder(&dir).open().await.unwrap();
+    assert_eq!(b.report.unwrap().steps.len(), 7);
+    assert!(dir.join("cortex.db").exists());
+    let again = cortex_migrate::open(&dir).await.unwrap();
+    assert_eq!(
+        entity::models::Entity::find()
+            .all(&again)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+/// Makes the data look migrated by a newer binary: an applied step this
+/// binary does not know, with the recipe that newer binary stored.
+async fn from_a_newer_binary(fx: &common::Fixture) {
+    let b = Boot::data_folder(&fx.data).open().await.unwrap();
+    let recipe = r#"{"format":1,"storable":true,"ops":[{"op":"sql","sql":"ALTER TABLE \"extra\" RENAME TO \"cortex_archive_x_extra\""}]}"#;
+    b.db.execute_unprepared(&format!(
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT);
+         INSERT INTO extra VALUES (1, 'kept');
+         INSERT INTO seaql_migrations VALUES ('m20991231_000001_from_the_future', 1);
+         INSERT INTO cortex_migrate_steps VALUES ('m20991231_000001_from_the_future', 'x', 'ran', '9.9.9', 1, NULL, '{}');",
+        recipe.replace('\'', "''")
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn data_from_a_newer_binary_is_refused_by_default() {
+    let fx = common::cortex_folder(3).await;
+    from_a_newer_binary(&fx).await;
+    std::fs::remove_file(fx.data.join(".cortex-migrate/verified-schema")).unwrap();
+    let err = Boot::data_folder(&fx.data).open().await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("m20991231_000001_from_the_future"), "{msg}");
+    assert!(
+        msg.contains("down --to m20261126_000003_backfill_weights_bytes"),
+        "{msg}"
+    );
+    assert_eq!(err.exit_code(), 3);
+}
+
+#[tokio::test]
+async fn boot_can_step_newer_data_down_with_its_stored_recipe() {
+    let fx = common::cortex_folder(3).await;
+    from_a_newer_binary(&fx).await;
+    let b = Boot::data_folder(&fx.data)
+        .newer_data(cortex_migrate::NewerData::StepDown)
+        .open()
+        .await
+        .unwrap();
+    let report = b.report.unwrap();
+    assert_eq!(report.steps[0].step, "m20991231_000001_from_the_future");
+    let kept = common::db_rows_of(&b.db, &["cortex_archive_x_extra"]).await;
+    assert_eq!(
+        kept["cortex_archive_x_extra"].len(),
+        1,
+        "the newer step's data was not kept"
+    );
+    let applied = migration::toolkit::book::applied(&b.db).await.unwrap();
+    assert!(
+        applied
+            .iter()
+            .all(|a| a.version != "m20991231_000001_from_the_future")
+    );
+}
