@@ -24,12 +24,12 @@ use crate::render;
 #[command(name = "cortex-migrate", version, about, long_about = None)]
 pub struct Cli {
     /// The Cortex data folder (the one that holds cortex.db). Default: from
-    /// CORTEX_DATA_DIR, then .cortexrc, then ~/cortexcpp.
+    /// CORTEX_DATA_DIR, then .cortexrc, then ~/cortexcpp. With
+    /// --database-url: the folder the folder steps work on.
     #[arg(
         long,
         global = true,
         value_name = "DIR",
-        conflicts_with = "database_url"
     )]
     pub data_dir: Option<PathBuf>,
 

@@ -39,8 +39,10 @@ impl Step for Migration {
                     .col(ColumnDef::new(Files::Object).text())
                     .col(ColumnDef::new(Files::Purpose).text())
                     .col(ColumnDef::new(Files::Filename).text())
-                    .col(ColumnDef::new(Files::CreatedAt).integer())
-                    .col(ColumnDef::new(Files::Bytes).integer())
+                    // 64-bit on servers (sizes pass 2 GiB); SQLite spells
+                    // both `integer`, as cortex.cpp did.
+                    .col(ColumnDef::new(Files::CreatedAt).big_integer())
+                    .col(ColumnDef::new(Files::Bytes).big_integer())
                     .to_owned(),
             },
             SchemaOp::SetCortexVersion(3),

@@ -93,13 +93,22 @@ fn steps_create(backend: DbBackend) -> TableCreateStatement {
                 .big_integer()
                 .not_null(),
         )
-        .col(
-            ColumnDef::new(CortexMigrateSteps::SchemaAfter)
-                .text()
-                .null(),
-        )
-        .col(ColumnDef::new(CortexMigrateSteps::DownRecipe).text().null())
+        .col(long_text(backend, CortexMigrateSteps::SchemaAfter))
+        .col(long_text(backend, CortexMigrateSteps::DownRecipe))
         .to_owned()
+}
+
+/// A nullable text column for documents that can pass MySQL's 64 KiB TEXT
+/// (the recipe of a step over thousands of models).
+fn long_text(backend: DbBackend, col: CortexMigrateSteps) -> ColumnDef {
+    let mut c = ColumnDef::new(col);
+    if backend == DbBackend::MySql {
+        c.custom(Alias::new("LONGTEXT"));
+    } else {
+        c.text();
+    }
+    c.null();
+    c
 }
 
 /// Creates both bookkeeping tables if they do not exist.
