@@ -26,11 +26,7 @@ pub struct Cli {
     /// The Cortex data folder (the one that holds cortex.db). Default: from
     /// CORTEX_DATA_DIR, then .cortexrc, then ~/cortexcpp. With
     /// --database-url: the folder the folder steps work on.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-    )]
+    #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// A database URL (postgres://, mysql://, sqlite://) instead of a data
@@ -84,11 +80,20 @@ pub enum Command {
     /// Put a backup back: the database and the files the run changed
     /// (stop Cortex first).
     Restore(RestoreArgs),
-    /// Finish or undo a step that a dead process left half done.
-    Recover,
+    /// Finish or undo a step that a dead process left half done (and, on
+    /// MySQL, revert a step that failed half-way, or finish it).
+    Recover(RecoverArgs),
     /// Write a sample home (a `.cortexrc` and a `cortexcpp` data folder) as
     /// a cortex.cpp install at schema v0..v3 leaves it, to try commands on.
     Sample(SampleArgs),
+}
+
+/// Arguments of `recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// MySQL: finish a step that failed half-way instead of reverting it.
+    #[arg(long)]
+    pub complete: bool,
 }
 
 /// `backups` subcommands.
@@ -342,10 +347,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let mysql = r.backend() == sea_orm::DbBackend::MySql;
             emit(&cli, &planned, || render::plan(&planned, mysql))
         }
-        Command::Recover => {
+        Command::Recover(args) => {
             let db = connect::open(&place, false).await?;
             let mut r = runner(&cli, &db, &place).await?;
-            let report = r.prepare().await?;
+            let mut report = r.prepare().await?;
+            report.steps = r.recover_half_done(args.complete).await?;
             emit(&cli, &report, || render::report(&report))
         }
         Command::Verify => {

@@ -116,26 +116,19 @@ pub async fn open_sqlite_file(file: &Path, create: bool) -> Result<DatabaseConne
 
 /// A URL with its password replaced, for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    migration::toolkit::lock::redact_url(url)
 }
 
 /// Finishes or undoes a restore that a dead process left half done. It
 /// replaced the database file, so it must be settled before the database
 /// is opened (which could otherwise create an empty one in its place).
+/// Only a restore's journal takes the lock here: a step's journal is left
+/// to the runner, and a running migrator is not waited for.
 pub async fn recover_interrupted_restore(
     dir: &Path,
     lock_timeout: Option<Duration>,
 ) -> Result<Option<(String, bool)>> {
-    use migration::toolkit::{backup, lock::FolderLock, paths::DataDir};
+    use migration::toolkit::{backup, journal::PendingJournal, lock::FolderLock, paths::DataDir};
     if !dir
         .join(migration::toolkit::paths::STATE_DIR)
         .join("journal")
@@ -144,6 +137,11 @@ pub async fn recover_interrupted_restore(
         return Ok(None);
     }
     let data = DataDir::new(dir)?;
-    let _lock = FolderLock::acquire(&data, lock_timeout, &|msg| tracing::info!("{msg}")).await?;
+    match PendingJournal::peek(&data) {
+        Ok(Some(p)) if backup::is_restore(&p) => {}
+        _ => return Ok(None),
+    }
+    let on_wait = |msg: &str| eprintln!("{msg}");
+    let _lock = FolderLock::acquire(&data, lock_timeout, &on_wait).await?;
     Ok(backup::recover_restore(&data)?)
 }

@@ -80,6 +80,15 @@ pub fn status(st: &Status, located_from: Option<&str>) -> String {
             i.step, i.direction, i.operations, i.pid
         ));
     }
+    for h in &st.half_done {
+        out.push_str(&format!(
+            "{:<13} {} ({}) on MySQL{}; `cortex-migrate recover` reverts it, `recover --complete` finishes it\n",
+            h.state,
+            h.step,
+            h.direction,
+            h.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+        ));
+    }
     out.push('\n');
     let width = st
         .steps

@@ -50,14 +50,14 @@ fn backend_name(b: DbBackend) -> &'static str {
 }
 
 /// The live schema of the Cortex tables, normalized as the golden
-/// snapshots are (SQLite only for now).
+/// snapshots of its backend are; `None` for a backend that has none.
 pub async fn live_schema<C: ConnectionTrait>(conn: &C) -> Result<Option<String>> {
-    if conn.get_database_backend() != DbBackend::Sqlite {
-        return Ok(None);
+    match snapshot::snapshot(conn).await {
+        Ok(s) => Ok(Some(s)),
+        // A backend SeaORM may add later: nothing to compare with.
+        Err(sea_orm::DbErr::BackendNotSupported { .. }) => Ok(None),
+        Err(e) => Err(migration::toolkit::MigrateError::db("reading the schema", e).into()),
     }
-    Ok(Some(snapshot::sqlite_snapshot(conn).await.map_err(
-        |e| migration::toolkit::MigrateError::db("reading the schema", e),
-    )?))
 }
 
 /// Runs every check.
@@ -171,9 +171,15 @@ pub async fn verify<C: ConnectionTrait>(
             ))
             .await
             .map_err(db("reading schema_version"))?;
+        // The column is INTEGER: 64-bit on SQLite and MySQL's driver
+        // widens it, but PostgreSQL's `int4` decodes only as i32.
         let found: Vec<i64> = rows
             .iter()
-            .filter_map(|r| r.try_get::<i64>("", "version").ok())
+            .filter_map(|r| {
+                r.try_get::<i64>("", "version")
+                    .or_else(|_| r.try_get::<i32>("", "version").map(i64::from))
+                    .ok()
+            })
             .collect();
         if found == [v] {
             version.detail = format!("says {v}, as cortex.cpp expects");

@@ -116,15 +116,21 @@ impl Step for Migration {
     }
 }
 
-/// `TEXT DEFAULT CURRENT_TIMESTAMP` as cortex.cpp wrote it; MySQL cannot put
-/// that default on a TEXT column, so it gets a VARCHAR there.
+/// `TEXT DEFAULT CURRENT_TIMESTAMP` as cortex.cpp wrote it: on SQLite that
+/// stores `YYYY-MM-DD HH:MM:SS` in UTC. The servers get a default that
+/// stores the same text (PostgreSQL would otherwise add fractions and a
+/// zone; MySQL cannot default a TEXT column, so it gets a VARCHAR).
 fn created_default(backend: DbBackend, col: Engines) -> ColumnDef {
     let mut c = ColumnDef::new(col);
-    if backend == DbBackend::MySql {
-        c.string_len(32).default(Expr::current_timestamp());
-    } else {
-        c.text().default(Expr::current_timestamp());
-    }
+    match backend {
+        DbBackend::MySql => c.string_len(32).default(Expr::cust(
+            "(DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:%i:%s'))",
+        )),
+        DbBackend::Postgres => c.text().default(Expr::cust(
+            "to_char(CURRENT_TIMESTAMP AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+        )),
+        _ => c.text().default(Expr::current_timestamp()),
+    };
     c
 }
 

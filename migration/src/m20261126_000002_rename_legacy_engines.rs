@@ -70,6 +70,8 @@ async fn keys<C: sea_orm_migration::sea_orm::ConnectionTrait>(
         .map(|r| {
             r.try_get::<i64>("", column)
                 .map(|v| v.to_string())
+                // PostgreSQL's INTEGER is 32-bit and decodes only as such.
+                .or_else(|_| r.try_get::<i32>("", column).map(|v| v.to_string()))
                 .or_else(|_| r.try_get::<String>("", column))
         })
         .collect()

@@ -115,6 +115,10 @@ impl TestDb {
         })
     }
 
+    pub fn backend(&self) -> DbBackend {
+        self.server.backend()
+    }
+
     pub async fn connect(&self) -> DatabaseConnection {
         Database::connect(&self.url).await.unwrap()
     }

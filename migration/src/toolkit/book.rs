@@ -111,12 +111,157 @@ fn long_text(backend: DbBackend, col: CortexMigrateSteps) -> ColumnDef {
     c
 }
 
-/// Creates both bookkeeping tables if they do not exist.
+/// The table where, on MySQL (which cannot roll back DDL), a step that is
+/// running or failed half-way is marked, outside its transaction.
+pub const STATE_TABLE: &str = "cortex_migrate_state";
+
+#[derive(DeriveIden)]
+enum CortexMigrateState {
+    Table,
+    Version,
+    Direction,
+    State,
+    Error,
+    At,
+}
+
+fn state_create(backend: DbBackend) -> TableCreateStatement {
+    use super::schema::key_text;
+    Table::create()
+        .table(CortexMigrateState::Table)
+        .if_not_exists()
+        .col(
+            key_text(backend, CortexMigrateState::Version)
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateState::Direction)
+                .string_len(8)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(CortexMigrateState::State)
+                .string_len(16)
+                .not_null(),
+        )
+        .col(ColumnDef::new(CortexMigrateState::Error).text().null())
+        .col(
+            ColumnDef::new(CortexMigrateState::At)
+                .big_integer()
+                .not_null(),
+        )
+        .to_owned()
+}
+
+/// Creates the bookkeeping tables if they do not exist.
 pub async fn install<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     conn.execute(&seaql_create(backend)).await?;
     conn.execute(&steps_create(backend)).await?;
+    if backend == DbBackend::MySql {
+        conn.execute(&state_create(backend)).await?;
+    }
     Ok(())
+}
+
+/// A step MySQL left half done.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepState {
+    pub step: String,
+    pub direction: super::error::Direction,
+    /// `running` (the process died) or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    pub at: i64,
+}
+
+/// Marks `step` as running (committed at once, outside its transaction).
+pub async fn mark_running<C: ConnectionTrait>(
+    conn: &C,
+    step: &str,
+    direction: super::error::Direction,
+) -> Result<(), DbErr> {
+    clear_state(conn, step).await?;
+    let mut ins = Query::insert();
+    ins.into_table(CortexMigrateState::Table)
+        .columns([
+            CortexMigrateState::Version,
+            CortexMigrateState::Direction,
+            CortexMigrateState::State,
+            CortexMigrateState::At,
+        ])
+        .values([
+            step.into(),
+            direction.to_string().into(),
+            "running".into(),
+            now().into(),
+        ])
+        .map_err(query_err)?;
+    conn.execute(&ins).await?;
+    Ok(())
+}
+
+/// Marks `step` as failed with its error.
+pub async fn mark_failed<C: ConnectionTrait>(
+    conn: &C,
+    step: &str,
+    error: &str,
+) -> Result<(), DbErr> {
+    let upd = Query::update()
+        .table(CortexMigrateState::Table)
+        .value(CortexMigrateState::State, "failed")
+        .value(CortexMigrateState::Error, error)
+        .value(CortexMigrateState::At, now())
+        .and_where(Expr::col(CortexMigrateState::Version).eq(step))
+        .to_owned();
+    conn.execute(&upd).await?;
+    Ok(())
+}
+
+/// Forgets the state of `step` (it committed, or was recovered).
+pub async fn clear_state<C: ConnectionTrait>(conn: &C, step: &str) -> Result<(), DbErr> {
+    let del = Query::delete()
+        .from_table(CortexMigrateState::Table)
+        .and_where(Expr::col(CortexMigrateState::Version).eq(step))
+        .to_owned();
+    conn.execute(&del).await?;
+    Ok(())
+}
+
+/// Steps left running or failed (MySQL only; empty elsewhere).
+pub async fn half_done<C: ConnectionTrait>(conn: &C) -> Result<Vec<StepState>, DbErr> {
+    if conn.get_database_backend() != DbBackend::MySql || !has_table(conn, STATE_TABLE).await? {
+        return Ok(Vec::new());
+    }
+    let q = Query::select()
+        .columns([
+            CortexMigrateState::Version,
+            CortexMigrateState::Direction,
+            CortexMigrateState::State,
+            CortexMigrateState::Error,
+            CortexMigrateState::At,
+        ])
+        .from(CortexMigrateState::Table)
+        .order_by(CortexMigrateState::Version, Order::Asc)
+        .to_owned();
+    let rows = conn.query_all(&q).await?;
+    rows.iter()
+        .map(|r| {
+            let dir: String = r.try_get("", "direction")?;
+            Ok(StepState {
+                step: r.try_get("", "version")?,
+                direction: if dir == "down" {
+                    super::error::Direction::Down
+                } else {
+                    super::error::Direction::Up
+                },
+                state: r.try_get("", "state")?,
+                error: r.try_get("", "error")?,
+                at: r.try_get("", "at")?,
+            })
+        })
+        .collect()
 }
 
 /// Whether a table exists (without creating anything).

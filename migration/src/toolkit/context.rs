@@ -36,6 +36,10 @@ pub struct StepContext {
     /// The backup of the run, which keeps what the step's file operations
     /// replace.
     pub(crate) backup: Option<Arc<Recorder>>,
+    /// Finishing or reverting a step MySQL left half done: schema ops
+    /// accept the state a half-run left (an archive already made, a column
+    /// already gone) instead of refusing it.
+    pub(crate) resume: bool,
 }
 
 tokio::task_local! {
@@ -61,7 +65,13 @@ impl StepContext {
             inverse: Mutex::new(Vec::new()),
             sql_log: None,
             backup: None,
+            resume: false,
         }
+    }
+
+    pub(crate) fn resuming(mut self) -> Self {
+        self.resume = true;
+        self
     }
 
     pub(crate) fn with_backup(mut self, backup: Option<Arc<Recorder>>) -> Self {
@@ -364,6 +374,11 @@ impl Folder {
             .await
             .map_err(|e| DbErr::Migration(format!("file operation panicked: {e}")))?
     }
+}
+
+/// Whether the current step is finishing or reverting a half-done run.
+pub(crate) fn resuming() -> bool {
+    CURRENT.try_with(|ctx| ctx.resume).unwrap_or(false)
 }
 
 /// Notes a statement the current step runs (kept only in a dry run, for

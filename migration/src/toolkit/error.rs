@@ -130,6 +130,18 @@ pub enum MigrateError {
         lost: Vec<String>,
     },
 
+    #[error(
+        "step {step} ({direction}) {state} half-way on MySQL, which cannot roll back DDL{}; \
+         run `cortex-migrate recover` to revert it, or `cortex-migrate recover --complete` to finish it",
+        error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+    )]
+    HalfDone {
+        step: String,
+        direction: Direction,
+        state: String,
+        error: Option<String>,
+    },
+
     #[error("there is no step named {name}; `cortex-migrate status` lists them")]
     NoSuchStep { name: String },
 

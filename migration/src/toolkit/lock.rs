@@ -131,7 +131,10 @@ impl FolderLock {
     fn write_holder(&mut self) -> Result<()> {
         let holder = Holder {
             pid: std::process::id(),
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            command: std::env::args()
+                .map(|a| redact_url(&a))
+                .collect::<Vec<_>>()
+                .join(" "),
             since: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -190,4 +193,32 @@ fn hostname() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// A database URL with its password replaced, for messages and the lock
+/// file (anything without `user:password@` comes back unchanged).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact_url("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(super::redact_url("--data-dir"), "--data-dir");
+    }
 }

@@ -4,6 +4,7 @@
 //! snapshots and bookkeeping.
 
 pub mod adopt;
+pub mod advisory;
 pub mod backup;
 pub mod book;
 pub mod bridge;

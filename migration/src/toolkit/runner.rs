@@ -17,6 +17,7 @@ use sea_orm_migration::sea_orm::{
 };
 
 use super::adopt::{self, Found};
+use super::advisory::{self, ServerLock};
 use super::backup::{self, Recorder};
 use super::book::{self, AppliedStep, Origin, Record};
 use super::context::StepContext;
@@ -143,6 +144,7 @@ pub struct Runner<'c> {
     progress: ProgressSink,
     lock_timeout: Option<Duration>,
     lock: Option<FolderLock>,
+    server_lock: Option<ServerLock>,
     prepared: Option<Report>,
     keep_backups: usize,
     recorder: Option<Arc<Recorder>>,
@@ -223,6 +225,7 @@ impl<'c> Runner<'c> {
             progress: opts.progress,
             lock_timeout: opts.lock_timeout,
             lock: None,
+            server_lock: None,
             prepared: None,
             keep_backups: opts.keep_backups,
             recorder: None,
@@ -254,6 +257,15 @@ impl<'c> Runner<'c> {
         classify(self.db_path.as_deref(), what, e)
     }
 
+    /// A database error from a toolkit function, turned into the error a
+    /// person can act on (corrupt, busy, read-only, full).
+    fn reclassify(&self, e: MigrateError) -> MigrateError {
+        match e {
+            MigrateError::Db { what, source } => classify(self.db_path.as_deref(), &what, source),
+            other => other,
+        }
+    }
+
     /// Takes the lock, recovers an interrupted step and adopts a cortex.cpp
     /// database. Idempotent; every writing method calls it first.
     pub async fn prepare(&mut self) -> Result<Report> {
@@ -271,24 +283,40 @@ impl<'c> Runner<'c> {
                 .await
                 .map_err(|e| self.err("reading the database", e))?;
         }
+        let progress = self.progress.clone();
+        let on_wait = move |msg: &str| {
+            tracing::info!("{msg}");
+            progress.emit(Event::Note {
+                step: String::new(),
+                message: msg.to_owned(),
+            });
+        };
+        if self.backend != DbBackend::Sqlite && self.server_lock.is_none() {
+            if let DatabaseExecutor::Connection(c) = &self.conn
+                && !advisory::pool_allows_lock(c)
+            {
+                return Err(MigrateError::Refused(
+                    "the connection pool has a single connection; the migration lock needs one of its \
+                     own besides the steps' (set max_connections to 2 or more)"
+                        .into(),
+                ));
+            }
+            self.server_lock =
+                Some(ServerLock::acquire(&self.conn, self.lock_timeout, &on_wait).await?);
+        }
         if let Some(dir) = &self.data_dir
             && self.lock.is_none()
         {
-            let progress = self.progress.clone();
-            let on_wait = move |msg: &str| {
-                tracing::info!("{msg}");
-                progress.emit(Event::Note {
-                    step: String::new(),
-                    message: msg.to_owned(),
-                });
-            };
             self.lock = Some(FolderLock::acquire(dir, self.lock_timeout, &on_wait).await?);
         }
         let mut report = Report {
-            recovered: self.recover_inner().await?,
+            recovered: self.recover_inner().await.map_err(|e| self.reclassify(e))?,
             ..Report::default()
         };
-        report.adopted = self.adopt_if_needed().await?;
+        report.adopted = self
+            .adopt_if_needed()
+            .await
+            .map_err(|e| self.reclassify(e))?;
         report.backup = self.recorder.as_ref().map(|r| r.id());
         self.prepared = Some(report.clone());
         Ok(report)
@@ -573,13 +601,39 @@ impl<'c> Runner<'c> {
     async fn run(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let outcome = self.run_inner(direction, target).await;
         self.end_backup();
+        let backup = self.prepared.as_ref().and_then(|p| p.backup.clone());
+        self.release().await;
         let mut report = outcome?;
-        report.backup = self.prepared.as_ref().and_then(|p| p.backup.clone());
+        report.backup = backup;
         Ok(report)
+    }
+
+    /// Ends the run: releases the locks; a later run prepares again.
+    pub async fn release(&mut self) {
+        if let Some(l) = self.server_lock.take()
+            && let Err(e) = l.release().await
+        {
+            tracing::warn!("{e}");
+        }
+        self.lock = None;
+        self.prepared = None;
     }
 
     async fn run_inner(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let mut report = self.prepare().await?;
+        if let Some(h) = book::half_done(&self.conn)
+            .await
+            .map_err(|e| self.err("reading the steps' state", e))?
+            .into_iter()
+            .next()
+        {
+            return Err(MigrateError::HalfDone {
+                step: h.step,
+                direction: h.direction,
+                state: h.state,
+                error: h.error,
+            });
+        }
         if direction == Direction::Down {
             self.load_recorded().await?;
         }
@@ -660,6 +714,17 @@ impl<'c> Runner<'c> {
         index: usize,
         total: usize,
     ) -> Result<StepReport> {
+        self.run_step_as(i, direction, index, total, false).await
+    }
+
+    async fn run_step_as(
+        &mut self,
+        i: usize,
+        direction: Direction,
+        index: usize,
+        total: usize,
+        resume: bool,
+    ) -> Result<StepReport> {
         let step = &self.steps[i];
         let name = step.name().to_owned();
         let started = Instant::now();
@@ -675,16 +740,26 @@ impl<'c> Runner<'c> {
             direction,
             source: Box::new(source),
         };
+        let mysql = self.backend == DbBackend::MySql;
+        if mysql {
+            // Outside the step's transaction: MySQL commits DDL on its own,
+            // so a step that dies half-way must be known as such.
+            book::mark_running(&self.conn, &name, direction)
+                .await
+                .map_err(|e| wrap(self.err("marking the step as running", e)))?;
+        }
         let txn = self.begin().await.map_err(wrap)?;
-        let ctx = Arc::new(
-            StepContext::new(
-                &name,
-                direction,
-                self.data_dir.clone(),
-                self.progress.clone(),
-            )
-            .with_backup(self.recorder.clone()),
-        );
+        let mut ctx = StepContext::new(
+            &name,
+            direction,
+            self.data_dir.clone(),
+            self.progress.clone(),
+        )
+        .with_backup(self.recorder.clone());
+        if resume {
+            ctx = ctx.resuming();
+        }
+        let ctx = Arc::new(ctx);
         let outcome = self.run_in(&txn, i, direction, &ctx).await;
         // The journal's last records must be durable before the commit
         // makes the step final.
@@ -719,6 +794,11 @@ impl<'c> Runner<'c> {
                         )))
                     })?;
                 }
+                if mysql {
+                    book::clear_state(&self.conn, &name)
+                        .await
+                        .map_err(|e| wrap(self.err("clearing the step's state", e)))?;
+                }
                 if let Some(rec) = &self.recorder {
                     rec.step_done(&name).map_err(wrap)?;
                 }
@@ -736,6 +816,9 @@ impl<'c> Runner<'c> {
                 })
             }
             Err(e) => {
+                if mysql {
+                    let _ = book::mark_failed(&self.conn, &name, &e.to_string()).await;
+                }
                 if let Some(journal) = ctx.take_journal()
                     && let Err(undo) = journal.rollback()
                 {
@@ -776,11 +859,7 @@ impl<'c> Runner<'c> {
         let db = |e| classify(self.db_path.as_deref(), "recording the step", e);
         match direction {
             Direction::Up => {
-                let schema_after = if self.backend == DbBackend::Sqlite {
-                    Some(snapshot::sqlite_snapshot(txn).await.map_err(db)?)
-                } else {
-                    None
-                };
+                let schema_after = Some(snapshot::snapshot(txn).await.map_err(db)?);
                 let sum = checksum(step.as_ref(), self.backend);
                 let recipe = self.down_recipe(step.as_ref(), ctx);
                 book::install(txn).await.map_err(db)?;
@@ -820,14 +899,92 @@ impl<'c> Runner<'c> {
         Some(recipe.to_json())
     }
 
+    /// Settles the steps MySQL left half done: reverts each (runs the
+    /// opposite of its schema ops, which tolerate the half state) or, with
+    /// `complete`, runs it again to the end. Returns the steps settled.
+    pub async fn recover_half_done(&mut self, complete: bool) -> Result<Vec<StepReport>> {
+        let outcome = self.recover_half_done_inner(complete).await;
+        self.release().await;
+        outcome
+    }
+
+    async fn recover_half_done_inner(&mut self, complete: bool) -> Result<Vec<StepReport>> {
+        self.prepare().await?;
+        let half = book::half_done(&self.conn)
+            .await
+            .map_err(|e| self.err("reading the steps' state", e))?;
+        let mut done = Vec::new();
+        for h in half {
+            let i = self.position(&h.step)?;
+            if complete {
+                done.push(self.run_step_as(i, h.direction, 1, 1, true).await?);
+                continue;
+            }
+            let started = Instant::now();
+            let step = &self.steps[i];
+            let backend = self.backend;
+            let ops = match h.direction {
+                Direction::Up => step.down_ops(backend),
+                Direction::Down => step.up_ops(backend),
+            };
+            let ctx = Arc::new(
+                StepContext::new(
+                    &h.step,
+                    h.direction,
+                    self.data_dir.clone(),
+                    self.progress.clone(),
+                )
+                .resuming(),
+            );
+            let txn = self.begin().await?;
+            let manager = SchemaManager::new(&txn);
+            let body =
+                StepContext::scope(Arc::clone(&ctx), super::schema::run_ops(&manager, &ops)).await;
+            drop(manager);
+            match body {
+                Ok(()) => txn
+                    .commit()
+                    .await
+                    .map_err(|e| self.err("reverting the step", e))?,
+                Err(e) => {
+                    let _ = txn.rollback().await;
+                    return Err(MigrateError::Step {
+                        step: h.step.clone(),
+                        direction: h.direction,
+                        source: Box::new(self.err("reverting the half-done step", e)),
+                    });
+                }
+            }
+            book::clear_state(&self.conn, &h.step)
+                .await
+                .map_err(|e| self.err("clearing the step's state", e))?;
+            done.push(StepReport {
+                step: h.step,
+                direction: match h.direction {
+                    Direction::Up => Direction::Down,
+                    Direction::Down => Direction::Up,
+                },
+                millis: started.elapsed().as_millis() as u64,
+                notes: vec!["reverted what MySQL had committed of it".into()],
+            });
+        }
+        Ok(done)
+    }
+
     /// Recovers an interrupted step, if any, under the lock.
     pub async fn recover(&mut self) -> Result<Option<Recovered>> {
-        Ok(self.prepare().await?.recovered)
+        let outcome = self.prepare().await;
+        self.release().await;
+        Ok(outcome?.recovered)
     }
 
     /// Everything `status` shows. Reads only: takes no lock, recovers and
     /// adopts nothing.
     pub async fn status(&self) -> Result<Status> {
+        self.status_inner().await.map_err(|e| self.reclassify(e))
+    }
+
+    async fn status_inner(&self) -> Result<Status> {
         read_status(
             &self.conn,
             &self.steps,

@@ -170,13 +170,84 @@ impl SchemaOp {
                 Ok(())
             }
             SchemaOp::RestoreColumns {
-                archive_tag, table, ..
+                archive_tag,
+                table,
+                key,
+                columns,
             } => {
-                if !manager.has_table(archive_name(archive_tag, table)).await? {
+                let archive = archive_name(archive_tag, table);
+                if !manager.has_table(&archive).await? {
                     return Ok(());
                 }
-                for s in self.sql(backend) {
-                    exec(conn, s).await?;
+                // A revert of a half-done run archives only the columns it
+                // found; restore what the archive has.
+                let mut kept = Vec::new();
+                for c in columns.iter() {
+                    if manager.has_column(&archive, *c).await? {
+                        kept.push(*c);
+                    }
+                }
+                if !kept.is_empty() {
+                    exec(conn, restore_sql(backend, &archive, table, key, &kept)).await?;
+                }
+                exec(conn, format!("DROP TABLE {}", q(backend, &archive))).await
+            }
+            // Finishing or reverting a run MySQL left half done: each op
+            // does only the part that is not done yet.
+            SchemaOp::ArchiveColumns {
+                archive_tag,
+                table,
+                key,
+                columns,
+            } if super::context::resuming() => {
+                let archive = archive_name(archive_tag, table);
+                let mut present = Vec::new();
+                for c in columns.iter() {
+                    if manager.has_column(*table, *c).await? {
+                        present.push(*c);
+                    }
+                }
+                if !manager.has_table(&archive).await? && !present.is_empty() {
+                    exec(conn, archive_sql(backend, &archive, table, key, &present)).await?;
+                }
+                for c in present {
+                    exec(
+                        conn,
+                        format!(
+                            "ALTER TABLE {} DROP COLUMN {}",
+                            q(backend, table),
+                            q(backend, c)
+                        ),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            SchemaOp::ArchiveTable { archive_tag, table } if super::context::resuming() => {
+                if manager.has_table(*table).await?
+                    && !manager.has_table(archive_name(archive_tag, table)).await?
+                {
+                    exec(
+                        conn,
+                        rename_sql(backend, table, &archive_name(archive_tag, table)),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            SchemaOp::DropTable(t) if super::context::resuming() => {
+                if manager.has_table(*t).await? {
+                    for s in self.sql(backend) {
+                        exec(conn, s).await?;
+                    }
+                }
+                Ok(())
+            }
+            SchemaOp::DropDerivedColumn { table, column } if super::context::resuming() => {
+                if manager.has_table(*table).await? && manager.has_column(*table, *column).await? {
+                    for s in self.sql(backend) {
+                        exec(conn, s).await?;
+                    }
                 }
                 Ok(())
             }

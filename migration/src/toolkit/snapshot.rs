@@ -1,14 +1,49 @@
 //! Normalized schema snapshots: the live schema of the Cortex tables as a
 //! stable text (one line per column, key, check and index), read from
-//! `sqlite_master` and SQLite's pragmas. Two databases with the same
-//! snapshot have the same tables, columns, types, nullability, defaults,
-//! keys, checks and indexes, however their DDL was spelled (cortex.cpp's
-//! hand-written SQL or sea-query's). Golden snapshots per step live in
-//! `migration/snapshots/` and are compared with this.
+//! `sqlite_master` and SQLite's pragmas, or from PostgreSQL's `pg_catalog`
+//! and MySQL/MariaDB's `information_schema` (submodules). Two databases
+//! with the same snapshot have the same tables, columns, types,
+//! nullability, defaults, keys, checks and indexes, however their DDL was
+//! spelled (cortex.cpp's hand-written SQL or sea-query's). Golden snapshots
+//! per step and backend live in `migration/snapshots/` and are compared
+//! with this.
+
+mod mysql;
+mod postgres;
+mod server;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 use super::schema::ARCHIVE_PREFIX;
+
+pub use mysql::mysql_snapshot;
+pub use postgres::postgres_snapshot;
+
+/// The normalized snapshot of the Cortex tables of whatever database
+/// `conn` is connected to (the migrator's own tables and archives left
+/// out): what the golden snapshots of its backend hold.
+pub async fn snapshot<C: ConnectionTrait>(conn: &C) -> Result<String, DbErr> {
+    match conn.get_database_backend() {
+        DbBackend::Sqlite => sqlite_snapshot(conn).await,
+        DbBackend::Postgres => postgres_snapshot(conn).await,
+        DbBackend::MySql => mysql_snapshot(conn).await,
+        // `DbBackend` is non-exhaustive: a backend added to SeaORM later has
+        // no golden snapshots to compare with, so say so rather than guess.
+        other => Err(DbErr::BackendNotSupported {
+            db: backend_label(other),
+            ctx: "schema snapshot",
+        }),
+    }
+}
+
+fn backend_label(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Sqlite => "SQLite",
+        DbBackend::Postgres => "PostgreSQL",
+        DbBackend::MySql => "MySQL",
+        _ => "this database",
+    }
+}
 
 /// Tables that belong to the migrator, not to Cortex's schema.
 pub fn is_internal(table: &str) -> bool {

@@ -62,6 +62,8 @@ pub struct Status {
     /// What an unmanaged cortex.cpp database was found to be.
     pub cortex_cpp: Option<String>,
     pub interrupted: Option<Interrupted>,
+    /// Steps MySQL left running or failed half-way.
+    pub half_done: Vec<book::StepState>,
     pub lock_holder: Option<Holder>,
 }
 
@@ -166,6 +168,9 @@ pub async fn read_status<C: ConnectionTrait>(
         pending,
         cortex_cpp: cortex.map(|c| c.describe()),
         interrupted,
+        half_done: book::half_done(conn)
+            .await
+            .map_err(|e| err("reading the steps' state", e))?,
         lock_holder: data_dir.and_then(lock::current_holder),
     })
 }

@@ -1,0 +1,897 @@
+//! The same migrations on PostgreSQL and MariaDB: each step from empty
+//! gives its per-backend golden snapshot, each down gives back the step
+//! before, a round trip keeps every row, the entities read what the steps
+//! made, the folder steps work with a server database and a data folder,
+//! and the binary and the boot API serve as a deploy step and a check.
+//!
+//! Every test runs once per server, on a database of its own, and prints
+//! why it skips when `CORTEX_TEST_POSTGRES_URL` / `CORTEX_TEST_MYSQL_URL`
+//! is unset. `CORTEX_MIGRATE_BLESS=1 cargo test --test servers` rewrites
+//! `migration/snapshots/{postgres,mysql}/`.
+
+#[path = "support/server_rows.rs"]
+mod server_rows;
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use migration::Migrator;
+use migration::toolkit::runner::{Options, Report, Runner, Target};
+use migration::toolkit::{StepList, golden, snapshot};
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
+use servers::{Server, TestDb};
+
+/// Runs each named behaviour once per server, as `postgres::<name>` and
+/// `mysql::<name>`.
+macro_rules! on_both_servers {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Server::Postgres, concat!("postgres::", stringify!($test))).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Server::MySql, concat!("mysql::", stringify!($test))).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_servers!(
+    every_step_from_empty_matches_its_golden_snapshot,
+    every_step_down_returns_the_schema_before_it,
+    round_trip_down_to_nothing_and_up_keeps_every_row_and_value,
+    an_engine_added_after_a_round_trip_gets_a_fresh_id,
+    entities_read_the_rows_the_migrations_stored,
+    folder_steps_move_files_and_rows_and_down_gives_back_every_byte,
+    a_legacy_engines_row_is_renamed_and_named_back_by_down,
+    binary_up_serves_as_a_deploy_step,
+    verify_reports_a_column_added_outside_the_migrations,
+    boot_check_refuses_an_empty_database_and_accepts_a_migrated_one,
+);
+
+fn names() -> Vec<String> {
+    Migrator::steps()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect()
+}
+
+fn blessing() -> bool {
+    std::env::var_os("CORTEX_MIGRATE_BLESS").is_some()
+}
+
+/// The golden snapshot file of `step` on `server`, written first from
+/// `live` when blessing.
+fn expected_snapshot(server: Server, step: &str, live: &str) -> String {
+    let path = golden::dir(server.name()).join(format!("{step}.schema"));
+    if blessing() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, live).unwrap();
+    }
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "no golden snapshot {} ({e}); run with CORTEX_MIGRATE_BLESS=1",
+            path.display()
+        )
+    })
+}
+
+fn options(data: &Path) -> Options {
+    Options {
+        data_dir: Some(data.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+async fn up(db: &DatabaseConnection, data: &Path, target: Target) -> Report {
+    Runner::new(db, Migrator::steps(), options(data))
+        .await
+        .unwrap()
+        .up(target)
+        .await
+        .unwrap()
+}
+
+async fn down(db: &DatabaseConnection, data: &Path, target: Target) -> Report {
+    Runner::new(db, Migrator::steps(), options(data))
+        .await
+        .unwrap()
+        .down(target)
+        .await
+        .unwrap()
+}
+
+/// A data folder with its real path, so that the absolute paths written
+/// into rows and model.yml compare equal to what the migrator resolves.
+fn data_folder() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().canonicalize().unwrap();
+    (t, p)
+}
+
+async fn every_step_from_empty_matches_its_golden_snapshot(server: Server, test: &str) {
+    for step in names() {
+        let Some(tdb) = TestDb::create(server, test).await else {
+            return;
+        };
+        let db = tdb.connect().await;
+        let (_t, data) = data_folder();
+        up(&db, &data, Target::To(step.clone())).await;
+        let live = snapshot::snapshot(&db).await.unwrap();
+        assert_eq!(
+            snapshot::snapshot(&db).await.unwrap(),
+            live,
+            "{server:?}: two snapshots of the same schema differ"
+        );
+        let expected = expected_snapshot(server, &step, &live);
+        assert_eq!(
+            live, expected,
+            "{server:?}: schema after {step} differs from its golden snapshot"
+        );
+        if !blessing() {
+            assert_eq!(
+                golden::golden(server.name(), &step),
+                Some(expected.as_str()),
+                "the embedded {} snapshot of {step} is stale; rebuild",
+                server.name()
+            );
+        }
+    }
+}
+
+async fn every_step_down_returns_the_schema_before_it(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    up(&db, &data, Target::All).await;
+    let all = names();
+    for i in (0..all.len()).rev() {
+        down(&db, &data, Target::Count(1)).await;
+        let live = snapshot::snapshot(&db).await.unwrap();
+        let expected = if i == 0 {
+            String::new()
+        } else {
+            golden::golden(server.name(), &all[i - 1])
+                .unwrap_or_else(|| panic!("no {} golden for {}", server.name(), all[i - 1]))
+                .to_owned()
+        };
+        assert_eq!(
+            live, expected,
+            "{server:?}: schema after rolling back {} is not that of the step before",
+            all[i]
+        );
+    }
+    let applied = migration::toolkit::book::applied(&db).await.unwrap();
+    assert!(
+        applied.is_empty(),
+        "{server:?}: history not empty after the last down: {applied:?}"
+    );
+}
+
+/// Inserts one row into `table` with sea-query, so that each server gets
+/// its own quoting and placeholders.
+async fn insert(db: &DatabaseConnection, table: &str, cells: Vec<(&str, Expr)>) {
+    let (cols, vals): (Vec<_>, Vec<_>) = cells.into_iter().unzip();
+    let stmt = Query::insert()
+        .into_table(Alias::new(table))
+        .columns(cols.into_iter().map(Alias::new))
+        .values_panic(vals)
+        .to_owned();
+    db.execute(&stmt)
+        .await
+        .unwrap_or_else(|e| panic!("inserting into {table}: {e}"));
+}
+
+fn text(s: &str) -> Expr {
+    Expr::val(s)
+}
+
+fn null() -> Expr {
+    Expr::val(Option::<String>::None)
+}
+
+fn null_int() -> Expr {
+    Expr::val(Option::<i32>::None)
+}
+
+const UNICODE_ID: &str = "ünïcødé:模型 🦙";
+const AWKWARD: &str = "it's \"quoted\"\nand on two lines \\ with a backslash";
+/// Above 2^53: a value that a float anywhere on the way would change.
+const BIG: i64 = 9_007_199_254_740_993;
+
+/// Rows in every Cortex table, with NULLs, unicode, quotes, newlines and
+/// integers at their limits; `engines` ids are left to the server.
+async fn fill_every_table(db: &DatabaseConnection) {
+    insert(
+        db,
+        "models",
+        vec![
+            ("model_id", text("tinyllama:1b")),
+            ("author_repo_id", text("cortexso")),
+            ("branch_name", text("1b")),
+            (
+                "path_to_model_yaml",
+                text("models/cortex.so/tinyllama/1b/model.yml"),
+            ),
+            ("model_alias", text("tiny")),
+            ("model_format", text("cortexso")),
+            (
+                "model_source",
+                text("https://huggingface.co/cortexso/tinyllama"),
+            ),
+            ("status", text("downloaded")),
+            ("engine", text("llama-cpp")),
+            ("metadata", text("{\"size\": 669000000}")),
+        ],
+    )
+    .await;
+    insert(
+        db,
+        "models",
+        vec![
+            ("model_id", text(UNICODE_ID)),
+            ("author_repo_id", null()),
+            ("branch_name", text("")),
+            ("path_to_model_yaml", null()),
+            ("model_alias", text(AWKWARD)),
+            ("model_format", null()),
+            ("model_source", null()),
+            ("status", text("downloadable")),
+            ("engine", null()),
+            ("metadata", null()),
+        ],
+    )
+    .await;
+    for (uuid, hw, sw, activated, priority) in [
+        ("GPU-8f2e", 0, 0, 1, Expr::val(0)),
+        ("GPU-0001", i32::MAX, i32::MIN, 0, null_int()),
+    ] {
+        insert(
+            db,
+            "hardware",
+            vec![
+                ("uuid", text(uuid)),
+                ("type", text("gpu")),
+                ("hardware_id", Expr::val(hw)),
+                ("software_id", Expr::val(sw)),
+                ("activated", Expr::val(activated)),
+                ("priority", priority),
+            ],
+        )
+        .await;
+    }
+    insert(
+        db,
+        "engines",
+        vec![
+            ("engine_name", text("llama-cpp")),
+            ("type", text("local")),
+            ("api_key", null()),
+            ("url", null()),
+            ("version", text("v0.1.49")),
+            ("variant", text("linux-amd64-avx2")),
+            ("status", text("Default")),
+            ("metadata", null()),
+            ("date_created", text("2025-01-01 00:00:00")),
+            ("date_updated", text("2025-01-02 00:00:00")),
+        ],
+    )
+    .await;
+    insert(
+        db,
+        "engines",
+        vec![
+            ("engine_name", text("openai")),
+            ("type", text("remote")),
+            ("api_key", text("sk-tëst")),
+            ("url", text("https://api.openai.com")),
+            ("version", null()),
+            ("variant", text("all-platforms")),
+            ("status", text("Default")),
+            ("metadata", text("{\"a\": 1}")),
+            ("date_created", text("2025-01-03 00:00:00")),
+            ("date_updated", text("2025-01-04 00:00:00")),
+        ],
+    )
+    .await;
+    for (id, created, bytes) in [
+        ("file-01JABCDEF", Expr::val(1_735_689_600i64), BIG),
+        ("file-01JABCDEG", Expr::val(Option::<i64>::None), i64::MAX),
+    ] {
+        insert(
+            db,
+            "files",
+            vec![
+                ("id", text(id)),
+                ("object", text("file")),
+                ("purpose", text("assistants")),
+                ("filename", text(UNICODE_ID)),
+                ("created_at", created),
+                ("bytes", Expr::val(bytes)),
+            ],
+        )
+        .await;
+    }
+}
+
+const TABLES: [&str; 5] = ["models", "hardware", "engines", "files", "schema_version"];
+
+async fn round_trip_down_to_nothing_and_up_keeps_every_row_and_value(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    up(&db, &data, Target::All).await;
+    fill_every_table(&db).await;
+    let before = server_rows::rows_of(&db, &TABLES).await;
+    assert_eq!(before["models"].len(), 2);
+    assert!(
+        before["files"]
+            .iter()
+            .flatten()
+            .any(|(_, v)| v.ends_with(&format!(":{BIG}"))),
+        "{server:?}: {:?}",
+        before["files"]
+    );
+
+    down(&db, &data, Target::Nothing).await;
+    let tables = server_rows::table_names(&db).await;
+    for t in ["models", "hardware", "engines", "files"] {
+        assert!(
+            !tables.contains(&t.to_owned()),
+            "{server:?}: {t} still exists after down to nothing: {tables:?}"
+        );
+    }
+    assert!(
+        tables.iter().any(|t| t.starts_with("cortex_archive_")),
+        "{server:?}: nothing archived: {tables:?}"
+    );
+
+    up(&db, &data, Target::All).await;
+    let after = server_rows::rows_of(&db, &TABLES).await;
+    assert_eq!(before, after, "{server:?}: rows changed in the round trip");
+    let left: Vec<String> = server_rows::table_names(&db)
+        .await
+        .into_iter()
+        .filter(|n| n.starts_with("cortex_archive_"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{server:?}: archives left after they were restored: {left:?}"
+    );
+}
+
+async fn an_engine_added_after_a_round_trip_gets_a_fresh_id(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    up(&db, &data, Target::All).await;
+    fill_every_table(&db).await;
+    down(&db, &data, Target::Nothing).await;
+    up(&db, &data, Target::All).await;
+    // The table came back from its archive: its counter must have come
+    // with it, or this insert collides with a kept row's id.
+    insert(
+        &db,
+        "engines",
+        vec![
+            ("engine_name", text("onnxruntime")),
+            ("variant", text("linux-amd64-avx2")),
+        ],
+    )
+    .await;
+    let ids: Vec<i32> = entity::engines::Entity::find()
+        .order_by_asc(entity::engines::Column::Id)
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3], "{server:?}");
+}
+
+async fn entities_read_the_rows_the_migrations_stored(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    up(&db, &data, Target::All).await;
+    fill_every_table(&db).await;
+    // An engine row as cortex.cpp writes it: dates left to their default.
+    insert(
+        &db,
+        "engines",
+        vec![
+            ("engine_name", text("onnxruntime")),
+            ("type", text("local")),
+            ("variant", text("linux-amd64-avx2")),
+        ],
+    )
+    .await;
+
+    let models = entity::models::Entity::find()
+        .order_by_asc(entity::models::Column::ModelId)
+        .all(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{server:?}: models entity: {e}"));
+    assert_eq!(
+        models,
+        vec![
+            entity::models::Model {
+                model_id: "tinyllama:1b".into(),
+                author_repo_id: Some("cortexso".into()),
+                branch_name: Some("1b".into()),
+                path_to_model_yaml: Some("models/cortex.so/tinyllama/1b/model.yml".into()),
+                model_alias: Some("tiny".into()),
+                model_format: Some("cortexso".into()),
+                model_source: Some("https://huggingface.co/cortexso/tinyllama".into()),
+                status: Some("downloaded".into()),
+                engine: Some("llama-cpp".into()),
+                metadata: Some("{\"size\": 669000000}".into()),
+                weights_bytes: None,
+            },
+            entity::models::Model {
+                model_id: UNICODE_ID.into(),
+                author_repo_id: None,
+                branch_name: Some(String::new()),
+                path_to_model_yaml: None,
+                model_alias: Some(AWKWARD.into()),
+                model_format: None,
+                model_source: None,
+                status: Some("downloadable".into()),
+                engine: None,
+                metadata: None,
+                weights_bytes: None,
+            },
+        ],
+        "{server:?}"
+    );
+
+    let hardware = entity::hardware::Entity::find()
+        .order_by_asc(entity::hardware::Column::Uuid)
+        .all(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{server:?}: hardware entity: {e}"));
+    assert_eq!(
+        hardware,
+        vec![
+            entity::hardware::Model {
+                uuid: "GPU-0001".into(),
+                r#type: "gpu".into(),
+                hardware_id: i32::MAX,
+                software_id: i32::MIN,
+                activated: 0,
+                priority: None,
+            },
+            entity::hardware::Model {
+                uuid: "GPU-8f2e".into(),
+                r#type: "gpu".into(),
+                hardware_id: 0,
+                software_id: 0,
+                activated: 1,
+                priority: Some(0),
+            },
+        ],
+        "{server:?}"
+    );
+
+    let files = entity::files::Entity::find()
+        .order_by_asc(entity::files::Column::Id)
+        .all(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{server:?}: files entity: {e}"));
+    let file = |id: &str, created_at, bytes| entity::files::Model {
+        id: id.into(),
+        object: Some("file".into()),
+        purpose: Some("assistants".into()),
+        filename: Some(UNICODE_ID.into()),
+        created_at,
+        bytes,
+    };
+    assert_eq!(
+        files,
+        vec![
+            file("file-01JABCDEF", Some(1_735_689_600), Some(BIG)),
+            file("file-01JABCDEG", None, Some(i64::MAX)),
+        ],
+        "{server:?}"
+    );
+
+    let engines = entity::engines::Entity::find()
+        .order_by_asc(entity::engines::Column::Id)
+        .all(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{server:?}: engines entity: {e}"));
+    assert_eq!(
+        engines
+            .iter()
+            .map(|e| (e.id, e.engine_name.as_deref(), e.api_key.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, Some("llama-cpp"), None),
+            (2, Some("openai"), Some("sk-tëst")),
+            (3, Some("onnxruntime"), None)
+        ],
+        "{server:?}"
+    );
+    assert_eq!(
+        engines[0].date_created.as_deref(),
+        Some("2025-01-01 00:00:00")
+    );
+    // The default: a timestamp, however the server prints it.
+    let defaulted = engines[2].date_created.clone().unwrap_or_default();
+    assert!(
+        defaulted.len() >= 19 && defaulted[..4].bytes().all(|b| b.is_ascii_digit()),
+        "{server:?}: date_created default is {defaulted:?}"
+    );
+
+    // And what the entities write, the schema takes.
+    use sea_orm::{ActiveModelTrait, Set};
+    entity::models::ActiveModel {
+        model_id: Set("written-by-entity".into()),
+        weights_bytes: Set(Some(BIG)),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap_or_else(|e| panic!("{server:?}: inserting through the entity: {e}"));
+    let back = entity::models::Entity::find_by_id("written-by-entity")
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.weights_bytes, Some(BIG), "{server:?}");
+}
+
+/// Every file under `dir` (relative path -> bytes; folders as `None`),
+/// without the migrator's own `.cortex-migrate`.
+fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name() == ".cortex-migrate" {
+                continue;
+            }
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                out.insert(rel, None);
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+const YML: &str = "models/cortex.so/x/main/model.yml";
+const WEIGHTS: &str = "models/cortex.so/x/main/model.gguf";
+const ENGINE_FILE: &str = "linux-amd64-avx2/v0.1.49/libengine.so";
+
+/// A data folder as cortex.cpp v1 left it: a legacy engine folder and a
+/// model whose model.yml names its weights by absolute path.
+fn lay_out_legacy_folder(data: &Path) -> u64 {
+    let engine = data.join("engines/cortex.llamacpp").join(ENGINE_FILE);
+    std::fs::create_dir_all(engine.parent().unwrap()).unwrap();
+    std::fs::write(&engine, b"\x7fELF not really a library").unwrap();
+    std::fs::write(
+        data.join("engines/cortex.llamacpp/linux-amd64-avx2/v0.1.49/version.txt"),
+        "name: linux-amd64-avx2\nversion: v0.1.49\n",
+    )
+    .unwrap();
+    let weights = data.join(WEIGHTS);
+    std::fs::create_dir_all(weights.parent().unwrap()).unwrap();
+    let bytes: Vec<u8> = (0..12_345u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&weights, &bytes).unwrap();
+    std::fs::write(
+        data.join(YML),
+        format!(
+            "# BEGIN GENERAL GGUF METADATA\n\
+             id: x # Model ID\n\
+             model: x:main\n\
+             name: x\n\
+             files:             # Can be relative OR absolute local file path\n  \
+             - {}\n\
+             # END GENERAL GGUF METADATA\n\
+             engine: cortex.llamacpp # engine to run model\n\
+             ctx_len: 4096\n",
+            weights.display()
+        ),
+    )
+    .unwrap();
+    bytes.len() as u64
+}
+
+async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
+    server: Server,
+    test: &str,
+) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    let v3 = names()[3].clone();
+    assert!(v3.ends_with("_cortex_v3"), "{v3}");
+    up(&db, &data, Target::To(v3.clone())).await;
+
+    let size = lay_out_legacy_folder(&data);
+    let abs_yml = data.join(YML).display().to_string();
+    insert(
+        &db,
+        "models",
+        vec![
+            ("model_id", text("x:main")),
+            ("author_repo_id", text("cortexso")),
+            ("branch_name", text("main")),
+            ("path_to_model_yaml", text(&abs_yml)),
+            ("model_alias", text("x:main")),
+            ("model_format", text("cortexso")),
+            ("model_source", text("https://huggingface.co/cortexso/x")),
+            ("status", text("downloaded")),
+            ("engine", text("cortex.llamacpp")),
+            ("metadata", null()),
+        ],
+    )
+    .await;
+    let rows_before = server_rows::rows_of(&db, &TABLES).await;
+    let tree_before = tree(&data);
+    let yml_before = std::fs::read_to_string(data.join(YML)).unwrap();
+
+    let report = up(&db, &data, Target::All).await;
+    assert_eq!(report.steps.len(), 3, "{server:?}: {report:?}");
+    let model = entity::models::Entity::find_by_id("x:main")
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(model.path_to_model_yaml.as_deref(), Some(YML), "{server:?}");
+    assert_eq!(model.engine.as_deref(), Some("llama-cpp"), "{server:?}");
+    assert_eq!(model.weights_bytes, Some(size as i64), "{server:?}");
+
+    let tree_after = tree(&data);
+    assert!(!data.join("engines/cortex.llamacpp").exists(), "{server:?}");
+    assert_eq!(
+        tree_after.get(&format!("engines/llama-cpp/{ENGINE_FILE}")),
+        tree_before.get(&format!("engines/cortex.llamacpp/{ENGINE_FILE}")),
+        "{server:?}: the engine folder was not moved with its bytes"
+    );
+    assert_eq!(tree_after.get(WEIGHTS), tree_before.get(WEIGHTS));
+    let yml_after = std::fs::read_to_string(data.join(YML)).unwrap();
+    let changed: Vec<(&str, &str)> = yml_before
+        .lines()
+        .zip(yml_after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(yml_before.lines().count(), yml_after.lines().count());
+    assert_eq!(
+        changed,
+        vec![
+            (
+                format!("  - {}", data.join(WEIGHTS).display()).as_str(),
+                format!("  - {WEIGHTS}").as_str()
+            ),
+            (
+                "engine: cortex.llamacpp # engine to run model",
+                "engine: llama-cpp # engine to run model"
+            ),
+        ],
+        "{server:?}"
+    );
+
+    down(&db, &data, Target::To(v3)).await;
+    assert_eq!(
+        server_rows::rows_of(&db, &TABLES).await,
+        rows_before,
+        "{server:?}: rows not given back by the down"
+    );
+    assert!(
+        tree(&data) == tree_before,
+        "{server:?}: the data folder is not byte for byte as before: {:?}",
+        tree(&data).keys().collect::<Vec<_>>()
+    );
+}
+
+async fn a_legacy_engines_row_is_renamed_and_named_back_by_down(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    let v3 = names()[3].clone();
+    up(&db, &data, Target::To(v3.clone())).await;
+    lay_out_legacy_folder(&data);
+    // `engines.id` is an INTEGER the server numbers: the step keys its
+    // updates by it.
+    insert(
+        &db,
+        "engines",
+        vec![
+            ("engine_name", text("cortex.llamacpp")),
+            ("type", text("local")),
+            ("version", text("v0.1.49")),
+            ("variant", text("linux-amd64-avx2")),
+            ("status", text("Default")),
+        ],
+    )
+    .await;
+    let rows_before = server_rows::rows_of(&db, &["engines"]).await;
+
+    up(&db, &data, Target::All).await;
+    let names_now: Vec<Option<String>> = entity::engines::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.engine_name)
+        .collect();
+    assert_eq!(names_now, vec![Some("llama-cpp".to_owned())], "{server:?}");
+
+    down(&db, &data, Target::To(v3)).await;
+    assert_eq!(
+        server_rows::rows_of(&db, &["engines"]).await,
+        rows_before,
+        "{server:?}: the engines row was not named back"
+    );
+}
+
+fn run_bin(url: &str, data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cortex-migrate"))
+        .arg("--database-url")
+        .arg(url)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("CORTEX_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn binary_up_serves_as_a_deploy_step(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let (_t, data) = data_folder();
+
+    let first = run_bin(&tdb.url, &data, &["up"]);
+    assert!(first.status.success(), "{server:?}: {}", show(&first));
+    for step in names() {
+        assert!(
+            String::from_utf8_lossy(&first.stdout).contains(&format!("applied       {step}")),
+            "{server:?}: {step} not applied: {}",
+            show(&first)
+        );
+    }
+
+    let second = run_bin(&tdb.url, &data, &["up"]);
+    assert!(second.status.success(), "{server:?}: {}", show(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("Nothing to do"),
+        "{server:?}: {}",
+        show(&second)
+    );
+
+    let status = run_bin(&tdb.url, &data, &["status", "--json"]);
+    assert!(status.status.success(), "{server:?}: {}", show(&status));
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("{server:?}: status --json: {e}: {}", show(&status)));
+    assert_eq!(json["backend"], server.name());
+    assert_eq!(json["pending"], serde_json::json!([]), "{json}");
+    assert_eq!(
+        json["data_version"].as_str(),
+        names().last().map(String::as_str)
+    );
+    let states: Vec<&str> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["applied"; names().len()], "{json}");
+
+    let verify = run_bin(&tdb.url, &data, &["verify"]);
+    assert!(verify.status.success(), "{server:?}: {}", show(&verify));
+    // It compared, rather than finding nothing to compare with.
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("matches the golden snapshot"),
+        "{server:?}: {}",
+        show(&verify)
+    );
+}
+
+async fn verify_reports_a_column_added_outside_the_migrations(server: Server, test: &str) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let (_t, data) = data_folder();
+    let db = tdb.connect().await;
+    up(&db, &data, Target::All).await;
+    db.execute_unprepared("ALTER TABLE models ADD COLUMN added_by_hand TEXT")
+        .await
+        .unwrap();
+
+    let verify = run_bin(&tdb.url, &data, &["verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(4),
+        "{server:?}: {}",
+        show(&verify)
+    );
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("+   column added_by_hand TEXT"),
+        "{server:?}: {}",
+        show(&verify)
+    );
+}
+
+async fn boot_check_refuses_an_empty_database_and_accepts_a_migrated_one(
+    server: Server,
+    test: &str,
+) {
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let (_t, data) = data_folder();
+    let check = || {
+        cortex_migrate::Boot::url(tdb.url.clone(), Some(data.clone()))
+            .policy(cortex_migrate::Policy::Check)
+            .open()
+    };
+
+    match check().await {
+        Err(cortex_migrate::Error::Behind { pending, .. }) => {
+            assert_eq!(pending, names(), "{server:?}")
+        }
+        other => panic!("{server:?}: check on an empty database gave {other:?}"),
+    }
+
+    let db = tdb.connect().await;
+    up(&db, &data, Target::All).await;
+    let booted = check()
+        .await
+        .unwrap_or_else(|e| panic!("{server:?}: check after up: {e}"));
+    assert!(booted.report.is_none(), "{server:?}: check migrated");
+    // The connection it hands back is ready for the entities.
+    assert!(
+        entity::models::Entity::find()
+            .all(&booted.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
