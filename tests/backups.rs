@@ -118,15 +118,25 @@ async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
     ok(&cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
     let folder = fx.data.join(".cortex-migrate/backups").join(&id);
-    assert_eq!(common::bytes(&folder.join("files").join(yml)), old);
-    let mut stored = common::tree(&folder);
-    stored.retain(|k, v| {
-        v != "<dir>" && !k.ends_with(".yml") && k != "manifest.json" && k != "cortex.db"
-    });
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    let manifest = migration::toolkit::backup::find(&dir, &id).unwrap();
+    let stored = migration::toolkit::backup::stored_files(&dir, &manifest).unwrap();
+    assert_eq!(stored.get(yml), Some(&old));
     assert!(
-        stored.is_empty(),
-        "unexpected files in the backup: {stored:?}"
+        stored.keys().all(|k| k.ends_with(".yml")),
+        "{:?}",
+        stored.keys()
     );
+    let mut files = common::tree(&folder);
+    files.retain(|_, v| v != "<dir>");
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    let expected: Vec<String> = ["cortex.db".to_owned(), "manifest.json".to_owned()]
+        .into_iter()
+        .chain((0..manifest.files.len()).map(|n| format!("files/{n}")))
+        .collect();
+    let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(names, expected);
 }
 
 #[tokio::test]
@@ -162,14 +172,22 @@ async fn a_damaged_backup_is_refused_and_nothing_changes() {
     let fx = common::cortex_folder(1).await;
     ok(&cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
-    let yml = fx
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    let manifest = migration::toolkit::backup::find(&dir, &id).unwrap();
+    let entry = manifest
+        .files
+        .iter()
+        .find(|f| f.path.contains("tinyllama"))
+        .unwrap();
+    let kept = fx
         .data
         .join(".cortex-migrate/backups")
         .join(&id)
-        .join("files/models/cortex.so/tinyllama/1b/model.yml");
-    let mut bytes = common::bytes(&yml);
+        .join("files")
+        .join(&entry.stored);
+    let mut bytes = common::bytes(&kept);
     bytes[0] ^= 1;
-    std::fs::write(&yml, bytes).unwrap();
+    std::fs::write(&kept, bytes).unwrap();
     let before = state(&fx).await;
     let o = cli(&fx.data, &["restore", &id]);
     assert_eq!(o.status.code(), Some(1));

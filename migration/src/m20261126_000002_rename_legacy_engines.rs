@@ -7,7 +7,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::cortex::{self, YmlRead, bulk};
+use crate::cortex::{self, YmlRead, YmlText, bulk};
 use crate::toolkit::recipe::{self, RecipeOp};
 use crate::toolkit::{Folder, MigrateError, Step, StepKind};
 
@@ -186,54 +186,69 @@ impl MigrationTrait for Migration {
         }
 
         // model.yml: the `engine:` field, whatever the row says (cortex.cpp
-        // accepted both names, so the two may disagree).
+        // accepted both names, so the two may disagree). A file without a
+        // legacy name in it is not even parsed.
         let mut rewrites = Vec::new();
         let mut inverse = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for row in cortex::model_rows(conn).await? {
-            match cortex::read_model_yml(&dir, &row) {
-                None => {}
-                Some(YmlRead::Skip(why)) => folder.note(why),
-                Some(YmlRead::Ok {
+            let read = match cortex::read_model_text(&dir, &row) {
+                None => continue,
+                Some(YmlText::Ok { text, .. })
+                    if !RENAMES.iter().any(|(old, _)| text.contains(old)) =>
+                {
+                    continue;
+                }
+                Some(read) => read,
+            };
+            let (rel, yml, read_only) = match cortex::parse_model_text(&row, read) {
+                YmlRead::Skip(why) => {
+                    folder.note(why);
+                    continue;
+                }
+                YmlRead::Ok {
                     rel,
                     yml,
                     read_only,
-                }) => {
-                    let Some(new) = yml.engine().and_then(renamed) else {
-                        continue;
-                    };
-                    if !seen.insert(rel.clone()) {
-                        continue;
-                    }
-                    if read_only {
-                        folder.note(format!(
-                            "model {}: {rel} is read-only; its engine: was left as {}",
-                            row.id,
-                            yml.engine().unwrap_or_default()
-                        ));
-                        continue;
-                    }
-                    match yml.edit_engine(new) {
-                        Ok(Some(edit)) => {
-                            let text = yml
-                                .apply(std::slice::from_ref(&edit))
-                                .map_err(|e| folder.fail(MigrateError::Refused(e)))?;
-                            rewrites.push((rel.clone(), text.into_bytes()));
-                            inverse.push(RecipeOp::EditLines {
-                                path: rel,
-                                edits: vec![edit.inverse()],
-                            });
-                        }
-                        Ok(None) => {}
-                        Err(why) => folder.note(format!("model {}: {rel}: {why}", row.id)),
-                    }
+                } => (rel, yml, read_only),
+            };
+            let Some(new) = yml.engine().and_then(renamed) else {
+                continue;
+            };
+            if !seen.insert(rel.clone()) {
+                continue;
+            }
+            if read_only {
+                folder.note(format!(
+                    "model {}: {rel} is read-only; its engine: was left as {}",
+                    row.id,
+                    yml.engine().unwrap_or_default()
+                ));
+                continue;
+            }
+            match yml.edit_engine(new) {
+                Ok(Some(edit)) => {
+                    let text = yml
+                        .apply(std::slice::from_ref(&edit))
+                        .map_err(|e| folder.fail(MigrateError::Refused(e)))?;
+                    rewrites.push((rel.clone(), text.into_bytes()));
+                    inverse.push(RecipeOp::EditLines {
+                        path: rel,
+                        edits: vec![edit.inverse()],
+                    });
                 }
+                Ok(None) => {}
+                Err(why) => folder.note(format!("model {}: {rel}: {why}", row.id)),
+            }
+            if rewrites.len() >= cortex::REWRITE_BATCH {
+                folder.rewrite_many(std::mem::take(&mut rewrites)).await?;
+                std::mem::take(&mut inverse)
+                    .into_iter()
+                    .for_each(|op| folder.record(op));
             }
         }
         folder.rewrite_many(rewrites).await?;
-        for op in inverse {
-            folder.record(op);
-        }
+        inverse.into_iter().for_each(|op| folder.record(op));
         Ok(())
     }
 

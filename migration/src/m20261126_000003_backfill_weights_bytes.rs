@@ -6,7 +6,8 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::cortex::{self, YmlRead, bulk};
+use crate::cortex::model_yml::ModelYml;
+use crate::cortex::{self, YmlRead, YmlText, bulk};
 use crate::toolkit::paths::Located;
 use crate::toolkit::{Folder, SchemaOp, Step, StepKind, run_ops};
 
@@ -82,28 +83,38 @@ impl MigrationTrait for Migration {
         let mut sizes = Vec::new();
         let mut skipped = 0;
         for (n, row) in rows.iter().enumerate() {
-            match cortex::read_model_yml(&dir, row) {
-                None => {}
-                Some(YmlRead::Skip(why)) => {
+            folder.rows_done(n as u64 + 1, total);
+            // The plain `files:` list cortex.cpp writes is read from its
+            // lines; anything else goes through the YAML parser.
+            let listed = match cortex::read_model_text(&dir, row) {
+                None => continue,
+                Some(YmlText::Ok { rel, text, .. }) if ModelYml::quick_files(&text).is_some() => {
+                    ModelYml::quick_files(&text)
+                        .map(|f| (rel, f))
+                        .ok_or_else(String::new)
+                }
+                Some(read) => match cortex::parse_model_text(row, read) {
+                    YmlRead::Skip(why) => Err(why),
+                    YmlRead::Ok { rel, yml, .. } => match yml.files() {
+                        Ok(f) => Ok((rel, f)),
+                        Err(why) => Err(format!(
+                            "model {}: {rel}: {why}; weights_bytes left empty",
+                            row.id
+                        )),
+                    },
+                },
+            };
+            match listed.and_then(|(rel, f)| {
+                weights_bytes(&dir, &f).map_err(|why| {
+                    format!("model {}: {rel}: {why}; weights_bytes left empty", row.id)
+                })
+            }) {
+                Ok(bytes) => sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64))))),
+                Err(why) => {
                     skipped += 1;
                     folder.note(why);
                 }
-                Some(YmlRead::Ok { yml, rel, .. }) => {
-                    match yml.files().and_then(|f| weights_bytes(&dir, &f)) {
-                        Ok(bytes) => {
-                            sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64)))))
-                        }
-                        Err(why) => {
-                            skipped += 1;
-                            folder.note(format!(
-                                "model {}: {rel}: {why}; weights_bytes left empty",
-                                row.id
-                            ));
-                        }
-                    }
-                }
             }
-            folder.rows_done(n as u64 + 1, total);
         }
         bulk::run(
             conn,

@@ -51,49 +51,82 @@ pub enum YmlRead {
     Skip(String),
 }
 
+/// A model's `model.yml` as text, read safely but not parsed (steps look
+/// at the text first and parse only the files they may change).
+#[derive(Debug)]
+pub enum YmlText {
+    /// Inside the data folder and readable.
+    Ok {
+        /// Path relative to the data folder.
+        rel: String,
+        text: String,
+        read_only: bool,
+    },
+    /// Not usable; the sentence says why (for the step's notes).
+    Skip(String),
+}
+
 /// Reads the `model.yml` a row points at. `None` when the row has no path
 /// (catalogue entries that were never downloaded).
-pub fn read_model_yml(dir: &DataDir, row: &ModelRow) -> Option<YmlRead> {
+pub fn read_model_text(dir: &DataDir, row: &ModelRow) -> Option<YmlText> {
     let stored = row.yml.as_deref().filter(|p| !p.trim().is_empty())?;
     let (abs, rel) = match dir.locate(stored) {
         Located::Inside { abs, rel } => (abs, rel),
         Located::Outside { reason, .. } => {
-            return Some(YmlRead::Skip(format!(
+            return Some(YmlText::Skip(format!(
                 "model {}: its model.yml `{stored}` was not touched: {reason}",
                 row.id
             )));
         }
     };
-    let meta = match std::fs::metadata(&abs) {
-        Ok(m) => m,
-        Err(e) => {
-            return Some(YmlRead::Skip(format!(
-                "model {}: its model.yml {} cannot be read ({e})",
-                row.id,
-                abs.display()
-            )));
-        }
-    };
-    let text = match std::fs::read_to_string(&abs) {
-        Ok(t) => t,
-        Err(e) => {
-            return Some(YmlRead::Skip(format!(
-                "model {}: its model.yml {} cannot be read ({e})",
-                row.id,
-                abs.display()
-            )));
-        }
-    };
-    match ModelYml::parse(&text) {
-        Ok(yml) => Some(YmlRead::Ok {
-            rel,
-            yml,
-            read_only: meta.permissions().readonly(),
-        }),
-        Err(why) => Some(YmlRead::Skip(format!(
-            "model {}: its model.yml {} is {why}; left as it was",
+    let cannot = |e: std::io::Error| {
+        YmlText::Skip(format!(
+            "model {}: its model.yml {} cannot be read ({e})",
             row.id,
             abs.display()
-        ))),
+        ))
+    };
+    let meta = match std::fs::metadata(&abs) {
+        Ok(m) => m,
+        Err(e) => return Some(cannot(e)),
+    };
+    match std::fs::read_to_string(&abs) {
+        Ok(text) => Some(YmlText::Ok {
+            rel,
+            text,
+            read_only: meta.permissions().readonly(),
+        }),
+        Err(e) => Some(cannot(e)),
     }
 }
+
+/// Parses what [`read_model_text`] read.
+pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
+    match read {
+        YmlText::Skip(why) => YmlRead::Skip(why),
+        YmlText::Ok {
+            rel,
+            text,
+            read_only,
+        } => match ModelYml::parse(&text) {
+            Ok(yml) => YmlRead::Ok {
+                rel,
+                yml,
+                read_only,
+            },
+            Err(why) => YmlRead::Skip(format!(
+                "model {}: its model.yml {rel} is {why}; left as it was",
+                row.id
+            )),
+        },
+    }
+}
+
+/// Reads and parses the `model.yml` a row points at.
+pub fn read_model_yml(dir: &DataDir, row: &ModelRow) -> Option<YmlRead> {
+    read_model_text(dir, row).map(|t| parse_model_text(row, t))
+}
+
+/// How many rewrites a folder step hands to the journal at once: enough to
+/// share fsyncs, few enough to keep memory flat with thousands of models.
+pub const REWRITE_BATCH: usize = 512;

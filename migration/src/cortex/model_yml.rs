@@ -50,6 +50,44 @@ impl ModelYml {
         }
     }
 
+    /// The `files:` entries read straight from the lines, without parsing
+    /// the whole document, for the plain block list cortex.cpp writes;
+    /// `None` for anything less plain (the caller then parses).
+    pub fn quick_files(text: &str) -> Option<Vec<String>> {
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(start) = lines.iter().position(|l| key_of(l) == Some("files")) else {
+            return Some(Vec::new());
+        };
+        let value = value_part(lines[start]);
+        if !value.is_empty() && !value.starts_with('#') {
+            return None;
+        }
+        let mut out = Vec::new();
+        for line in lines.iter().skip(start + 1) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if !trimmed.starts_with("- ") {
+                if line.starts_with(char::is_whitespace) || trimmed.starts_with('-') {
+                    return None;
+                }
+                break;
+            }
+            let (scalar, _) = split_scalar(trimmed[2..].trim_start());
+            let plain = !scalar.is_empty()
+                && !scalar
+                    .starts_with(['"', '\'', '[', '{', '|', '>', '&', '*', '!', '%', '@', '`'])
+                && !scalar.contains(": ");
+            if plain {
+                out.push(scalar.to_owned());
+            } else {
+                out.push(unquote(scalar)?);
+            }
+        }
+        Some(out)
+    }
+
     /// The `engine:` value, if it is a string.
     pub fn engine(&self) -> Option<&str> {
         self.value.get("engine").and_then(Value::as_str)
@@ -146,9 +184,18 @@ impl ModelYml {
             before: line.to_owned(),
             after: format!("{prefix}{}{rest}", requote(scalar, new)),
         };
-        self.check(std::slice::from_ref(&edit), |v| {
-            v.get("engine").and_then(Value::as_str) == Some(new)
-        })?;
+        // A plain name for a plain name on a plain `engine:` line cannot
+        // change the document's structure: no need to parse it again.
+        let simple = |v: &str| {
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        if !(simple(scalar) && simple(new)) {
+            self.check(std::slice::from_ref(&edit), |v| {
+                v.get("engine").and_then(Value::as_str) == Some(new)
+            })?;
+        }
         Ok(Some(edit))
     }
 
@@ -305,6 +352,15 @@ prompt_template: \"<|user|>\\n{prompt}\"\n";
         let e = y.edit_engine("llama-cpp").unwrap().unwrap();
         assert_eq!(e.after, "engine: llama-cpp # engine to run model");
         assert!(y.edit_engine("cortex.llamacpp").unwrap().is_none());
+    }
+
+    #[test]
+    fn quick_files_agree_with_the_parser_or_step_aside() {
+        let y = ModelYml::parse(YML).unwrap();
+        assert_eq!(ModelYml::quick_files(YML), Some(y.files().unwrap()));
+        assert_eq!(ModelYml::quick_files("files: [a]\n"), None);
+        assert_eq!(ModelYml::quick_files("files:\n  - [unclosed\n"), None);
+        assert_eq!(ModelYml::quick_files("id: x\n"), Some(vec![]));
     }
 
     #[test]

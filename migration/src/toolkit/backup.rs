@@ -24,6 +24,9 @@ use super::journal::{FileOp, Journal, PendingJournal};
 use super::paths::DataDir;
 use super::step::hex;
 
+/// The folder in a backup that holds the old versions of rewritten files.
+pub const FILES_DIR: &str = "files";
+
 /// Where backups live, inside the migrator's state folder.
 pub const BACKUPS_DIR: &str = "backups";
 /// The database file of a data folder.
@@ -38,6 +41,9 @@ pub struct FileEntry {
     pub path: String,
     pub bytes: u64,
     pub sha256: String,
+    /// Where the backup keeps it (under `files/`); empty for the database.
+    #[serde(default)]
+    pub stored: String,
 }
 
 /// A move the run made (relative paths): restore moves it back.
@@ -127,7 +133,7 @@ pub struct Recorder {
     folder: PathBuf,
     manifest: Mutex<Manifest>,
     seen: Mutex<HashSet<String>>,
-    /// Files written since the last sync.
+    /// Files put in the backup since the last sync.
     unsynced: Mutex<Vec<PathBuf>>,
 }
 
@@ -176,6 +182,7 @@ impl Recorder {
         }
         durable::sync_dir(&partial)?;
         let database = FileEntry {
+            stored: String::new(),
             path: DB_FILE.into(),
             bytes: fs::metadata(&db_copy)
                 .map_err(|e| MigrateError::io("inspect", &db_copy, e))?
@@ -217,7 +224,7 @@ impl Recorder {
     }
 
     /// Notes a file operation of the run (called right after it is done).
-    pub fn observe(&self, op: &FileOp) -> Result<()> {
+    pub fn observe(&self, op: &FileOp, dir: &DataDir) -> Result<()> {
         let (Ok(mut m), Ok(mut seen)) = (self.manifest.lock(), self.seen.lock()) else {
             return Err(MigrateError::Refused(
                 "backup recorder lock poisoned".into(),
@@ -228,20 +235,30 @@ impl Recorder {
             FileOp::Rewrite { path, old, .. } => {
                 let key = rel(path);
                 if seen.insert(key.clone()) {
-                    let stored = self.folder.join("files").join(&key);
-                    if let Some(parent) = stored.parent() {
-                        fs::create_dir_all(parent)
-                            .map_err(|e| MigrateError::io("create folder", parent, e))?;
+                    // The old version the journal keeps until commit: the
+                    // backup takes another hard link to it (no bytes copied;
+                    // nothing writes to that file any more).
+                    let kept = dir.root().join(old);
+                    let files = self.folder.join(FILES_DIR);
+                    if m.files.is_empty() {
+                        fs::create_dir_all(&files)
+                            .map_err(|e| MigrateError::io("create folder", &files, e))?;
                     }
-                    fs::write(&stored, &old.0)
-                        .map_err(|e| MigrateError::io("write", &stored, e))?;
-                    if let Ok(mut u) = self.unsynced.lock() {
-                        u.push(stored.clone());
+                    let stored = m.files.len().to_string();
+                    let target = files.join(&stored);
+                    if fs::hard_link(&kept, &target).is_err() {
+                        fs::copy(&kept, &target)
+                            .map_err(|e| MigrateError::io("back up", &kept, e))?;
+                        if let Ok(mut u) = self.unsynced.lock() {
+                            u.push(target.clone());
+                        }
                     }
+                    let bytes = durable::read(&target)?;
                     m.files.push(FileEntry {
                         path: key,
-                        bytes: old.0.len() as u64,
-                        sha256: hex(&sha2::Sha256::digest(&old.0)),
+                        bytes: bytes.len() as u64,
+                        sha256: hex(&sha2::Sha256::digest(&bytes)),
+                        stored,
                     });
                 }
             }
@@ -262,30 +279,28 @@ impl Recorder {
         Ok(())
     }
 
-    /// Makes the files written so far durable: one by one when they are
-    /// few, with one sync of the filesystem when they are many.
+    /// Makes the files copied into the backup durable (hard links share
+    /// the journal's, which is synced before the commit) and its folder.
     fn sync(&self) -> Result<()> {
-        let files = self
+        let copied = self
             .unsynced
             .lock()
             .map(|mut u| std::mem::take(&mut *u))
             .unwrap_or_default();
-        if files.len() > 32 {
-            return durable::sync_filesystem(&self.folder);
-        }
-        let mut dirs = HashSet::new();
-        for f in &files {
-            fs::File::open(f)
-                .and_then(|h| h.sync_all())
-                .map_err(|e| MigrateError::io("sync", f, e))?;
-            if let Some(p) = f.parent() {
-                dirs.insert(p.to_path_buf());
+        if copied.len() > 32 {
+            durable::sync_filesystem(&self.folder)?;
+        } else {
+            for f in &copied {
+                fs::File::open(f)
+                    .and_then(|h| h.sync_all())
+                    .map_err(|e| MigrateError::io("sync", f, e))?;
             }
         }
-        for d in dirs {
-            durable::sync_dir(&d)?;
+        let files = self.folder.join(FILES_DIR);
+        if files.exists() {
+            durable::sync_dir(&files)?;
         }
-        Ok(())
+        durable::sync_dir(&self.folder)
     }
 
     /// A step of the run committed: the manifest says so, durably.
@@ -400,17 +415,39 @@ pub fn check(dir: &DataDir, m: &Manifest) -> Result<()> {
             db.display()
         )));
     }
+    let stored = stored_files(dir, m)?;
     for f in &m.files {
-        let p = folder.join("files").join(&f.path);
-        if !p.exists() || sha256_hex(&p)? != f.sha256 {
+        let ok = stored
+            .get(&f.path)
+            .is_some_and(|b| hex(&sha2::Sha256::digest(b)) == f.sha256);
+        if !ok {
             return Err(MigrateError::Refused(format!(
-                "backup {} is damaged: {} is missing or changed; nothing was restored",
-                m.id,
-                p.display()
+                "backup {} is damaged: its copy of {} is missing or changed; nothing was restored",
+                m.id, f.path
             )));
         }
     }
     Ok(())
+}
+
+/// The old bytes a backup keeps, by path in the data folder.
+pub fn stored_files(
+    dir: &DataDir,
+    m: &Manifest,
+) -> Result<std::collections::HashMap<String, Vec<u8>>> {
+    let folder = backups_dir(dir).join(&m.id).join(FILES_DIR);
+    let mut out = std::collections::HashMap::new();
+    for f in &m.files {
+        let p = folder.join(&f.stored);
+        match fs::read(&p) {
+            Ok(bytes) => {
+                out.insert(f.path.clone(), bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(MigrateError::io("read", &p, e)),
+        }
+    }
+    Ok(out)
 }
 
 /// What a restore did.
@@ -456,8 +493,9 @@ pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
             }
         }
         let mut rewrites = Vec::new();
+        let mut stored = stored_files(dir, m)?;
         for f in &m.files {
-            let content = durable::read(&dir.root().join(&folder).join("files").join(&f.path))?;
+            let content = stored.remove(&f.path).unwrap_or_default();
             if dir.root().join(&f.path).exists() {
                 rewrites.push((PathBuf::from(&f.path), content));
             } else {

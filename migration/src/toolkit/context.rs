@@ -4,7 +4,7 @@
 //! is called any other way gets a clear error instead of touching files
 //! without a journal.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sea_orm_migration::DbErr;
@@ -228,21 +228,15 @@ impl Folder {
             .lock()
             .map_err(|_| DbErr::Migration("journal lock poisoned".into()))?;
         if slot.is_none() {
-            let j = Journal::begin(&self.dir, &self.ctx.step, self.ctx.direction)
+            let mut j = Journal::begin(&self.dir, &self.ctx.step, self.ctx.direction)
                 .map_err(|e| self.fail(e))?;
+            j.observe_with(self.ctx.backup.clone());
             *slot = Some(j);
         }
         let Some(journal) = slot.as_mut() else {
             return Err(DbErr::Migration("journal missing".into()));
         };
-        let before = journal.ops().len();
-        let out = f(journal).map_err(|e| self.fail(e))?;
-        if let Some(backup) = &self.ctx.backup {
-            for op in &journal.ops()[before..] {
-                backup.observe(op).map_err(|e| self.fail(e))?;
-            }
-        }
-        Ok(Some(out))
+        f(journal).map(Some).map_err(|e| self.fail(e))
     }
 
     /// Moves a file or folder (paths relative to the data folder).
@@ -268,8 +262,8 @@ impl Folder {
             || {
                 Some(FileOp::Rewrite {
                     path: path.into(),
-                    old: Content(Vec::new()),
-                    new: Content(Vec::new()),
+                    old: PathBuf::new(),
+                    tmp: PathBuf::new(),
                 })
             },
         )
@@ -286,8 +280,8 @@ impl Folder {
             if let Ok(mut v) = plan.lock() {
                 v.extend(items.iter().map(|(p, _)| FileOp::Rewrite {
                     path: p.into(),
-                    old: Content(Vec::new()),
-                    new: Content(Vec::new()),
+                    old: PathBuf::new(),
+                    tmp: PathBuf::new(),
                 }));
             }
             return Ok(());

@@ -70,6 +70,34 @@ pub fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     if sync { sync_dir(dir) } else { Ok(()) }
 }
 
+/// Writes `bytes` to `tmp` (a new file beside `path`) with the permissions
+/// of `path`, ready to be renamed over it.
+pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
+    let perms = fs::metadata(path).ok().map(|m| m.permissions());
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(|e| MigrateError::io("create", tmp, e))?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|_| if sync { f.sync_all() } else { Ok(()) });
+    if let Err(e) = written {
+        let _ = fs::remove_file(tmp);
+        return Err(MigrateError::io("write", tmp, e));
+    }
+    if let Some(perms) = perms
+        && f.metadata()
+            .map(|m| m.permissions() != perms)
+            .unwrap_or(true)
+    {
+        fs::set_permissions(tmp, perms)
+            .map_err(|e| MigrateError::io("set permissions of", tmp, e))?;
+    }
+    Ok(())
+}
+
 /// Makes every write on the filesystem that holds `path` durable (Linux
 /// `syncfs`; elsewhere a full `sync`).
 pub fn sync_filesystem(path: &Path) -> Result<()> {

@@ -56,13 +56,17 @@ pub enum FileOp {
         #[serde(with = "path_repr")]
         to: PathBuf,
     },
-    /// New content for an existing (small, text) file; the journal holds
-    /// both versions until the step commits.
+    /// New content for an existing (small, text) file: written to `tmp`
+    /// beside it, then renamed over it. The old version is kept at `old` in
+    /// the work folder (a hard link: no bytes copied; a copy across
+    /// filesystems) until the step commits.
     Rewrite {
         #[serde(with = "path_repr")]
         path: PathBuf,
-        old: Content,
-        new: Content,
+        #[serde(with = "path_repr")]
+        old: PathBuf,
+        #[serde(with = "path_repr")]
+        tmp: PathBuf,
     },
     /// A new file with its content.
     Create {
@@ -80,6 +84,17 @@ pub enum FileOp {
 }
 
 impl FileOp {
+    /// The same operation without the file contents it carries.
+    fn without_contents(&self) -> FileOp {
+        match self {
+            FileOp::Create { path, .. } => FileOp::Create {
+                path: path.clone(),
+                new: Content(Vec::new()),
+            },
+            other => other.clone(),
+        }
+    }
+
     /// One line for `plan` and logs.
     pub fn describe(&self) -> String {
         match self {
@@ -172,8 +187,14 @@ pub struct Journal {
     path: PathBuf,
     step: String,
     direction: Direction,
+    /// The operations so far, without the file contents the journal file
+    /// holds (a rollback reads them back from it): memory stays small
+    /// however many files a step rewrites.
     ops: Vec<FileOp>,
     next_id: u64,
+    /// Sees each operation, contents included, right after it is done (the
+    /// run's backup keeps the old bytes).
+    observer: Option<std::sync::Arc<super::backup::Recorder>>,
 }
 
 /// A journal left by a process that died, found at the next start.
@@ -250,6 +271,7 @@ impl Journal {
             direction,
             ops: Vec::new(),
             next_id: 1,
+            observer: None,
         };
         j.append(&Record::Begin {
             step: step.to_owned(),
@@ -260,6 +282,11 @@ impl Journal {
         sync_dir(&dir.state_dir())?;
         fault::point("journal: begun")?;
         Ok(j)
+    }
+
+    /// Lets `observer` see every operation done from now on.
+    pub fn observe_with(&mut self, observer: Option<std::sync::Arc<super::backup::Recorder>>) {
+        self.observer = observer;
     }
 
     /// The step this journal belongs to.
@@ -339,7 +366,7 @@ impl Journal {
         self.next_id += 1;
         fault::point("journal: before announcing an operation")?;
         self.write_record(&Record::Op { id, op: op.clone() })?;
-        self.ops.push(op);
+        self.ops.push(op.without_contents());
         Ok(id)
     }
 
@@ -347,6 +374,9 @@ impl Journal {
     fn perform(&mut self, id: u64, op: &FileOp, sync: bool) -> Result<()> {
         redo(&self.dir, op, sync)?;
         fault::point("journal: operation done")?;
+        if let Some(o) = &self.observer {
+            o.observe(op, &self.dir)?;
+        }
         self.write_record(&Record::Done { id })
     }
 
@@ -420,9 +450,11 @@ impl Journal {
         self.rewrite_many(vec![(rel.to_path_buf(), content.to_vec())])
     }
 
-    /// Rewrites many files with one fsync of the journal before and one
-    /// sync of the filesystem after, instead of several per file: what
-    /// makes thousands of `model.yml` rewrites take a fraction of a second.
+    /// Rewrites many files: every intent in the journal with one fsync,
+    /// then each file written beside its target and renamed over it (by a
+    /// few threads when there are many), with one sync of the filesystem
+    /// instead of fsyncs a file. What makes thousands of `model.yml`
+    /// rewrites cheap.
     pub fn rewrite_many(&mut self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
         let mut planned = Vec::new();
         for (rel, content) in items {
@@ -438,36 +470,82 @@ impl Journal {
                     meta.len()
                 )));
             }
-            let old = durable::read(&abs)?;
-            if old == content {
-                continue;
-            }
-            planned.push(FileOp::Rewrite {
-                path: rel,
-                old: Content(old),
-                new: Content(content),
-            });
+            planned.push((rel, content));
         }
         if planned.is_empty() {
             return Ok(());
         }
+        let mut ops = Vec::with_capacity(planned.len());
         let mut ids = Vec::with_capacity(planned.len());
-        for op in &planned {
+        for (rel, _) in &planned {
+            let id = self.next_id;
+            let name = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let op = FileOp::Rewrite {
+                path: rel.clone(),
+                old: PathBuf::from(super::paths::STATE_DIR)
+                    .join(WORK_DIR)
+                    .join(format!("{id}.old")),
+                tmp: rel.with_file_name(format!(".{name}.cortex-migrate-{id}")),
+            };
             ids.push(self.announce(op.clone())?);
+            ops.push(op);
         }
         self.sync()?;
         fault::point("journal: operation announced")?;
-        // A few files: fsync each. Many: one sync of the filesystem, which
-        // costs the same however many files there are.
-        let each = planned.len() <= BATCH_SYNC_THRESHOLD;
-        for (id, op) in ids.into_iter().zip(&planned) {
-            self.perform(id, op, each)?;
+        let contents: Vec<Vec<u8>> = planned.into_iter().map(|(_, c)| c).collect();
+        if ops.len() <= BATCH_SYNC_THRESHOLD {
+            for ((id, op), content) in ids.into_iter().zip(&ops).zip(&contents) {
+                rewrite_file(&self.dir, op, content, true)?;
+                fault::point("journal: operation done")?;
+                if let Some(o) = &self.observer {
+                    o.observe(op, &self.dir)?;
+                }
+                self.write_record(&Record::Done { id })?;
+            }
+            return Ok(());
         }
-        if each {
-            Ok(())
-        } else {
-            durable::sync_filesystem(self.dir.root())
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4);
+        let chunk = ops.len().div_ceil(threads);
+        let dir = &self.dir;
+        let written: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ops
+                .chunks(chunk)
+                .zip(contents.chunks(chunk))
+                .map(|(ops, contents)| {
+                    s.spawn(move || {
+                        for (op, content) in ops.iter().zip(contents) {
+                            rewrite_file(dir, op, content, false)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(MigrateError::Refused("a rewrite thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        // A rewrite a thread did not get to is undone from the journal like
+        // any other announced operation.
+        written.into_iter().collect::<Result<Vec<()>>>()?;
+        for (id, op) in ids.into_iter().zip(&ops) {
+            fault::point("journal: operation done")?;
+            if let Some(o) = &self.observer {
+                o.observe(op, &self.dir)?;
+            }
+            self.write_record(&Record::Done { id })?;
         }
+        durable::sync_filesystem(self.dir.root())
     }
 
     /// Creates a new file with `content`; the path must be free.
@@ -526,11 +604,61 @@ impl Journal {
     }
 
     /// After a failure: undoes every operation, newest first, and removes
-    /// the journal.
+    /// the journal. The old contents come back from the journal file.
     pub fn rollback(self) -> Result<()> {
-        let Journal { dir, path, ops, .. } = self;
-        rollback_ops(&dir, &ops, &path)
+        let Journal {
+            dir,
+            path,
+            ops,
+            file,
+            ..
+        } = self;
+        drop(file);
+        let full = match PendingJournal::peek(&dir)? {
+            Some(p) => p.ops,
+            None => ops,
+        };
+        rollback_ops(&dir, &full, &path)
     }
+}
+
+/// Keeps the current version of `path` at `old`: a hard link (no bytes
+/// copied), or a copy when they are on different filesystems.
+fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
+    match fs::hard_link(path, old) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => {
+            fs::copy(path, old)
+                .map_err(|e| MigrateError::io("keep the old version of", path, e))?;
+            if sync {
+                fs::File::open(old)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| MigrateError::io("sync", old, e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Does one announced rewrite: keeps the old version, writes the new one
+/// beside the file (with its permissions), renames it over the file.
+fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
+    let FileOp::Rewrite { path, old, tmp } = op else {
+        return Ok(());
+    };
+    let root = dir.root();
+    let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+    keep_old(&p, &o, sync)?;
+    durable::write_beside(&p, &t, content, sync)?;
+    fs::rename(&t, &p).map_err(|e| {
+        let _ = fs::remove_file(&t);
+        MigrateError::io("replace", &p, e)
+    })?;
+    if sync {
+        durable::sync_parent(&p)?;
+    }
+    Ok(())
 }
 
 fn force_copy() -> bool {
@@ -630,20 +758,28 @@ fn redo(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
                 durable::sync_parent(&t)?;
             }
         }
-        FileOp::Rewrite { path, new, .. } | FileOp::Create { path, new } => {
-            let p = root.join(path);
-            if exists(&p) {
-                if durable::read(&p)? != new.0 {
-                    durable::replace(&p, &new.0, sync)?;
+        FileOp::Rewrite { path, old, tmp } => {
+            // Completing an announced rewrite needs its new bytes, which
+            // only exist as `tmp`: renamed if it is there; if it is not, the
+            // rename already happened (a step commits only after every
+            // rewrite is done).
+            let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+            if exists(&t) {
+                if !exists(&o) {
+                    keep_old(&p, &o, sync)?;
                 }
-            } else if matches!(op, FileOp::Create { .. }) {
+                fs::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
+                if sync {
+                    durable::sync_parent(&p)?;
+                }
+            }
+        }
+        FileOp::Create { path, new } => {
+            let p = root.join(path);
+            if !exists(&p) {
                 durable::write_new(&p, &new.0)?;
-            } else {
-                return Err(MigrateError::io(
-                    "rewrite",
-                    &p,
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                ));
+            } else if durable::read(&p)? != new.0 {
+                durable::write_atomic(&p, &new.0)?;
             }
         }
         FileOp::Delete { path, trash } => {
@@ -697,10 +833,15 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
             remove_any(&t)?;
             durable::sync_parent(&t)?;
         }
-        FileOp::Rewrite { path, old, .. } => {
-            let p = root.join(path);
-            if !exists(&p) || durable::read(&p)? != old.0 {
-                durable::write_atomic(&p, &old.0)?;
+        FileOp::Rewrite { path, old, tmp } => {
+            let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+            remove_any(&t)?;
+            if exists(&o) {
+                // Renaming a hard link over the same file is a no-op that
+                // leaves both names: the kept one goes either way.
+                fs::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
+                remove_any(&o)?;
+                durable::sync_parent(&p)?;
             }
         }
         FileOp::Create { path, .. } => {
