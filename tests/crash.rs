@@ -1,9 +1,12 @@
-//! Crash safety, proven by killing the real binary: a cortex.cpp v1 data
-//! folder is migrated with `CORTEX_MIGRATE_FAULT=N:kill` for every boundary
-//! N the run passes (journal writes, file operations, SQL statements,
-//! commits), then the next start (`recover`) must leave the folder and the
-//! database exactly in the state before or after the step that was running.
-//! The same again with an error returned at each boundary instead of a kill.
+//! Crash safety, proven by killing the real binary: a data folder is
+//! migrated with `CORTEX_MIGRATE_FAULT=N:kill` for every boundary N the run
+//! passes (journal writes, file operations, SQL statements, commits), then
+//! the next start (`recover`) must leave the folder and the database
+//! exactly in the state before or after the step that was running. The same
+//! again with an error returned at each boundary instead of a kill. Every
+//! shipped step is covered, up and down: from an empty folder (the cortex.cpp
+//! schema steps), from cortex.cpp v0 and v1 folders (adoption, the rest of
+//! the schema steps and the folder steps), and back down.
 //!
 //! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only.
 
@@ -48,9 +51,15 @@ fn copy_tree(from: &Path, to: &Path) {
 async fn digest(home: &Path, data: &Path) -> String {
     let mut files = common::tree(home);
     files.retain(|k, _| !k.ends_with("cortex.db") && !k.ends_with("cortex.db-journal"));
-    let db = cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
-        .await
-        .unwrap();
+    // No database file yet reads the same as an empty database.
+    let file = data.join("cortex.db");
+    let db = if file.exists() {
+        cortex_migrate::connect::open_sqlite_file(&file, false)
+            .await
+            .unwrap()
+    } else {
+        sea_orm::Database::connect("sqlite::memory:").await.unwrap()
+    };
     let rows = common::db_rows_of(&db, &CORTEX_TABLES).await;
     let schema = migration::toolkit::snapshot::sqlite_snapshot(&db)
         .await
@@ -64,6 +73,15 @@ async fn digest(home: &Path, data: &Path) -> String {
     format!("{files:?}\n{rows:?}\n{schema}\n{applied:?}")
 }
 
+/// Where a run starts.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// An empty data folder: every step runs.
+    Empty,
+    /// A cortex.cpp folder at this schema version: adoption first.
+    Cortex(u8),
+}
+
 struct Bench {
     _fx: common::Fixture,
     home: PathBuf,
@@ -72,10 +90,13 @@ struct Bench {
 }
 
 impl Bench {
-    /// A cortex.cpp v1 folder; `migrated` runs every step first (to test
-    /// the way down).
-    async fn new(migrated: bool) -> Bench {
-        let fx = common::cortex_folder(1).await;
+    /// The starting folder; `migrated` runs every step first (to test the
+    /// way down).
+    async fn new(start: Start, migrated: bool) -> Bench {
+        let fx = match start {
+            Start::Empty => common::Fixture::empty(),
+            Start::Cortex(v) => common::cortex_folder(v).await,
+        };
         if migrated {
             let o = cli(&fx.data, &["up"], None, None);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -100,48 +121,62 @@ impl Bench {
     }
 }
 
-/// The last cortex.cpp schema step: the way down stops there, undoing
-/// every folder step.
-fn cortex_v3() -> String {
-    Migrator::steps()[3].name().to_owned()
+fn step_names() -> Vec<String> {
+    Migrator::steps()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect()
 }
 
-/// The command of a run in `direction`.
-fn run_args(up: bool) -> Vec<String> {
-    if up {
-        vec!["up".into()]
-    } else {
-        vec!["down".into(), "--to".into(), cortex_v3(), "--yes".into()]
+/// The command of the run: up everything, or down to `down_to`.
+fn run_args(down_to: Option<&str>) -> Vec<String> {
+    match down_to {
+        None => vec!["up".into()],
+        Some(to) => vec!["down".into(), "--to".into(), to.into(), "--yes".into()],
     }
 }
 
-/// The states a run passes through. Up: before anything, after adoption,
-/// after each step. Down: before, after undoing each step.
-async fn states(b: &Bench, up: bool) -> Vec<String> {
-    let steps = Migrator::steps();
+/// The states a run passes through, in order: before anything, then after
+/// each unit of work (adoption, each step).
+async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
+    let steps = step_names();
+    let mut targets: Vec<Vec<String>> = Vec::new();
+    match (down_to, start) {
+        (None, Start::Empty) => {
+            targets.extend(
+                steps
+                    .iter()
+                    .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
+            );
+        }
+        (None, Start::Cortex(v)) => {
+            // `--to` the adopted version does only the adoption.
+            targets.extend(
+                steps
+                    .iter()
+                    .skip(v as usize)
+                    .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
+            );
+        }
+        (Some(to), _) => {
+            let last = steps
+                .iter()
+                .position(|s| s == to)
+                .map(|i| i as i64)
+                .unwrap_or(-1);
+            for i in (last..steps.len() as i64 - 1).rev() {
+                let target = if i < 0 {
+                    "0".to_owned()
+                } else {
+                    steps[i as usize].clone()
+                };
+                targets.push(vec!["down".into(), "--to".into(), target, "--yes".into()]);
+            }
+        }
+    }
     let mut out = Vec::new();
     b.reset();
     out.push(digest(&b.home, &b.data).await);
-    let targets: Vec<Vec<String>> = if up {
-        // cortex_folder(1) adopts v0 and v1; `--to v1` does only that.
-        steps
-            .iter()
-            .skip(1)
-            .map(|s| vec!["up".into(), "--to".into(), s.name().to_owned()])
-            .collect()
-    } else {
-        (3..steps.len() - 1)
-            .rev()
-            .map(|i| {
-                vec![
-                    "down".into(),
-                    "--to".into(),
-                    steps[i].name().to_owned(),
-                    "--yes".into(),
-                ]
-            })
-            .collect()
-    };
     for args in targets {
         b.reset();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -152,35 +187,44 @@ async fn states(b: &Bench, up: bool) -> Vec<String> {
     out
 }
 
-/// (boundary number, label, index of the step running there: 0 before the
-/// first step)
-fn boundaries(b: &Bench, up: bool) -> Vec<(usize, String, usize)> {
+/// (boundary number, label, units of work begun at that boundary)
+fn boundaries(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<(usize, String, usize)> {
     b.reset();
     let log = b.pristine.with_extension("points");
     let _ = std::fs::remove_file(&log);
-    let args = run_args(up);
+    let args = run_args(down_to);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = cli(&b.data, &args, None, Some(&log));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut step = 0;
+    // Adoption (a cortex.cpp start going up) is the first unit of work:
+    // everything before the first step belongs to it.
+    let adopts = down_to.is_none() && matches!(start, Start::Cortex(_));
+    let mut unit = usize::from(adopts);
     let mut out = Vec::new();
     for line in std::fs::read_to_string(&log).unwrap().lines() {
         let (n, label) = line.split_once(' ').unwrap();
         if label == "step: transaction begun" {
-            step += 1;
+            unit += 1;
         }
-        out.push((n.parse().unwrap(), label.to_owned(), step));
+        out.push((n.parse().unwrap(), label.to_owned(), unit));
     }
     out
 }
 
-async fn exercise(mode: &str, up: bool) {
-    let b = Bench::new(!up).await;
-    let states = states(&b, up).await;
-    let points = boundaries(&b, up);
-    let args = run_args(up);
+async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
+    let b = Bench::new(start, down_to.is_some()).await;
+    let states = states(&b, start, down_to).await;
+    let points = boundaries(&b, start, down_to);
+    let args = run_args(down_to);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let way = if up { "up" } else { "down" };
+    let way = format!(
+        "{}{start:?}",
+        if down_to.is_some() {
+            "down from migrated "
+        } else {
+            "up from "
+        }
+    );
     let every: usize = std::env::var("CORTEX_MIGRATE_CRASH_EVERY")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -189,7 +233,7 @@ async fn exercise(mode: &str, up: bool) {
     let (mut tried, mut before, mut after) = (0, 0, 0);
     let mut corrupted = Vec::new();
     let mut labels: BTreeMap<String, usize> = BTreeMap::new();
-    for (n, label, step) in points.iter().filter(|(n, _, _)| n % every == 0) {
+    for (n, label, unit) in points.iter().filter(|(n, _, _)| n % every == 0) {
         b.reset();
         tried += 1;
         *labels.entry(label.clone()).or_default() += 1;
@@ -199,49 +243,43 @@ async fn exercise(mode: &str, up: bool) {
             assert_eq!(
                 o.status.signal(),
                 Some(9),
-                "boundary {n} ({label}) did not kill the run"
+                "{way}: boundary {n} ({label}) did not kill the run"
             );
         } else {
             assert!(
                 !o.status.success(),
-                "boundary {n} ({label}): the error did not fail the run"
+                "{way}: boundary {n} ({label}): the error did not fail the run"
             );
         }
         // The next start.
         let r = cli(&b.data, &["recover"], None, None);
         assert!(
             r.status.success(),
-            "recover after {n}: {}",
+            "{way}: recover after {n}: {}",
             String::from_utf8_lossy(&r.stderr)
         );
         let d = digest(&b.home, &b.data).await;
-        // The step running at boundary `n` is `step` (1-based over the run).
-        // Up: adoption is the state between index 0 and 1, step k between k
-        // and k+1. Down: step k between k-1 and k.
-        let (lo, hi) = match (up, *step) {
-            (true, 0) => (0, 1),
-            (true, k) => (k, k + 1),
-            (false, 0) => (0, 0),
-            (false, k) => (k - 1, k),
-        };
+        // Boundary `n` lies in unit `unit` (1-based; 0 before any): the
+        // state must be the one before it or the one after it.
+        let (lo, hi) = (unit.saturating_sub(1), (*unit).min(states.len() - 1));
         if d == states[lo] {
             before += 1;
-        } else if d == states[hi.min(states.len() - 1)] {
+        } else if d == states[hi] {
             after += 1;
         } else {
-            corrupted.push(format!("{n} ({label}, step {step})"));
+            corrupted.push(format!("{n} ({label}, unit {unit})"));
         }
         // The interrupted run can always be completed.
         let fin = cli(&b.data, &args, None, None);
         assert!(
             fin.status.success(),
-            "{way} after {n}: {}",
+            "{way}: finishing after {n}: {}",
             String::from_utf8_lossy(&fin.stderr)
         );
         assert_eq!(
             digest(&b.home, &b.data).await,
             *states.last().unwrap(),
-            "completing after boundary {n}"
+            "{way}: completing after boundary {n}"
         );
     }
     println!(
@@ -260,22 +298,51 @@ async fn exercise(mode: &str, up: bool) {
     );
 }
 
-#[tokio::test]
-async fn up_killed_at_every_boundary_the_next_start_recovers_before_or_after() {
-    exercise("kill", true).await;
+fn cortex_v3() -> String {
+    step_names()[3].clone()
 }
 
 #[tokio::test]
-async fn up_failed_at_every_boundary_the_data_is_before_or_after() {
-    exercise("error", true).await;
+async fn up_from_empty_killed_at_every_boundary_recovers_before_or_after() {
+    exercise("kill", Start::Empty, None).await;
 }
 
 #[tokio::test]
-async fn down_killed_at_every_boundary_the_next_start_recovers_before_or_after() {
-    exercise("kill", false).await;
+async fn up_from_empty_failed_at_every_boundary_is_before_or_after() {
+    exercise("error", Start::Empty, None).await;
 }
 
 #[tokio::test]
-async fn down_failed_at_every_boundary_the_data_is_before_or_after() {
-    exercise("error", false).await;
+async fn up_from_cortex_v0_killed_at_every_boundary_recovers_before_or_after() {
+    exercise("kill", Start::Cortex(0), None).await;
+}
+
+#[tokio::test]
+async fn up_from_cortex_v1_killed_at_every_boundary_recovers_before_or_after() {
+    exercise("kill", Start::Cortex(1), None).await;
+}
+
+#[tokio::test]
+async fn up_from_cortex_v1_failed_at_every_boundary_is_before_or_after() {
+    exercise("error", Start::Cortex(1), None).await;
+}
+
+#[tokio::test]
+async fn down_through_the_folder_steps_killed_at_every_boundary_recovers() {
+    exercise("kill", Start::Cortex(1), Some(&cortex_v3())).await;
+}
+
+#[tokio::test]
+async fn down_through_the_folder_steps_failed_at_every_boundary_is_before_or_after() {
+    exercise("error", Start::Cortex(1), Some(&cortex_v3())).await;
+}
+
+#[tokio::test]
+async fn down_to_nothing_killed_at_every_boundary_recovers() {
+    exercise("kill", Start::Empty, Some("0")).await;
+}
+
+#[tokio::test]
+async fn down_to_nothing_failed_at_every_boundary_is_before_or_after() {
+    exercise("error", Start::Empty, Some("0")).await;
 }
