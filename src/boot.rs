@@ -86,6 +86,14 @@ impl Boot {
         Boot::at(Place::Folder(dir.into()))
     }
 
+    /// The data folder found the way Cortex finds it (`CORTEX_DATA_DIR`,
+    /// then `dataFolderPath` in the variant's `.cortexrc`, then the default
+    /// folder), migrate policy.
+    pub fn locate(variant: crate::location::Variant) -> Result<Boot> {
+        let located = crate::location::Search::from_env(None, variant).locate()?;
+        Ok(Boot::data_folder(located.data_dir))
+    }
+
     /// A database URL (PostgreSQL, MySQL, SQLite), migrate policy.
     pub fn url(url: impl Into<String>, data_dir: Option<PathBuf>) -> Boot {
         Boot::at(Place::Url {

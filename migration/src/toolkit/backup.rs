@@ -94,10 +94,11 @@ fn sha256_hex(path: &Path) -> Result<String> {
     Ok(hex(&durable::hash_file(path)?))
 }
 
-/// `YYYYMMDD-HHMMSS` (UTC) of an epoch time.
-fn stamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
+/// The UTC calendar date and time of an epoch time: (year, month, day,
+/// hour, minute, second). Civil-from-days (H. Hinnant), proleptic Gregorian.
+pub fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -107,12 +108,13 @@ fn stamp(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) of an epoch time.
+fn stamp(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(secs as i64);
+    format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
 }
 
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
