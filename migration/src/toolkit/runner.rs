@@ -645,7 +645,12 @@ impl<'c> Runner<'c> {
             self.check_replayable(&list).await?;
         }
         if let Some(last) = list.last() {
-            let reason = format!("before {direction} to {}", self.steps[*last].name());
+            let reason = match (direction, &target) {
+                (Direction::Up, _) => format!("before up to {}", self.steps[*last].name()),
+                (Direction::Down, Target::To(name)) => format!("before down to {name}"),
+                (Direction::Down, Target::Count(n)) => format!("before down by {n} step(s)"),
+                (Direction::Down, _) => "before down to nothing".to_owned(),
+            };
             let version = book::applied(&self.conn)
                 .await
                 .map_err(|e| self.err("reading the migration history", e))?
