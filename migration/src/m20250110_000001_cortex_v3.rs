@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::toolkit::{SchemaOp, Step, key_text, run_ops};
+use crate::toolkit::{SchemaOp, Step, key_text};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -60,13 +60,4 @@ impl Step for Migration {
     }
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_ops(manager, &self.up_ops(manager.get_database_backend())).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_ops(manager, &self.down_ops(manager.get_database_backend())).await
-    }
-}
+crate::ops_migration!(Migration);

@@ -734,19 +734,7 @@ fn redo(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
                 }
             }
         }
-        FileOp::CopyMove { from, to } => {
-            let (f, t) = (root.join(from), root.join(to));
-            if !exists(&t) {
-                let partial = durable::with_suffix(&t, ".cortex-migrate-partial");
-                remove_any(&partial)?;
-                let total = durable::tree_size(&f)?;
-                let mut report = |done: u64| super::context::report_bytes(done, total);
-                durable::copy_verified(&f, &partial, &mut report)?;
-                fs::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
-                durable::sync_parent(&t)?;
-            }
-        }
-        FileOp::Copy { from, to } => {
+        FileOp::CopyMove { from, to } | FileOp::Copy { from, to } => {
             let (f, t) = (root.join(from), root.join(to));
             if !exists(&t) {
                 let partial = durable::with_suffix(&t, ".cortex-migrate-partial");

@@ -359,3 +359,29 @@ pub fn key_text(backend: DbBackend, col: impl IntoIden) -> ColumnDef {
     }
     c
 }
+
+/// Implements sea-orm-migration's `MigrationTrait` for a step written as
+/// schema ops: `up` runs its `up_ops`, `down` its `down_ops`.
+#[macro_export]
+macro_rules! ops_migration {
+    ($ty:ty) => {
+        #[$crate::async_trait::async_trait]
+        impl $crate::sea_orm_migration::MigrationTrait for $ty {
+            async fn up(
+                &self,
+                manager: &$crate::sea_orm_migration::SchemaManager,
+            ) -> Result<(), $crate::sea_orm_migration::DbErr> {
+                let ops = $crate::toolkit::Step::up_ops(self, manager.get_database_backend());
+                $crate::toolkit::run_ops(manager, &ops).await
+            }
+
+            async fn down(
+                &self,
+                manager: &$crate::sea_orm_migration::SchemaManager,
+            ) -> Result<(), $crate::sea_orm_migration::DbErr> {
+                let ops = $crate::toolkit::Step::down_ops(self, manager.get_database_backend());
+                $crate::toolkit::run_ops(manager, &ops).await
+            }
+        }
+    };
+}

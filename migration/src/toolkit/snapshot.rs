@@ -102,17 +102,28 @@ impl TableShape {
             }
             out.push('\n');
         }
-        for u in &self.uniques {
-            out.push_str(&format!("  unique ({})\n", u.join(", ")));
-        }
-        for c in &self.checks {
-            out.push_str(&format!("  check ({c})\n"));
-        }
-        for (name, unique, cols) in &self.indexes {
-            let kind = if *unique { "unique_index" } else { "index" };
-            out.push_str(&format!("  {kind} {name} ({})\n", cols.join(", ")));
-        }
+        render_constraints(&mut out, &self.uniques, &self.checks, &self.indexes);
         out
+    }
+}
+
+/// The lines of a table's unique constraints, checks and other indexes, as
+/// every backend's snapshot writes them.
+pub(crate) fn render_constraints(
+    out: &mut String,
+    uniques: &[Vec<String>],
+    checks: &[String],
+    indexes: &[(String, bool, Vec<String>)],
+) {
+    for u in uniques {
+        out.push_str(&format!("  unique ({})\n", u.join(", ")));
+    }
+    for c in checks {
+        out.push_str(&format!("  check ({c})\n"));
+    }
+    for (name, unique, cols) in indexes {
+        let kind = if *unique { "unique_index" } else { "index" };
+        out.push_str(&format!("  {kind} {name} ({})\n", cols.join(", ")));
     }
 }
 

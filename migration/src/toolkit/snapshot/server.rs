@@ -71,16 +71,7 @@ impl ServerTable {
             }
             out.push('\n');
         }
-        for u in &self.uniques {
-            out.push_str(&format!("  unique ({})\n", u.join(", ")));
-        }
-        for c in &self.checks {
-            out.push_str(&format!("  check ({c})\n"));
-        }
-        for (name, unique, cols) in &self.indexes {
-            let kind = if *unique { "unique_index" } else { "index" };
-            out.push_str(&format!("  {kind} {name} ({})\n", cols.join(", ")));
-        }
+        super::render_constraints(&mut out, &self.uniques, &self.checks, &self.indexes);
         out
     }
 }
