@@ -7,28 +7,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::Fixture;
 
-fn cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("CORTEX_MIGRATE_FAULT")
-        .env_remove("CORTEX_MIGRATE_FAULT_LOG")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn ids(data: &Path) -> Vec<String> {
-    let out = ok(&cli(data, &["backups", "list", "--json"]));
+    let out = common::ok(&common::cli(data, &["backups", "list", "--json"]));
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     list.as_array()
         .unwrap()
@@ -57,32 +41,35 @@ async fn state(
 async fn restore_after_up_gives_back_every_row_and_byte() {
     let fx = common::cortex_folder(1).await;
     let before = state(&fx).await;
-    let out = ok(&cli(&fx.data, &["up"]));
+    let out = common::ok(&common::cli(&fx.data, &["up"]));
     assert!(out.contains("backup "), "{out}");
     assert_ne!(state(&fx).await, before);
     let list = ids(&fx.data);
     assert_eq!(list.len(), 1, "one run, one backup: {list:?}");
 
-    let out = ok(&cli(&fx.data, &["restore", &list[0]]));
+    let out = common::ok(&common::cli(&fx.data, &["restore", &list[0]]));
     assert!(out.contains("restored"), "{out}");
     assert_eq!(state(&fx).await, before);
     // The restored data migrates again like the original.
-    ok(&cli(&fx.data, &["up"]));
-    ok(&cli(&fx.data, &["verify"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["verify"]));
 }
 
 #[tokio::test]
 async fn restore_after_down_moves_renamed_folders_back_without_copying() {
     use std::os::unix::fs::MetadataExt;
     let fx = common::cortex_folder(3).await;
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let after_up = state(&fx).await;
     let engine = fx.data.join("engines/llama-cpp/deps/libcudart.so.12");
     let inode = std::fs::metadata(&engine).unwrap().ino();
-    ok(&cli(&fx.data, &["down", "--to", "cortex_v3", "--yes"]));
+    common::ok(&common::cli(
+        &fx.data,
+        &["down", "--to", "cortex_v3", "--yes"],
+    ));
     assert!(!engine.exists());
     let latest = ids(&fx.data)[0].clone();
-    ok(&cli(&fx.data, &["restore", &latest]));
+    common::ok(&common::cli(&fx.data, &["restore", &latest]));
     assert_eq!(state(&fx).await, after_up);
     assert_eq!(
         std::fs::metadata(&engine).unwrap().ino(),
@@ -115,7 +102,7 @@ async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
     let fx = common::cortex_folder(1).await;
     let yml = "models/cortex.so/tinyllama/1b/model.yml";
     let old = common::bytes(&fx.data.join(yml));
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
     let folder = fx.data.join(".cortex-migrate/backups").join(&id);
     let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
@@ -142,9 +129,9 @@ async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
 #[tokio::test]
 async fn no_backup_is_taken_when_nothing_changes() {
     let fx = common::cortex_folder(3).await;
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let n = ids(&fx.data).len();
-    let out = ok(&cli(&fx.data, &["up"]));
+    let out = common::ok(&common::cli(&fx.data, &["up"]));
     assert!(out.contains("Nothing to do"), "{out}");
     assert_eq!(ids(&fx.data).len(), n);
 }
@@ -153,8 +140,8 @@ async fn no_backup_is_taken_when_nothing_changes() {
 async fn old_backups_are_pruned_keeping_the_newest() {
     let fx = common::cortex_folder(3).await;
     for _ in 0..3 {
-        ok(&cli(&fx.data, &["--keep-backups", "2", "up"]));
-        ok(&cli(
+        common::ok(&common::cli(&fx.data, &["--keep-backups", "2", "up"]));
+        common::ok(&common::cli(
             &fx.data,
             &["--keep-backups", "2", "down", "--steps", "1"],
         ));
@@ -163,14 +150,14 @@ async fn old_backups_are_pruned_keeping_the_newest() {
     assert_eq!(list.len(), 2, "{list:?}");
     assert!(list[0] > list[1], "not newest first: {list:?}");
     let none = common::cortex_folder(3).await;
-    ok(&cli(&none.data, &["--keep-backups", "0", "up"]));
+    common::ok(&common::cli(&none.data, &["--keep-backups", "0", "up"]));
     assert!(ids(&none.data).is_empty());
 }
 
 #[tokio::test]
 async fn a_damaged_backup_is_refused_and_nothing_changes() {
     let fx = common::cortex_folder(1).await;
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
     let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
     let manifest = migration::toolkit::backup::find(&dir, &id).unwrap();
@@ -189,7 +176,7 @@ async fn a_damaged_backup_is_refused_and_nothing_changes() {
     bytes[0] ^= 1;
     std::fs::write(&kept, bytes).unwrap();
     let before = state(&fx).await;
-    let o = cli(&fx.data, &["restore", &id]);
+    let o = common::cli(&fx.data, &["restore", &id]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("damaged"), "{err}");
@@ -200,7 +187,7 @@ async fn a_damaged_backup_is_refused_and_nothing_changes() {
 #[tokio::test]
 async fn an_unknown_backup_name_is_a_clear_error() {
     let fx = common::cortex_folder(1).await;
-    let o = cli(&fx.data, &["restore", "19990101"]);
+    let o = common::cli(&fx.data, &["restore", "19990101"]);
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("no backup"),
@@ -212,7 +199,7 @@ async fn an_unknown_backup_name_is_a_clear_error() {
 #[tokio::test]
 async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_start() {
     let fx = common::cortex_folder(1).await;
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
     let pristine = fx.tmp.path().join("pristine");
     assert!(
@@ -237,7 +224,7 @@ async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_st
         );
     };
     let before = state(&fx).await;
-    ok(&cli(&fx.data, &["restore", &id]));
+    common::ok(&common::cli(&fx.data, &["restore", &id]));
     let after = state(&fx).await;
 
     reset();
@@ -260,7 +247,7 @@ async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_st
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(o.status.signal(), Some(9), "boundary {n} did not kill");
         // The next start of anything recovers first.
-        ok(&cli(&fx.data, &["status"]));
+        common::ok(&common::cli(&fx.data, &["status"]));
         let s = state(&fx).await;
         if s == before {
             b += 1;

@@ -12,16 +12,6 @@ use std::process::{Command, Output};
 
 use common::Fixture;
 
-fn cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("CORTEX_MIGRATE_FAULT")
-        .output()
-        .unwrap()
-}
-
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -44,7 +34,7 @@ async fn a_truncated_database_is_refused_untouched() {
     let db = common::bytes(&fx.db_path());
     std::fs::write(fx.db_path(), &db[..db.len() / 2 + 100]).unwrap();
     let before = bytes_of(&fx);
-    assert_refused(&cli(&fx.data, &["up"]), 3, "corrupt");
+    assert_refused(&common::cli(&fx.data, &["up"]), 3, "corrupt");
     assert_eq!(bytes_of(&fx), before);
 }
 
@@ -57,7 +47,7 @@ async fn a_database_with_damaged_pages_is_refused_untouched() {
     }
     std::fs::write(fx.db_path(), &db).unwrap();
     let before = bytes_of(&fx);
-    assert_refused(&cli(&fx.data, &["up"]), 3, "corrupt");
+    assert_refused(&common::cli(&fx.data, &["up"]), 3, "corrupt");
     assert_eq!(bytes_of(&fx), before);
 }
 
@@ -76,11 +66,11 @@ async fn a_database_locked_by_another_writer_is_reported_as_busy() {
         .execute("UPDATE models SET model_alias = model_alias")
         .await
         .unwrap();
-    let o = cli(&fx.data, &["up"]);
+    let o = common::cli(&fx.data, &["up"]);
     holder.execute("ROLLBACK").await.unwrap();
     assert_refused(&o, 3, "locked by another writer");
     assert_eq!(bytes_of(&fx), before);
-    assert!(cli(&fx.data, &["up"]).status.success());
+    assert!(common::cli(&fx.data, &["up"]).status.success());
 }
 
 #[tokio::test]
@@ -91,7 +81,7 @@ async fn model_yml_of_the_wrong_shape_or_missing_is_noted_and_left_alone() {
     std::fs::write(fx.data.join(tiny), "files: 42\nengine: [cortex.llamacpp]\n").unwrap();
     std::fs::remove_file(fx.data.join(phi)).unwrap();
     let before_tiny = common::bytes(&fx.data.join(tiny));
-    let out = cli(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -122,7 +112,7 @@ async fn a_symlink_loop_on_a_model_path_is_noted_and_not_followed() {
         .execute_unprepared("INSERT INTO models (model_id, path_to_model_yaml, status) VALUES ('looped', 'models/loop/a/model.yml', 'downloaded')")
         .await
         .unwrap();
-    let out = cli(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -139,11 +129,11 @@ async fn non_utf8_file_names_move_with_their_folder_byte_for_byte() {
     let name = std::ffi::OsStr::from_bytes(b"lib\xff\xfe-cuda.so");
     let file = fx.data.join("engines/cortex.llamacpp/deps").join(name);
     std::fs::write(&file, b"\x7fELF binary").unwrap();
-    let out = cli(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let moved = fx.data.join("engines/llama-cpp/deps").join(name);
     assert_eq!(std::fs::read(&moved).unwrap(), b"\x7fELF binary");
-    let out = cli(&fx.data, &["down", "--to", "cortex_v3", "--yes"]);
+    let out = common::cli(&fx.data, &["down", "--to", "cortex_v3", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(&file).unwrap(), b"\x7fELF binary");
 }
@@ -209,9 +199,9 @@ async fn a_data_folder_on_its_own_filesystem_migrates_normally() {
     let Some(_m) = DataOnTmpfs::mount(&fx, "64m") else {
         return;
     };
-    let out = cli(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(cli(&fx.data, &["verify"]).status.success());
+    assert!(common::cli(&fx.data, &["verify"]).status.success());
 }
 
 #[tokio::test]
@@ -225,7 +215,7 @@ async fn no_free_space_is_reported_and_nothing_changes() {
     };
     let mut before = bytes_of(&fx);
     before.retain(|k, _| !k.ends_with("cortex.db"));
-    let o = cli(&fx.data, &["up"]);
+    let o = common::cli(&fx.data, &["up"]);
     let err = stderr(&o);
     assert!(!o.status.success(), "it fit after all: {err}");
     assert!(err.contains("no space left"), "{err}");
@@ -239,7 +229,7 @@ async fn no_free_space_is_reported_and_nothing_changes() {
     let mut after = bytes_of(&fx);
     after.retain(|k, _| !k.ends_with("cortex.db"));
     assert_eq!(after, before);
-    let v = cli(&fx.data, &["verify"]);
+    let v = common::cli(&fx.data, &["verify"]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
 

@@ -6,16 +6,6 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("CORTEX_MIGRATE_FAULT")
-        .output()
-        .unwrap()
-}
-
 /// Asserts a failure with one line on stderr that contains `needle`.
 fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -38,7 +28,7 @@ async fn a_file_that_is_not_a_database_is_refused_untouched() {
         &["down", "--steps", "1"],
         &["plan"],
     ] {
-        let out = run(&fx.data, cmd);
+        let out = common::cli(&fx.data, cmd);
         assert_one_line_error(&out, 3, "is not a SQLite database");
         assert_eq!(common::tree(&fx.home), before, "{cmd:?} changed files");
         assert!(
@@ -52,7 +42,7 @@ async fn a_file_that_is_not_a_database_is_refused_untouched() {
 async fn tables_cortex_never_made_are_refused_untouched() {
     let fx = common::with_extra_table(2, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)").await;
     let before = common::tree(&fx.home);
-    let out = run(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert_one_line_error(&out, 3, "invoices");
     let mut after = common::tree(&fx.home);
     after.retain(|k, _| !k.contains(".cortex-migrate"));
@@ -63,7 +53,7 @@ async fn tables_cortex_never_made_are_refused_untouched() {
 async fn a_contradictory_cortex_database_is_refused_untouched() {
     let fx = common::with_schema_version_rows(1, &[2]).await;
     let before = common::bytes(&fx.db_path());
-    let out = run(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert_one_line_error(&out, 3, "schema_version says v2");
     assert_eq!(common::bytes(&fx.db_path()), before);
 }
@@ -104,7 +94,7 @@ async fn a_read_only_data_folder_is_reported_and_left_as_it_was() {
     let Some(_guard) = Immutable::set(&fx.data) else {
         return;
     };
-    let out = run(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert_one_line_error(&out, 3, "read-only");
     assert!(String::from_utf8_lossy(&out.stderr).contains(fx.data.to_str().unwrap()));
     drop(_guard);
@@ -114,7 +104,7 @@ async fn a_read_only_data_folder_is_reported_and_left_as_it_was() {
 #[tokio::test]
 async fn a_missing_database_is_reported_by_status() {
     let fx = common::Fixture::empty();
-    let out = run(&fx.data, &["status"]);
+    let out = common::cli(&fx.data, &["status"]);
     assert_one_line_error(&out, 3, "no cortex.db");
     assert!(!fx.db_path().exists(), "status created the database");
 }
@@ -122,21 +112,21 @@ async fn a_missing_database_is_reported_by_status() {
 #[tokio::test]
 async fn an_unknown_step_name_is_a_usage_error() {
     let fx = common::cortex_folder(3).await;
-    let out = run(&fx.data, &["up", "--to", "no_such_step"]);
+    let out = common::cli(&fx.data, &["up", "--to", "no_such_step"]);
     assert_one_line_error(&out, 2, "no step like");
 }
 
 #[tokio::test]
 async fn status_up_status_on_a_v1_folder() {
     let fx = common::cortex_folder(1).await;
-    let out = run(&fx.data, &["status"]);
+    let out = common::cli(&fx.data, &["status"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("cortex.cpp schema v1"), "{text}");
     assert!(text.contains("adoptable"), "{text}");
     assert!(text.contains("5 pending step(s)"), "{text}");
 
-    let out = run(&fx.data, &["up"]);
+    let out = common::cli(&fx.data, &["up"]);
     assert!(
         out.status.success(),
         "{}",
@@ -146,7 +136,7 @@ async fn status_up_status_on_a_v1_folder() {
     assert_eq!(text.matches("adopted ").count(), 2, "{text}");
     assert_eq!(text.matches("applied ").count(), 5, "{text}");
 
-    let out = run(&fx.data, &["status", "--json"]);
+    let out = common::cli(&fx.data, &["status", "--json"]);
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["pending"].as_array().unwrap().len(), 0);
     assert_eq!(st["data_version"], st["app_version"]);

@@ -4,34 +4,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("CORTEX_MIGRATE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn verify_passes_on_migrated_data_and_finds_a_missing_model_file() {
     let fx = common::cortex_folder(2).await;
-    ok(&cli(&fx.data, &["up"]));
-    let text = ok(&cli(&fx.data, &["verify"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
+    let text = common::ok(&common::cli(&fx.data, &["verify"]));
     assert!(text.contains("No drift."), "{text}");
 
     std::fs::remove_file(fx.data.join("models/cortex.so/phi-3/onnx/model.yml")).unwrap();
-    let o = cli(&fx.data, &["verify"]);
+    let o = common::cli(&fx.data, &["verify"]);
     assert_eq!(o.status.code(), Some(4));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -41,7 +22,7 @@ async fn verify_passes_on_migrated_data_and_finds_a_missing_model_file() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
-    let o = cli(&fx.data, &["verify", "--json"]);
+    let o = common::cli(&fx.data, &["verify", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], false);
     let paths = v["checks"]
@@ -56,9 +37,12 @@ async fn verify_passes_on_migrated_data_and_finds_a_missing_model_file() {
 #[tokio::test]
 async fn plan_down_shows_the_sql_and_that_data_is_archived_and_changes_nothing() {
     let fx = common::cortex_folder(3).await;
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let before = common::tree(&fx.home);
-    let text = ok(&cli(&fx.data, &["plan", "down", "--to", "cortex_v1"]));
+    let text = common::ok(&common::cli(
+        &fx.data,
+        &["plan", "down", "--to", "cortex_v1"],
+    ));
     assert!(text.contains("down  m20250110_000001_cortex_v3"), "{text}");
     assert!(
         text.contains("RENAME TO \"cortex_archive_v3_files\""),
@@ -78,9 +62,9 @@ async fn plan_down_shows_the_sql_and_that_data_is_archived_and_changes_nothing()
 #[tokio::test]
 async fn a_down_that_archives_data_needs_confirmation() {
     let fx = common::cortex_folder(3).await;
-    ok(&cli(&fx.data, &["up"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
     let before = common::tree(&fx.home);
-    let o = cli(&fx.data, &["down", "--to", "cortex_v2"]);
+    let o = common::cli(&fx.data, &["down", "--to", "cortex_v2"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--yes"), "{err}");
@@ -90,7 +74,7 @@ async fn a_down_that_archives_data_needs_confirmation() {
         "an unconfirmed down changed files"
     );
     let st: serde_json::Value =
-        serde_json::from_str(&ok(&cli(&fx.data, &["status", "--json"]))).unwrap();
+        serde_json::from_str(&common::ok(&common::cli(&fx.data, &["status", "--json"]))).unwrap();
     assert_eq!(st["pending"].as_array().unwrap().len(), 0);
 }
 
@@ -98,11 +82,11 @@ async fn a_down_that_archives_data_needs_confirmation() {
 async fn up_and_down_report_in_json() {
     let fx = common::cortex_folder(1).await;
     let v: serde_json::Value =
-        serde_json::from_str(&ok(&cli(&fx.data, &["up", "--json"]))).unwrap();
+        serde_json::from_str(&common::ok(&common::cli(&fx.data, &["up", "--json"]))).unwrap();
     assert_eq!(v["adopted"].as_array().unwrap().len(), 2);
     assert_eq!(v["steps"].as_array().unwrap().len(), 5);
     assert!(v["backup"].is_string());
-    let v: serde_json::Value = serde_json::from_str(&ok(&cli(
+    let v: serde_json::Value = serde_json::from_str(&common::ok(&common::cli(
         &fx.data,
         &["down", "--steps", "2", "--json", "--yes"],
     )))
@@ -115,24 +99,24 @@ async fn up_and_down_report_in_json() {
 #[tokio::test]
 async fn recover_with_nothing_interrupted_says_so() {
     let fx = common::cortex_folder(3).await;
-    ok(&cli(&fx.data, &["up"]));
-    let text = ok(&cli(&fx.data, &["recover"]));
+    common::ok(&common::cli(&fx.data, &["up"]));
+    let text = common::ok(&common::cli(&fx.data, &["recover"]));
     assert!(text.contains("Nothing to do"), "{text}");
 }
 
 #[tokio::test]
 async fn up_to_a_step_stops_there() {
     let fx = common::cortex_folder(1).await;
-    let text = ok(&cli(&fx.data, &["up", "--to", "cortex_v3"]));
+    let text = common::ok(&common::cli(&fx.data, &["up", "--to", "cortex_v3"]));
     assert!(
         text.contains("applied       m20250110_000001_cortex_v3"),
         "{text}"
     );
     assert!(!text.contains("relative_model_paths"), "{text}");
     let st: serde_json::Value =
-        serde_json::from_str(&ok(&cli(&fx.data, &["status", "--json"]))).unwrap();
+        serde_json::from_str(&common::ok(&common::cli(&fx.data, &["status", "--json"]))).unwrap();
     assert_eq!(st["pending"].as_array().unwrap().len(), 3);
-    let o = cli(&fx.data, &["up", "--to", "cortex"]);
+    let o = common::cli(&fx.data, &["up", "--to", "cortex"]);
     assert_eq!(
         o.status.code(),
         Some(2),

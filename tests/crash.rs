@@ -14,26 +14,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use migration::Migrator;
 use migration::toolkit::StepList;
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
-
-fn cli(data: &Path, args: &[&str], fault: Option<String>, log: Option<&Path>) -> Output {
-    let mut cmd = Command::new(common::bin());
-    cmd.arg("--data-dir").arg(data).args(args);
-    cmd.env_remove("CORTEX_MIGRATE_FAULT")
-        .env_remove("CORTEX_MIGRATE_FAULT_LOG");
-    if let Some(f) = fault {
-        cmd.env("CORTEX_MIGRATE_FAULT", f);
-    }
-    if let Some(l) = log {
-        cmd.env("CORTEX_MIGRATE_FAULT_LOG", l);
-    }
-    cmd.output().unwrap()
-}
 
 fn copy_tree(from: &Path, to: &Path) {
     let st = Command::new("cp")
@@ -98,7 +84,7 @@ impl Bench {
             Start::Cortex(v) => common::cortex_folder(v).await,
         };
         if migrated {
-            let o = cli(&fx.data, &["up"], None, None);
+            let o = common::cli_with(&fx.data, &["up"], None, None);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         }
         let home = fx.home.clone();
@@ -180,7 +166,7 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
     for args in targets {
         b.reset();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = cli(&b.data, &args, None, None);
+        let o = common::cli_with(&b.data, &args, None, None);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         out.push(digest(&b.home, &b.data).await);
     }
@@ -194,7 +180,7 @@ fn boundaries(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<(usize, Str
     let _ = std::fs::remove_file(&log);
     let args = run_args(down_to);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = cli(&b.data, &args, None, Some(&log));
+    let o = common::cli_with(&b.data, &args, None, Some(&log));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Adoption (a cortex.cpp start going up) is the first unit of work:
     // everything before the first step belongs to it.
@@ -237,7 +223,7 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
         b.reset();
         tried += 1;
         *labels.entry(label.clone()).or_default() += 1;
-        let o = cli(&b.data, &args, Some(format!("{n}:{mode}")), None);
+        let o = common::cli_with(&b.data, &args, Some(format!("{n}:{mode}")), None);
         if mode == "kill" {
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(
@@ -252,7 +238,7 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
             );
         }
         // The next start.
-        let r = cli(&b.data, &["recover"], None, None);
+        let r = common::cli_with(&b.data, &["recover"], None, None);
         assert!(
             r.status.success(),
             "{way}: recover after {n}: {}",
@@ -270,7 +256,7 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
             corrupted.push(format!("{n} ({label}, unit {unit})"));
         }
         // The interrupted run can always be completed.
-        let fin = cli(&b.data, &args, None, None);
+        let fin = common::cli_with(&b.data, &args, None, None);
         assert!(
             fin.status.success(),
             "{way}: finishing after {n}: {}",

@@ -177,3 +177,37 @@ pub fn bytes(path: &Path) -> Vec<u8> {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_cortex-migrate"))
 }
+
+/// Runs the binary on a data folder, with `CORTEX_MIGRATE_FAULT=fault` and
+/// the boundary log at `log` when given, no fault settings inherited, and
+/// no terminal on stdin.
+pub fn cli_with(
+    data: &Path,
+    args: &[&str],
+    fault: Option<String>,
+    log: Option<&Path>,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("--data-dir").arg(data).args(args);
+    cmd.env_remove("CORTEX_MIGRATE_FAULT")
+        .env_remove("CORTEX_MIGRATE_FAULT_LOG")
+        .stdin(std::process::Stdio::null());
+    if let Some(f) = fault {
+        cmd.env("CORTEX_MIGRATE_FAULT", f);
+    }
+    if let Some(l) = log {
+        cmd.env("CORTEX_MIGRATE_FAULT_LOG", l);
+    }
+    cmd.output().expect("running cortex-migrate")
+}
+
+/// Runs the binary on a data folder (see [`cli_with`]).
+pub fn cli(data: &Path, args: &[&str]) -> std::process::Output {
+    cli_with(data, args, None, None)
+}
+
+/// The stdout of a run that must succeed (its stderr in the panic if not).
+pub fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -21,7 +21,9 @@ pub use cortex_migrate::sample::{
     CATALOGUE, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, LLAMA32, LLAMACPP_VARIANT,
     LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
 };
-pub use digest::{TableRows, bin, bytes, db_rows, db_rows_of, db_schema, table_names, tree};
+pub use digest::{
+    TableRows, bin, bytes, cli, cli_with, db_rows, db_rows_of, db_schema, ok, table_names, tree,
+};
 
 /// A temporary home: `home/.cortexrc`, the data folder `home/cortexcpp`
 /// (cortex.cpp's pre-XDG default) and `home/outside` for files that live
