@@ -6,6 +6,12 @@
 //! transaction together with its bookkeeping rows and its journaled file
 //! operations: all of it commits, or none of it does.
 
+mod half_done;
+mod newer;
+mod plan;
+
+pub use plan::PlannedStep;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,23 +22,22 @@ use sea_orm_migration::sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
-use super::adopt::{self, Found};
-use super::advisory::{self, ServerLock};
-use super::backup::{self, Recorder};
-use super::book::{self, AppliedStep, Origin, Record};
-use super::context::StepContext;
-use super::error::{Direction, MigrateError, Result};
-use super::fault;
-use super::journal::{FileOp, PendingJournal};
-use super::lock::FolderLock;
-use super::paths::DataDir;
-use super::progress::{Event, ProgressSink};
-use super::recipe::{Recipe, RecipeOp};
-use super::recorded::RecordedStep;
-use super::schema::ops_sql;
-use super::snapshot;
-use super::status::{Status, read_status};
-use super::step::{Step, StepKind, checksum, down_archives};
+use crate::toolkit::adopt::{self, Found};
+use crate::toolkit::advisory::{self, ServerLock};
+use crate::toolkit::backup::{self, Recorder};
+use crate::toolkit::book::{self, AppliedStep, Origin, Record};
+use crate::toolkit::context::StepContext;
+use crate::toolkit::error::{Direction, MigrateError, Result};
+use crate::toolkit::fault;
+use crate::toolkit::journal::PendingJournal;
+use crate::toolkit::lock::FolderLock;
+use crate::toolkit::paths::DataDir;
+use crate::toolkit::progress::{Event, ProgressSink};
+use crate::toolkit::recipe::{Recipe, RecipeOp};
+use crate::toolkit::schema::ops_sql;
+use crate::toolkit::snapshot;
+use crate::toolkit::status::{Status, read_status};
+use crate::toolkit::step::{Step, checksum, down_archives};
 
 /// The environment variable that names the data folder when no other way
 /// does (how `sea-orm-cli migrate` finds it for PostgreSQL and MySQL).
@@ -113,25 +118,6 @@ pub struct Recovered {
     /// `false`: it had not, and they were undone.
     pub committed: bool,
     pub operations: usize,
-}
-
-/// A planned step, for `plan`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PlannedStep {
-    pub step: String,
-    pub direction: Direction,
-    /// Recorded as applied without running (cortex.cpp made its schema).
-    pub adopt: bool,
-    pub kind: StepKind,
-    pub summary: String,
-    /// SQL the step runs (schema steps).
-    pub sql: Vec<String>,
-    /// File operations it would do (folder steps), as found on disk now.
-    pub files: Vec<String>,
-    /// Whether it keeps dropped data in archive tables.
-    pub archives: bool,
-    /// Notes from a dry run (models that would be skipped and such).
-    pub notes: Vec<String>,
 }
 
 /// The runner over one connection.
@@ -435,89 +421,6 @@ impl<'c> Runner<'c> {
             return Err(self.newer_data(&applied, unknown));
         }
         Ok(applied)
-    }
-
-    /// The refusal for data a newer binary migrated.
-    fn newer_data(&self, applied: &[AppliedStep], unknown: Vec<String>) -> MigrateError {
-        MigrateError::UnknownAppliedSteps {
-            data_version: applied
-                .last()
-                .map(|a| a.version.clone())
-                .unwrap_or_default(),
-            known_last: self.known_last().unwrap_or_else(|| "0".to_owned()),
-            unknown,
-        }
-    }
-
-    /// The last step this binary itself knows.
-    pub fn known_last(&self) -> Option<String> {
-        self.steps
-            .iter()
-            .rev()
-            .find(|s| !self.recorded.iter().any(|r| r == s.name()))
-            .map(|s| s.name().to_owned())
-    }
-
-    /// Stands in, for each applied step this binary does not know, a step
-    /// built from the recipe stored when it was applied, so that `down` can
-    /// undo it.
-    async fn load_recorded(&mut self) -> Result<()> {
-        let applied = book::applied(&self.conn)
-            .await
-            .map_err(|e| self.err("reading the migration history", e))?;
-        for a in applied {
-            if self.steps.iter().any(|s| s.name() == a.version) {
-                continue;
-            }
-            let recipe = match &a.down_recipe {
-                Some(t) => Some(Recipe::from_json(&a.version, t)?),
-                None => None,
-            };
-            let at = self
-                .steps
-                .iter()
-                .position(|s| s.name() > a.version.as_str())
-                .unwrap_or(self.steps.len());
-            self.steps
-                .insert(at, Box::new(RecordedStep::new(a.version.clone(), recipe)));
-            self.recorded.push(a.version);
-        }
-        Ok(())
-    }
-
-    /// Refuses a down through a recorded step that cannot be replayed, and
-    /// offers the backup taken before it instead.
-    async fn check_replayable(&self, list: &[usize]) -> Result<()> {
-        for &i in list {
-            let step = &self.steps[i];
-            if !self.recorded.iter().any(|r| r == step.name()) || step.down_storable() {
-                continue;
-            }
-            let why = "its down reads data to decide what to do, or no recipe was stored with it"
-                .to_owned();
-            let (backup, lost) = match &self.data_dir {
-                Some(dir) => match backup::before_step(dir, step.name())? {
-                    Some(m) => {
-                        let lost = backup::changes_since(&self.conn, dir, &m)
-                            .await?
-                            .into_iter()
-                            .filter(|(_, now, _)| *now > 0)
-                            .map(|(t, now, _)| format!("{now} row(s) of {t}"))
-                            .collect();
-                        (Some(m.id), lost)
-                    }
-                    None => (None, Vec::new()),
-                },
-                None => (None, Vec::new()),
-            };
-            return Err(MigrateError::CannotStepDown {
-                step: step.name().to_owned(),
-                why,
-                backup,
-                lost,
-            });
-        }
-        Ok(())
     }
 
     fn position(&self, name: &str) -> Result<usize> {
@@ -904,78 +807,6 @@ impl<'c> Runner<'c> {
         Some(recipe.to_json())
     }
 
-    /// Settles the steps MySQL left half done: reverts each (runs the
-    /// opposite of its schema ops, which tolerate the half state) or, with
-    /// `complete`, runs it again to the end. Returns the steps settled.
-    pub async fn recover_half_done(&mut self, complete: bool) -> Result<Vec<StepReport>> {
-        let outcome = self.recover_half_done_inner(complete).await;
-        self.release().await;
-        outcome
-    }
-
-    async fn recover_half_done_inner(&mut self, complete: bool) -> Result<Vec<StepReport>> {
-        self.prepare().await?;
-        let half = book::half_done(&self.conn)
-            .await
-            .map_err(|e| self.err("reading the steps' state", e))?;
-        let mut done = Vec::new();
-        for h in half {
-            let i = self.position(&h.step)?;
-            if complete {
-                done.push(self.run_step_as(i, h.direction, 1, 1, true).await?);
-                continue;
-            }
-            let started = Instant::now();
-            let step = &self.steps[i];
-            let backend = self.backend;
-            let ops = match h.direction {
-                Direction::Up => step.down_ops(backend),
-                Direction::Down => step.up_ops(backend),
-            };
-            let ctx = Arc::new(
-                StepContext::new(
-                    &h.step,
-                    h.direction,
-                    self.data_dir.clone(),
-                    self.progress.clone(),
-                )
-                .resuming(),
-            );
-            let txn = self.begin().await?;
-            let manager = SchemaManager::new(&txn);
-            let body =
-                StepContext::scope(Arc::clone(&ctx), super::schema::run_ops(&manager, &ops)).await;
-            drop(manager);
-            match body {
-                Ok(()) => txn
-                    .commit()
-                    .await
-                    .map_err(|e| self.err("reverting the step", e))?,
-                Err(e) => {
-                    let _ = txn.rollback().await;
-                    return Err(MigrateError::Step {
-                        step: h.step.clone(),
-                        direction: h.direction,
-                        source: Box::new(self.err("reverting the half-done step", e)),
-                    });
-                }
-            }
-            book::clear_state(&self.conn, &h.step)
-                .await
-                .map_err(|e| self.err("clearing the step's state", e))?;
-            done.push(StepReport {
-                step: h.step,
-                direction: match h.direction {
-                    Direction::Up => Direction::Down,
-                    Direction::Down => Direction::Up,
-                },
-                millis: started.elapsed().as_millis() as u64,
-                notes: vec!["reverted what MySQL had committed of it".into()],
-            });
-        }
-        Ok(done)
-    }
-
     /// Recovers an interrupted step, if any, under the lock.
     pub async fn recover(&mut self) -> Result<Option<Recovered>> {
         let outcome = self.prepare().await;
@@ -998,152 +829,5 @@ impl<'c> Runner<'c> {
             self.db_path.as_deref(),
         )
         .await
-    }
-
-    /// What `up` (or `down`) to `target` would do, without doing it. On
-    /// SQLite and PostgreSQL every step really runs, one after the other,
-    /// in a transaction that is rolled back at the end: the SQL shown is
-    /// what ran, the file operations are recorded but not done. MySQL
-    /// cannot roll DDL back, so there the plan shows each step's SQL as
-    /// written.
-    pub async fn plan(
-        &mut self,
-        direction: Direction,
-        target: &Target,
-    ) -> Result<Vec<PlannedStep>> {
-        if direction == Direction::Down {
-            self.load_recorded().await?;
-        }
-        if self.backend == DbBackend::MySql {
-            return self.plan_static(direction, target).await;
-        }
-        let txn = self.begin().await?;
-        let out = self.plan_in(&txn, direction, target).await;
-        let _ = txn.rollback().await;
-        out
-    }
-
-    async fn plan_in(
-        &self,
-        txn: &DatabaseTransaction,
-        direction: Direction,
-        target: &Target,
-    ) -> Result<Vec<PlannedStep>> {
-        let mut out = Vec::new();
-        if direction == Direction::Up {
-            match adopt::inspect(txn).await? {
-                Found::CortexCpp(cpp) => {
-                    for name in adopt::adopt(txn, &cpp, &self.steps).await? {
-                        let i = self.position(&name)?;
-                        out.push(self.planned(i, direction, true));
-                    }
-                }
-                Found::Empty => book::install(txn)
-                    .await
-                    .map_err(|e| self.err("creating the bookkeeping tables", e))?,
-                Found::Managed => {}
-            }
-        }
-        let list = match direction {
-            Direction::Up => self.up_list_on(txn, target).await?,
-            Direction::Down => self.down_list_on(txn, target).await?,
-        };
-        for i in list {
-            let step = &self.steps[i];
-            let mut planned = self.planned(i, direction, false);
-            let ctx = Arc::new(
-                StepContext::new(
-                    step.name(),
-                    direction,
-                    self.data_dir.clone(),
-                    self.progress.clone(),
-                )
-                .dry(),
-            );
-            let manager = SchemaManager::new(txn);
-            let body = StepContext::scope(Arc::clone(&ctx), async {
-                match direction {
-                    Direction::Up => step.up(&manager).await,
-                    Direction::Down => step.down(&manager).await,
-                }
-            })
-            .await;
-            planned.sql = ctx.take_sql();
-            planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
-            planned.notes.extend(ctx.take_notes());
-            let failed = body.is_err();
-            if let Err(e) = body {
-                planned.notes.push(format!(
-                    "would fail: {}",
-                    ctx.take_error()
-                        .map(|e| e.to_string())
-                        .unwrap_or(e.to_string())
-                ));
-            }
-            if direction == Direction::Up && !failed {
-                book::record_up(
-                    txn,
-                    Record {
-                        version: step.name(),
-                        checksum: "",
-                        origin: Origin::Ran,
-                        schema_after: None,
-                        down_recipe: None,
-                    },
-                )
-                .await
-                .map_err(|e| self.err("planning", e))?;
-            } else if !failed {
-                book::record_down(txn, step.name())
-                    .await
-                    .map_err(|e| self.err("planning", e))?;
-            }
-            out.push(planned);
-            if failed {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    fn planned(&self, i: usize, direction: Direction, adopt: bool) -> PlannedStep {
-        let step = &self.steps[i];
-        PlannedStep {
-            step: step.name().to_owned(),
-            direction,
-            adopt,
-            kind: step.kind(),
-            summary: step.summary().to_owned(),
-            sql: Vec::new(),
-            files: Vec::new(),
-            archives: direction == Direction::Down && down_archives(step.as_ref(), self.backend),
-            notes: Vec::new(),
-        }
-    }
-
-    /// The plan from each step's SQL as written (MySQL).
-    async fn plan_static(&self, direction: Direction, target: &Target) -> Result<Vec<PlannedStep>> {
-        let list = match direction {
-            Direction::Up => self.up_list(target).await?,
-            Direction::Down => self.down_list(target).await?,
-        };
-        Ok(list
-            .into_iter()
-            .map(|i| {
-                let step = &self.steps[i];
-                let ops = match direction {
-                    Direction::Up => step.up_ops(self.backend),
-                    Direction::Down => step.down_ops(self.backend),
-                };
-                let mut p = self.planned(i, direction, false);
-                p.sql = ops_sql(self.backend, &ops);
-                if step.kind() == StepKind::Folder {
-                    p.notes.push(
-                        "its file operations depend on the data folder; `up` reports them".into(),
-                    );
-                }
-                p
-            })
-            .collect())
     }
 }

@@ -1,0 +1,240 @@
+//! What each journaled file operation means: doing it (`redo`), undoing it
+//! (`undo`), and making it final after the commit. Every one of them looks
+//! at the disk first, so each can run any number of times: a recovery may
+//! repeat what a dead process had half done.
+
+use std::fs;
+use std::path::Path;
+
+use super::super::durable::{self, exists, remove_any, sync_dir};
+use super::super::error::{MigrateError, Result};
+use super::super::fault;
+use super::super::paths::DataDir;
+use super::{FileOp, work_dir};
+
+/// Keeps the current version of `path` at `old`: a hard link (no bytes
+/// copied), or a copy when they are on different filesystems.
+pub(super) fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
+    match fs::hard_link(path, old) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => {
+            fs::copy(path, old)
+                .map_err(|e| MigrateError::io("keep the old version of", path, e))?;
+            if sync {
+                fs::File::open(old)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| MigrateError::io("sync", old, e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Does one announced rewrite: keeps the old version, writes the new one
+/// beside the file (with its permissions), renames it over the file.
+pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
+    let FileOp::Rewrite { path, old, tmp } = op else {
+        return Ok(());
+    };
+    let root = dir.root();
+    let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+    keep_old(&p, &o, sync)?;
+    durable::write_beside(&p, &t, content, sync)?;
+    fs::rename(&t, &p).map_err(|e| {
+        let _ = fs::remove_file(&t);
+        MigrateError::io("replace", &p, e)
+    })?;
+    if sync {
+        durable::sync_parent(&p)?;
+    }
+    Ok(())
+}
+
+pub(super) fn force_copy() -> bool {
+    std::env::var_os("CORTEX_MIGRATE_FORCE_COPY").is_some()
+}
+
+pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
+    fault::point("journal: finalize begins")?;
+    for op in ops {
+        match op {
+            FileOp::Delete { trash, .. } => remove_any(&dir.root().join(trash))?,
+            FileOp::CopyMove { from, to } if exists(&dir.root().join(to)) => {
+                remove_any(&dir.root().join(from))?;
+            }
+            _ => {}
+        }
+        fault::point("journal: operation finalized")?;
+    }
+    remove_any(&work_dir(dir))?;
+    remove_any(journal)?;
+    sync_dir(&dir.state_dir())?;
+    fault::point("journal: finalized")?;
+    Ok(())
+}
+
+pub(super) fn rollback_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
+    fault::point("journal: rollback begins")?;
+    for op in ops.iter().rev() {
+        undo(dir, op)?;
+        fault::point("journal: operation undone")?;
+    }
+    remove_any(&work_dir(dir))?;
+    remove_any(journal)?;
+    sync_dir(&dir.state_dir())?;
+    fault::point("journal: rolled back")?;
+    Ok(())
+}
+
+/// Does `op` if it is not done yet. `sync` fsyncs what it changed (a batch
+/// syncs the whole filesystem once instead).
+pub(super) fn redo(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
+    let root = dir.root();
+    match op {
+        FileOp::CreateDir { path } => {
+            let p = root.join(path);
+            if !exists(&p) {
+                fs::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
+                durable::sync_parent(&p)?;
+            }
+        }
+        FileOp::Rename { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            match (exists(&f), exists(&t)) {
+                (true, false) => {
+                    fs::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
+                    durable::sync_parent(&f)?;
+                    durable::sync_parent(&t)?;
+                }
+                (false, true) => {}
+                (true, true) => {
+                    return Err(MigrateError::Refused(format!(
+                        "both {} and {} exist; the move cannot be completed safely",
+                        f.display(),
+                        t.display()
+                    )));
+                }
+                (false, false) => {
+                    return Err(MigrateError::io(
+                        "move",
+                        &f,
+                        std::io::Error::from(std::io::ErrorKind::NotFound),
+                    ));
+                }
+            }
+        }
+        FileOp::CopyMove { from, to } | FileOp::Copy { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            if !exists(&t) {
+                let partial = durable::with_suffix(&t, ".cortex-migrate-partial");
+                remove_any(&partial)?;
+                let total = durable::tree_size(&f)?;
+                let mut report = |done: u64| super::super::context::report_bytes(done, total);
+                durable::copy_verified(&f, &partial, &mut report)?;
+                fs::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
+                durable::sync_parent(&t)?;
+            }
+        }
+        FileOp::Rewrite { path, old, tmp } => {
+            // Completing an announced rewrite needs its new bytes, which
+            // only exist as `tmp`: renamed if it is there; if it is not, the
+            // rename already happened (a step commits only after every
+            // rewrite is done).
+            let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+            if exists(&t) {
+                if !exists(&o) {
+                    keep_old(&p, &o, sync)?;
+                }
+                fs::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
+                if sync {
+                    durable::sync_parent(&p)?;
+                }
+            }
+        }
+        FileOp::Create { path, new } => {
+            let p = root.join(path);
+            if !exists(&p) {
+                durable::write_new(&p, &new.0)?;
+            } else if durable::read(&p)? != new.0 {
+                durable::write_atomic(&p, &new.0)?;
+            }
+        }
+        FileOp::Delete { path, trash } => {
+            let (p, t) = (root.join(path), root.join(trash));
+            if exists(&p) && !exists(&t) {
+                fs::rename(&p, &t)
+                    .map_err(|e| MigrateError::io("delete (move to trash)", &p, e))?;
+                durable::sync_parent(&p)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undoes `op` if it was done.
+fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
+    let root = dir.root();
+    match op {
+        FileOp::CreateDir { path } => {
+            let p = root.join(path);
+            if exists(&p) {
+                match fs::remove_dir(&p) {
+                    Ok(()) => durable::sync_parent(&p)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                        tracing::warn!(path = %p.display(), "folder created by the step is not empty; left in place");
+                    }
+                    Err(e) => return Err(MigrateError::io("remove folder", &p, e)),
+                }
+            }
+        }
+        FileOp::Rename { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            if !exists(&f) && exists(&t) {
+                fs::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
+                durable::sync_parent(&f)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+        FileOp::CopyMove { from, to } => {
+            let (f, t) = (root.join(from), root.join(to));
+            remove_any(&durable::with_suffix(&t, ".cortex-migrate-partial"))?;
+            if exists(&f) {
+                remove_any(&t)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+        FileOp::Copy { to, .. } => {
+            let t = root.join(to);
+            remove_any(&durable::with_suffix(&t, ".cortex-migrate-partial"))?;
+            remove_any(&t)?;
+            durable::sync_parent(&t)?;
+        }
+        FileOp::Rewrite { path, old, tmp } => {
+            let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+            remove_any(&t)?;
+            if exists(&o) {
+                // Renaming a hard link over the same file is a no-op that
+                // leaves both names: the kept one goes either way.
+                fs::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
+                remove_any(&o)?;
+                durable::sync_parent(&p)?;
+            }
+        }
+        FileOp::Create { path, .. } => {
+            let p = root.join(path);
+            remove_any(&p)?;
+            durable::sync_parent(&p)?;
+        }
+        FileOp::Delete { path, trash } => {
+            let (p, t) = (root.join(path), root.join(trash));
+            if exists(&t) && !exists(&p) {
+                fs::rename(&t, &p).map_err(|e| MigrateError::io("restore from trash", &t, e))?;
+                durable::sync_parent(&p)?;
+                durable::sync_parent(&t)?;
+            }
+        }
+    }
+    Ok(())
+}

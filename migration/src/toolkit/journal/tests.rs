@@ -1,0 +1,161 @@
+//! The journal on its own: rollback, finalize, recovery forward and back,
+//! torn and damaged records, read-only files, non-UTF-8 names.
+
+use super::*;
+
+fn setup() -> (tempfile::TempDir, DataDir) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("data");
+    fs::create_dir_all(root.join("models/a")).unwrap();
+    fs::write(
+        root.join("models/a/model.yml"),
+        b"engine: cortex.llamacpp\n",
+    )
+    .unwrap();
+    fs::write(root.join("models/a/w.gguf"), b"weights").unwrap();
+    let d = DataDir::new(&root).unwrap();
+    (t, d)
+}
+
+fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, p: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        for e in fs::read_dir(p).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            if path.file_name().unwrap() == super::super::paths::STATE_DIR {
+                continue;
+            }
+            let rel = path.strip_prefix(base).unwrap().to_path_buf();
+            if path.is_dir() {
+                out.push((rel, b"<dir>".to_vec()));
+                walk(base, &path, out);
+            } else {
+                out.push((rel, fs::read(&path).unwrap()));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+fn do_ops(j: &mut Journal) {
+    j.create_dir_all(Path::new("models/b/c")).unwrap();
+    j.move_path(Path::new("models/a/w.gguf"), Path::new("models/b/c/w.gguf"))
+        .unwrap();
+    j.rewrite(Path::new("models/a/model.yml"), b"engine: llama-cpp\n")
+        .unwrap();
+    j.create_file(Path::new("models/b/new.txt"), b"hello")
+        .unwrap();
+    j.delete(Path::new("models/a")).unwrap();
+}
+
+#[test]
+fn rollback_restores_every_byte() {
+    let (_t, d) = setup();
+    let before = snapshot(d.root());
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    do_ops(&mut j);
+    assert_ne!(snapshot(d.root()), before);
+    j.rollback().unwrap();
+    assert_eq!(snapshot(d.root()), before);
+    assert!(!journal_path(&d).exists());
+}
+
+#[test]
+fn finalize_keeps_changes_and_empties_trash() {
+    let (_t, d) = setup();
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    do_ops(&mut j);
+    let during = snapshot(d.root());
+    j.finalize().unwrap();
+    assert_eq!(snapshot(d.root()), during);
+    assert!(!d.root().join("models/a").exists());
+    assert!(!work_dir(&d).exists());
+    assert_eq!(
+        fs::read(d.root().join("models/b/c/w.gguf")).unwrap(),
+        b"weights"
+    );
+}
+
+#[test]
+fn pending_journal_rolls_back_and_forward() {
+    let (_t, d) = setup();
+    let before = snapshot(d.root());
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    do_ops(&mut j);
+    let after = snapshot(d.root());
+    drop(j); // the process "dies"
+    let p = PendingJournal::load(&d).unwrap().unwrap();
+    assert_eq!(p.step, "s");
+    assert_eq!(p.ops.len(), 6, "{:?}", p.ops);
+    p.roll_back().unwrap();
+    assert_eq!(snapshot(d.root()), before);
+
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    do_ops(&mut j);
+    drop(j);
+    PendingJournal::load(&d)
+        .unwrap()
+        .unwrap()
+        .roll_forward()
+        .unwrap();
+    assert_eq!(snapshot(d.root()), after);
+}
+
+#[test]
+fn torn_last_line_is_ignored_but_damage_elsewhere_is_refused() {
+    let (_t, d) = setup();
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    j.create_dir(Path::new("models/x")).unwrap();
+    drop(j);
+    let path = journal_path(&d);
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(br#"{"record":"op","id":2,"op":"del"#).unwrap();
+    let p = PendingJournal::load(&d).unwrap().unwrap();
+    assert_eq!(p.ops.len(), 1);
+
+    let text = fs::read_to_string(&path).unwrap();
+    let broken = text.replacen("create_dir", "create_d!r", 1) + "\n{}\n";
+    fs::write(&path, broken).unwrap();
+    let err = PendingJournal::load(&d).unwrap_err();
+    assert!(
+        matches!(err, MigrateError::JournalCorrupt { line: 2, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn read_only_file_is_refused_not_forced() {
+    let (_t, d) = setup();
+    let p = d.root().join("models/a/model.yml");
+    let mut perms = fs::metadata(&p).unwrap().permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(&p, perms).unwrap();
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    let err = j
+        .rewrite(Path::new("models/a/model.yml"), b"x")
+        .unwrap_err();
+    assert!(matches!(err, MigrateError::ReadOnly { .. }));
+    j.rollback().unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"engine: cortex.llamacpp\n");
+}
+
+#[test]
+fn non_utf8_names_survive_the_journal() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_t, d) = setup();
+    let name = std::ffi::OsStr::from_bytes(b"w\xff.gguf");
+    fs::write(d.root().join("models/a").join(name), b"x").unwrap();
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    j.move_path(
+        &Path::new("models/a").join(name),
+        &Path::new("models").join(name),
+    )
+    .unwrap();
+    drop(j);
+    let p = PendingJournal::load(&d).unwrap().unwrap();
+    p.roll_back().unwrap();
+    assert!(d.root().join("models/a").join(name).exists());
+}

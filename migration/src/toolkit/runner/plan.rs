@@ -1,0 +1,190 @@
+//! `plan`: what `up` or `down` would do, without doing it. On SQLite and
+//! PostgreSQL every step really runs in a transaction that is rolled back
+//! (the SQL shown is what ran; file operations are only recorded); MySQL
+//! cannot roll DDL back, so there each step's SQL is shown as written.
+
+use std::sync::Arc;
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{DatabaseTransaction, DbBackend};
+
+use super::{Runner, Target};
+use crate::toolkit::adopt::{self, Found};
+use crate::toolkit::book::{self, Origin, Record};
+use crate::toolkit::context::StepContext;
+use crate::toolkit::error::{Direction, Result};
+use crate::toolkit::journal::FileOp;
+use crate::toolkit::schema::ops_sql;
+use crate::toolkit::step::{StepKind, down_archives};
+
+/// A planned step, for `plan`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlannedStep {
+    pub step: String,
+    pub direction: Direction,
+    /// Recorded as applied without running (cortex.cpp made its schema).
+    pub adopt: bool,
+    pub kind: StepKind,
+    pub summary: String,
+    /// SQL the step runs (schema steps).
+    pub sql: Vec<String>,
+    /// File operations it would do (folder steps), as found on disk now.
+    pub files: Vec<String>,
+    /// Whether it keeps dropped data in archive tables.
+    pub archives: bool,
+    /// Notes from a dry run (models that would be skipped and such).
+    pub notes: Vec<String>,
+}
+
+impl Runner<'_> {
+    /// What `up` (or `down`) to `target` would do, without doing it. On
+    /// SQLite and PostgreSQL every step really runs, one after the other,
+    /// in a transaction that is rolled back at the end: the SQL shown is
+    /// what ran, the file operations are recorded but not done. MySQL
+    /// cannot roll DDL back, so there the plan shows each step's SQL as
+    /// written.
+    pub async fn plan(
+        &mut self,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<PlannedStep>> {
+        if direction == Direction::Down {
+            self.load_recorded().await?;
+        }
+        if self.backend == DbBackend::MySql {
+            return self.plan_static(direction, target).await;
+        }
+        let txn = self.begin().await?;
+        let out = self.plan_in(&txn, direction, target).await;
+        let _ = txn.rollback().await;
+        out
+    }
+
+    pub(super) async fn plan_in(
+        &self,
+        txn: &DatabaseTransaction,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<PlannedStep>> {
+        let mut out = Vec::new();
+        if direction == Direction::Up {
+            match adopt::inspect(txn).await? {
+                Found::CortexCpp(cpp) => {
+                    for name in adopt::adopt(txn, &cpp, &self.steps).await? {
+                        let i = self.position(&name)?;
+                        out.push(self.planned(i, direction, true));
+                    }
+                }
+                Found::Empty => book::install(txn)
+                    .await
+                    .map_err(|e| self.err("creating the bookkeeping tables", e))?,
+                Found::Managed => {}
+            }
+        }
+        let list = match direction {
+            Direction::Up => self.up_list_on(txn, target).await?,
+            Direction::Down => self.down_list_on(txn, target).await?,
+        };
+        for i in list {
+            let step = &self.steps[i];
+            let mut planned = self.planned(i, direction, false);
+            let ctx = Arc::new(
+                StepContext::new(
+                    step.name(),
+                    direction,
+                    self.data_dir.clone(),
+                    self.progress.clone(),
+                )
+                .dry(),
+            );
+            let manager = SchemaManager::new(txn);
+            let body = StepContext::scope(Arc::clone(&ctx), async {
+                match direction {
+                    Direction::Up => step.up(&manager).await,
+                    Direction::Down => step.down(&manager).await,
+                }
+            })
+            .await;
+            planned.sql = ctx.take_sql();
+            planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
+            planned.notes.extend(ctx.take_notes());
+            let failed = body.is_err();
+            if let Err(e) = body {
+                planned.notes.push(format!(
+                    "would fail: {}",
+                    ctx.take_error()
+                        .map(|e| e.to_string())
+                        .unwrap_or(e.to_string())
+                ));
+            }
+            if direction == Direction::Up && !failed {
+                book::record_up(
+                    txn,
+                    Record {
+                        version: step.name(),
+                        checksum: "",
+                        origin: Origin::Ran,
+                        schema_after: None,
+                        down_recipe: None,
+                    },
+                )
+                .await
+                .map_err(|e| self.err("planning", e))?;
+            } else if !failed {
+                book::record_down(txn, step.name())
+                    .await
+                    .map_err(|e| self.err("planning", e))?;
+            }
+            out.push(planned);
+            if failed {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn planned(&self, i: usize, direction: Direction, adopt: bool) -> PlannedStep {
+        let step = &self.steps[i];
+        PlannedStep {
+            step: step.name().to_owned(),
+            direction,
+            adopt,
+            kind: step.kind(),
+            summary: step.summary().to_owned(),
+            sql: Vec::new(),
+            files: Vec::new(),
+            archives: direction == Direction::Down && down_archives(step.as_ref(), self.backend),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The plan from each step's SQL as written (MySQL).
+    pub(super) async fn plan_static(
+        &self,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<PlannedStep>> {
+        let list = match direction {
+            Direction::Up => self.up_list(target).await?,
+            Direction::Down => self.down_list(target).await?,
+        };
+        Ok(list
+            .into_iter()
+            .map(|i| {
+                let step = &self.steps[i];
+                let ops = match direction {
+                    Direction::Up => step.up_ops(self.backend),
+                    Direction::Down => step.down_ops(self.backend),
+                };
+                let mut p = self.planned(i, direction, false);
+                p.sql = ops_sql(self.backend, &ops);
+                if step.kind() == StepKind::Folder {
+                    p.notes.push(
+                        "its file operations depend on the data folder; `up` reports them".into(),
+                    );
+                }
+                p
+            })
+            .collect())
+    }
+}
