@@ -38,14 +38,7 @@ async fn failing_second_step_via_migrator_up_leaves_the_first_steps_state() {
         files_after_first,
         "data folder changed"
     );
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
-    assert_eq!(
-        applied
-            .iter()
-            .map(|a| a.version.as_str())
-            .collect::<Vec<_>>(),
-        [failing::FIRST]
-    );
+    assert_eq!(common::applied_versions(&db).await, [failing::FIRST]);
     assert!(
         !t.path().join(".cortex-migrate/journal").exists(),
         "journal left behind"
@@ -75,25 +68,6 @@ async fn failing_step_error_names_the_step_and_can_be_retried() {
     );
 }
 
-/// Runs the real binary with a fault injected at the `n`-th boundary.
-fn run_with_fault(
-    dir: &std::path::Path,
-    fault: Option<&str>,
-    log: Option<&std::path::Path>,
-) -> std::process::Output {
-    let mut cmd = std::process::Command::new(common::bin());
-    cmd.args(["--data-dir", dir.to_str().unwrap(), "up"]);
-    cmd.env_remove("CORTEX_MIGRATE_FAULT")
-        .env_remove("CORTEX_MIGRATE_FAULT_LOG");
-    if let Some(f) = fault {
-        cmd.env("CORTEX_MIGRATE_FAULT", f);
-    }
-    if let Some(l) = log {
-        cmd.env("CORTEX_MIGRATE_FAULT_LOG", l);
-    }
-    cmd.output().unwrap()
-}
-
 #[tokio::test]
 async fn binary_step_failing_half_way_leaves_the_step_before() {
     // Learn the boundaries of a clean run: the error goes at the second SQL
@@ -101,7 +75,11 @@ async fn binary_step_failing_half_way_leaves_the_step_before() {
     let probe = tempfile::tempdir().unwrap();
     let log = probe.path().join("points.log");
     let data = probe.path().join("data");
-    assert!(run_with_fault(&data, None, Some(&log)).status.success());
+    assert!(
+        common::cli_with(&data, &["up"], None, Some(&log))
+            .status
+            .success()
+    );
     let points = std::fs::read_to_string(&log).unwrap();
     let mut begun = 0;
     let mut sql_in_second = 0;
@@ -122,7 +100,7 @@ async fn binary_step_failing_half_way_leaves_the_step_before() {
 
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("data");
-    let out = run_with_fault(&d, Some(&format!("{at}:error")), None);
+    let out = common::cli_with(&d, &["up"], Some(format!("{at}:error")), None);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -140,15 +118,8 @@ async fn binary_step_failing_half_way_leaves_the_step_before() {
     let db = connect::open(&Place::Folder(d.clone()), false)
         .await
         .unwrap();
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
     let first = migration::Migrator::steps()[0].name().to_owned();
-    assert_eq!(
-        applied
-            .iter()
-            .map(|a| a.version.as_str())
-            .collect::<Vec<_>>(),
-        [first.as_str()]
-    );
+    assert_eq!(common::applied_versions(&db).await, [first.as_str()]);
     assert_eq!(
         migration::toolkit::snapshot::sqlite_snapshot(&db)
             .await

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::Fixture;
 
@@ -202,26 +201,10 @@ async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_st
     common::ok(&common::cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
     let pristine = fx.tmp.path().join("pristine");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(&fx.home)
-            .arg(&pristine)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::copy_tree(&fx.home, &pristine);
     let reset = || {
         std::fs::remove_dir_all(&fx.home).unwrap();
-        assert!(
-            Command::new("cp")
-                .arg("-a")
-                .arg(&pristine)
-                .arg(&fx.home)
-                .status()
-                .unwrap()
-                .success()
-        );
+        common::copy_tree(&pristine, &fx.home);
     };
     let before = state(&fx).await;
     common::ok(&common::cli(&fx.data, &["restore", &id]));
@@ -229,21 +212,13 @@ async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_st
 
     reset();
     let log = fx.tmp.path().join("points.log");
-    let o = Command::new(common::bin())
-        .args(["--data-dir", fx.data.to_str().unwrap(), "restore", &id])
-        .env("CORTEX_MIGRATE_FAULT_LOG", &log)
-        .output()
-        .unwrap();
+    let o = common::cli_with(&fx.data, &["restore", &id], None, Some(&log));
     assert!(o.status.success());
     let points = std::fs::read_to_string(&log).unwrap().lines().count();
     let (mut b, mut a) = (0, 0);
     for n in 1..=points {
         reset();
-        let o = Command::new(common::bin())
-            .args(["--data-dir", fx.data.to_str().unwrap(), "restore", &id])
-            .env("CORTEX_MIGRATE_FAULT", format!("{n}:kill"))
-            .output()
-            .unwrap();
+        let o = common::cli_with(&fx.data, &["restore", &id], Some(format!("{n}:kill")), None);
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(o.status.signal(), Some(9), "boundary {n} did not kill");
         // The next start of anything recovers first.

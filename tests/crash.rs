@@ -14,22 +14,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use migration::Migrator;
 use migration::toolkit::StepList;
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
-
-fn copy_tree(from: &Path, to: &Path) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
 
 /// Everything that matters: the files (the database file itself and the
 /// migrator's own state left out), the Cortex tables' rows, the schema and
@@ -46,17 +35,7 @@ async fn digest(home: &Path, data: &Path) -> String {
     } else {
         sea_orm::Database::connect("sqlite::memory:").await.unwrap()
     };
-    let rows = common::db_rows_of(&db, &CORTEX_TABLES).await;
-    let schema = migration::toolkit::snapshot::sqlite_snapshot(&db)
-        .await
-        .unwrap();
-    let applied: Vec<String> = migration::toolkit::book::applied(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.version)
-        .collect();
-    format!("{files:?}\n{rows:?}\n{schema}\n{applied:?}")
+    format!("{files:?}\n{}", common::db_state(&db, &CORTEX_TABLES).await)
 }
 
 /// Where a run starts.
@@ -90,7 +69,7 @@ impl Bench {
         let home = fx.home.clone();
         let data = fx.data.clone();
         let pristine = fx.tmp.path().join("pristine");
-        copy_tree(&home, &pristine);
+        common::copy_tree(&home, &pristine);
         Bench {
             _fx: fx,
             home,
@@ -103,7 +82,7 @@ impl Bench {
     /// database stores).
     fn reset(&self) {
         std::fs::remove_dir_all(&self.home).unwrap();
-        copy_tree(&self.pristine, &self.home);
+        common::copy_tree(&self.pristine, &self.home);
     }
 }
 

@@ -9,7 +9,7 @@ use cortex_migrate::connect::{self, Place};
 use migration::Migrator;
 use migration::toolkit::runner::{Options, Runner, Target};
 use migration::toolkit::snapshot::{self, TableShape};
-use sea_orm::{ConnectionTrait, Database, EntityTrait, Schema};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, Schema};
 
 /// SQLite's type affinity of a declared column type.
 fn affinity(decl: &str) -> &'static str {
@@ -64,8 +64,8 @@ async fn entity_shape<E: EntityTrait>(entity: E) -> TableShape {
     snapshot::sqlite_table(&db, &name, &sql).await.unwrap()
 }
 
-#[tokio::test]
-async fn entities_agree_with_the_migrated_schema() {
+/// A temporary data folder migrated through every shipped step.
+async fn migrated() -> (tempfile::TempDir, DatabaseConnection) {
     let t = tempfile::tempdir().unwrap();
     let db = connect::open(&Place::Folder(t.path().to_path_buf()), true)
         .await
@@ -80,6 +80,12 @@ async fn entities_agree_with_the_migrated_schema() {
     .up(Target::All)
     .await
     .unwrap();
+    (t, db)
+}
+
+#[tokio::test]
+async fn entities_agree_with_the_migrated_schema() {
+    let (_t, db) = migrated().await;
     let migrated: Vec<(String, String)> = snapshot::sqlite_tables(&db)
         .await
         .unwrap()
@@ -131,20 +137,7 @@ async fn entities_agree_with_the_migrated_schema() {
 #[tokio::test]
 async fn entities_read_the_rows_the_migrations_store() {
     use sea_orm::EntityTrait;
-    let t = tempfile::tempdir().unwrap();
-    let db = connect::open(&Place::Folder(t.path().to_path_buf()), true)
-        .await
-        .unwrap();
-    Runner::new(
-        &db,
-        <Migrator as migration::toolkit::StepList>::steps(),
-        Options::default(),
-    )
-    .await
-    .unwrap()
-    .up(Target::All)
-    .await
-    .unwrap();
+    let (_t, db) = migrated().await;
     db.execute_unprepared(
         "INSERT INTO models VALUES ('m', 'a', 'b', 'models/x/model.yml', 'm', 'cortexso', 's', 'downloaded', 'llama-cpp', '{}', 123);
          INSERT INTO hardware VALUES ('GPU-1', 'gpu', 0, 0, 1, 2);

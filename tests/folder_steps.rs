@@ -191,6 +191,15 @@ async fn up_renames_legacy_engines_in_folders_rows_and_model_yml() {
     );
 }
 
+/// `models.weights_bytes` of one model, as text (`None` for NULL).
+async fn weights_bytes(fx: &Fixture, model_id: &str) -> Option<String> {
+    value(
+        fx,
+        &format!("SELECT weights_bytes AS v FROM models WHERE model_id = '{model_id}'"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn up_fills_weights_bytes_from_the_files_on_disk() {
     let fx = common::cortex_folder(3).await;
@@ -198,40 +207,14 @@ async fn up_fills_weights_bytes_from_the_files_on_disk() {
     let tiny = std::fs::metadata(fx.data.join("models/cortex.so/tinyllama/1b/model.gguf"))
         .unwrap()
         .len();
-    let got = value(
-        &fx,
-        &format!(
-            "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
-            common::TINYLLAMA
-        ),
-    )
-    .await
-    .unwrap();
+    let got = weights_bytes(&fx, common::TINYLLAMA).await.unwrap();
     assert_eq!(got, tiny.to_string());
     let imported = std::fs::metadata(fx.outside().join("my-imported.gguf"))
         .unwrap()
         .len();
-    let got = value(
-        &fx,
-        &format!(
-            "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
-            common::IMPORTED
-        ),
-    )
-    .await
-    .unwrap();
+    let got = weights_bytes(&fx, common::IMPORTED).await.unwrap();
     assert_eq!(got, imported.to_string());
-    assert_eq!(
-        value(
-            &fx,
-            &format!(
-                "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
-                common::CATALOGUE
-            )
-        )
-        .await,
-        None
-    );
+    assert_eq!(weights_bytes(&fx, common::CATALOGUE).await, None);
 }
 
 async fn digest(
@@ -341,17 +324,7 @@ async fn invalid_yaml_is_skipped_with_a_note_and_left_as_it_was() {
     .await
     .unwrap();
     assert_eq!(rel, TINY_YML);
-    assert_eq!(
-        value(
-            &fx,
-            &format!(
-                "SELECT weights_bytes AS v FROM models WHERE model_id = '{}'",
-                common::TINYLLAMA
-            )
-        )
-        .await,
-        None
-    );
+    assert_eq!(weights_bytes(&fx, common::TINYLLAMA).await, None);
 }
 
 #[tokio::test]

@@ -30,16 +30,25 @@ fn opts(dir: &Path) -> Options {
     }
 }
 
-/// The newer binary's data: migrated to step 5, with rows in every table.
-async fn newer_data() -> (tempfile::TempDir, DatabaseConnection) {
-    let t = versions::folder();
-    let db = open(t.path()).await;
-    Runner::new(&db, NewMigrator::steps(), opts(t.path()))
+/// Runs every step of `steps` on the folder `dir`.
+async fn up_all(
+    db: &DatabaseConnection,
+    steps: Vec<Box<dyn migration::toolkit::Step>>,
+    dir: &Path,
+) {
+    Runner::new(db, steps, opts(dir))
         .await
         .unwrap()
         .up(Target::All)
         .await
         .unwrap();
+}
+
+/// The newer binary's data: migrated to step 5, with rows in every table.
+async fn newer_data() -> (tempfile::TempDir, DatabaseConnection) {
+    let t = versions::folder();
+    let db = open(t.path()).await;
+    up_all(&db, NewMigrator::steps(), t.path()).await;
     db.execute_unprepared(
         "INSERT INTO notes (id, body, tag, color) VALUES (1, 'first', 'a', 'red'), (2, 'second', 'b', 'blue');
          INSERT INTO labels VALUES ('l1', 'Work');
@@ -54,12 +63,7 @@ async fn newer_data() -> (tempfile::TempDir, DatabaseConnection) {
 async fn old_schema() -> String {
     let t = tempfile::tempdir().unwrap();
     let db = open(t.path()).await;
-    Runner::new(&db, OldMigrator::steps(), opts(t.path()))
-        .await
-        .unwrap()
-        .up(Target::All)
-        .await
-        .unwrap();
+    up_all(&db, OldMigrator::steps(), t.path()).await;
     snapshot::sqlite_snapshot(&db).await.unwrap()
 }
 
@@ -155,12 +159,7 @@ async fn the_newer_binary_migrates_up_again_with_archived_values_back() {
         .down(Target::To(S3_NAME.into()))
         .await
         .unwrap();
-    Runner::new(&db, NewMigrator::steps(), opts(t.path()))
-        .await
-        .unwrap()
-        .up(Target::All)
-        .await
-        .unwrap();
+    up_all(&db, NewMigrator::steps(), t.path()).await;
     assert_eq!(
         common::db_rows_of(&db, &["notes", "labels", "pins"]).await,
         before
@@ -172,12 +171,7 @@ async fn the_newer_binary_migrates_up_again_with_archived_values_back() {
 async fn a_step_changed_after_it_ran_is_reported_by_status_and_verify() {
     let t = versions::folder();
     let db = open(t.path()).await;
-    Runner::new(&db, OldMigrator::steps(), opts(t.path()))
-        .await
-        .unwrap()
-        .up(Target::All)
-        .await
-        .unwrap();
+    up_all(&db, OldMigrator::steps(), t.path()).await;
     let drifted = Runner::new(&db, DriftedMigrator::steps(), opts(t.path()))
         .await
         .unwrap();
@@ -205,21 +199,11 @@ async fn a_step_changed_after_it_ran_is_reported_by_status_and_verify() {
 async fn a_step_whose_down_cannot_be_stored_offers_the_backup_from_before_it() {
     let t = versions::folder();
     let db = open(t.path()).await;
-    Runner::new(&db, NewMigrator::steps(), opts(t.path()))
-        .await
-        .unwrap()
-        .up(Target::All)
-        .await
-        .unwrap();
+    up_all(&db, NewMigrator::steps(), t.path()).await;
     db.execute_unprepared("INSERT INTO labels VALUES ('l1', 'Work')")
         .await
         .unwrap();
-    Runner::new(&db, NewestMigrator::steps(), opts(t.path()))
-        .await
-        .unwrap()
-        .up(Target::All)
-        .await
-        .unwrap();
+    up_all(&db, NewestMigrator::steps(), t.path()).await;
     // Written after the step was applied: restoring the backup loses these.
     db.execute_unprepared("INSERT INTO notes (id, body) VALUES (7, 'late'), (8, 'later')")
         .await
@@ -306,15 +290,8 @@ fn files_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
 
 async fn digest(dir: &Path) -> String {
     let db = open(dir).await;
-    let rows = common::db_rows_of(&db, &["notes", "labels", "pins"]).await;
-    let schema = snapshot::sqlite_snapshot(&db).await.unwrap();
-    let applied: Vec<String> = migration::toolkit::book::applied(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.version)
-        .collect();
-    format!("{rows:?}\n{schema}\n{applied:?}\n{:?}", files_of(dir))
+    let state = common::db_state(&db, &["notes", "labels", "pins"]).await;
+    format!("{state}\n{:?}", files_of(dir))
 }
 
 #[tokio::test]
@@ -322,21 +299,10 @@ async fn a_step_down_with_stored_recipes_killed_at_every_boundary_recovers() {
     let (t, db) = newer_data().await;
     drop(db);
     let pristine = t.path().with_extension("pristine");
-    let copy = |from: &Path, to: &Path| {
-        assert!(
-            Command::new("cp")
-                .arg("-a")
-                .arg(from)
-                .arg(to)
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    copy(t.path(), &pristine);
+    common::copy_tree(t.path(), &pristine);
     let reset = || {
         std::fs::remove_dir_all(t.path()).unwrap();
-        copy(&pristine, t.path());
+        common::copy_tree(&pristine, t.path());
     };
     // The states: before, after undoing step 5, after undoing step 4.
     let mut states = vec![digest(t.path()).await];

@@ -9,21 +9,21 @@
 //! is unset. `CORTEX_MIGRATE_BLESS=1 cargo test --test servers` rewrites
 //! `migration/snapshots/{postgres,mysql}/`.
 
+mod common;
 #[path = "support/server_rows.rs"]
 mod server_rows;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use migration::Migrator;
 use migration::toolkit::runner::{Options, Report, Runner, Target};
 use migration::toolkit::{StepList, golden, snapshot};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
-use servers::{Server, TestDb};
+use servers::{Server, TestDb, cli};
 
 /// Runs each named behaviour once per server, as `postgres::<name>` and
 /// `mysql::<name>`.
@@ -562,34 +562,6 @@ async fn entities_read_the_rows_the_migrations_stored(server: Server, test: &str
     assert_eq!(back.weights_bytes, Some(BIG), "{server:?}");
 }
 
-/// Every file under `dir` (relative path -> bytes; folders as `None`),
-/// without the migrator's own `.cortex-migrate`.
-fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_name() == ".cortex-migrate" {
-                continue;
-            }
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if path.is_dir() {
-                out.insert(rel, None);
-                walk(root, &path, out);
-            } else {
-                out.insert(rel, Some(std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 const YML: &str = "models/cortex.so/x/main/model.yml";
 const WEIGHTS: &str = "models/cortex.so/x/main/model.gguf";
 const ENGINE_FILE: &str = "linux-amd64-avx2/v0.1.49/libengine.so";
@@ -661,7 +633,7 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     )
     .await;
     let rows_before = server_rows::rows_of(&db, &TABLES).await;
-    let tree_before = tree(&data);
+    let tree_before = common::tree(&data);
     let yml_before = std::fs::read_to_string(data.join(YML)).unwrap();
 
     let report = up(&db, &data, Target::All).await;
@@ -675,7 +647,7 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     assert_eq!(model.engine.as_deref(), Some("llama-cpp"), "{server:?}");
     assert_eq!(model.weights_bytes, Some(size as i64), "{server:?}");
 
-    let tree_after = tree(&data);
+    let tree_after = common::tree(&data);
     assert!(!data.join("engines/cortex.llamacpp").exists(), "{server:?}");
     assert_eq!(
         tree_after.get(&format!("engines/llama-cpp/{ENGINE_FILE}")),
@@ -712,9 +684,9 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
         "{server:?}: rows not given back by the down"
     );
     assert!(
-        tree(&data) == tree_before,
+        common::tree(&data) == tree_before,
         "{server:?}: the data folder is not byte for byte as before: {:?}",
-        tree(&data).keys().collect::<Vec<_>>()
+        common::tree(&data).keys().collect::<Vec<_>>()
     );
 }
 
@@ -761,18 +733,6 @@ async fn a_legacy_engines_row_is_renamed_and_named_back_by_down(server: Server, 
     );
 }
 
-fn run_bin(url: &str, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cortex-migrate"))
-        .arg("--database-url")
-        .arg(url)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("CORTEX_DATA_DIR")
-        .output()
-        .unwrap()
-}
-
 fn show(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -788,7 +748,7 @@ async fn binary_up_serves_as_a_deploy_step(server: Server, test: &str) {
     };
     let (_t, data) = data_folder();
 
-    let first = run_bin(&tdb.url, &data, &["up"]);
+    let first = cli(&tdb.url, &data, &["up"], None);
     assert!(first.status.success(), "{server:?}: {}", show(&first));
     for step in names() {
         assert!(
@@ -798,7 +758,7 @@ async fn binary_up_serves_as_a_deploy_step(server: Server, test: &str) {
         );
     }
 
-    let second = run_bin(&tdb.url, &data, &["up"]);
+    let second = cli(&tdb.url, &data, &["up"], None);
     assert!(second.status.success(), "{server:?}: {}", show(&second));
     assert!(
         String::from_utf8_lossy(&second.stdout).contains("Nothing to do"),
@@ -806,7 +766,7 @@ async fn binary_up_serves_as_a_deploy_step(server: Server, test: &str) {
         show(&second)
     );
 
-    let status = run_bin(&tdb.url, &data, &["status", "--json"]);
+    let status = cli(&tdb.url, &data, &["status", "--json"], None);
     assert!(status.status.success(), "{server:?}: {}", show(&status));
     let json: serde_json::Value = serde_json::from_slice(&status.stdout)
         .unwrap_or_else(|e| panic!("{server:?}: status --json: {e}: {}", show(&status)));
@@ -824,7 +784,7 @@ async fn binary_up_serves_as_a_deploy_step(server: Server, test: &str) {
         .collect();
     assert_eq!(states, vec!["applied"; names().len()], "{json}");
 
-    let verify = run_bin(&tdb.url, &data, &["verify"]);
+    let verify = cli(&tdb.url, &data, &["verify"], None);
     assert!(verify.status.success(), "{server:?}: {}", show(&verify));
     // It compared, rather than finding nothing to compare with.
     assert!(
@@ -845,7 +805,7 @@ async fn verify_reports_a_column_added_outside_the_migrations(server: Server, te
         .await
         .unwrap();
 
-    let verify = run_bin(&tdb.url, &data, &["verify"]);
+    let verify = cli(&tdb.url, &data, &["verify"], None);
     assert_eq!(
         verify.status.code(),
         Some(4),

@@ -4,32 +4,14 @@
 //! leaves no trace on PostgreSQL, and on MariaDB (which cannot roll back
 //! DDL) is shown as failed and can be reverted or completed.
 
+mod common;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use servers::{Server, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_cortex-migrate");
-
-fn cli(url: &str, dir: &Path, args: &[&str], fault: Option<&str>) -> Output {
-    let mut c = Command::new(BIN);
-    c.args(["--database-url", url, "--data-dir", dir.to_str().unwrap()])
-        .args(args);
-    c.env_remove("CORTEX_MIGRATE_FAULT")
-        .env_remove("CORTEX_MIGRATE_FAULT_LOG");
-    if let Some(f) = fault {
-        c.env("CORTEX_MIGRATE_FAULT", f);
-    }
-    c.output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::ok;
+use servers::{Server, TestDb, cli, command};
 
 fn steps() -> usize {
     <migration::Migrator as migration::toolkit::StepList>::steps().len()
@@ -43,14 +25,7 @@ async fn eight_at_once(server: Server) {
     std::fs::create_dir_all(dir.path().join("engines/cortex.llamacpp")).unwrap();
     let children: Vec<_> = (0..8)
         .map(|_| {
-            Command::new(BIN)
-                .args([
-                    "--database-url",
-                    &db.url,
-                    "--data-dir",
-                    dir.path().to_str().unwrap(),
-                    "up",
-                ])
+            command(&db.url, dir.path(), &["up"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -102,14 +77,7 @@ async fn failing_half_way(server: Server) -> Option<(TestDb, tempfile::TempDir)>
     // Learn the boundaries on a twin database.
     let twin = TestDb::create(server, "failing_half_way_twin").await?;
     let log = dir.path().join("points.log");
-    let o = Command::new(BIN)
-        .args([
-            "--database-url",
-            &twin.url,
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "up",
-        ])
+    let o = command(&twin.url, dir.path(), &["up"])
         .env("CORTEX_MIGRATE_FAULT_LOG", &log)
         .output()
         .unwrap();

@@ -105,6 +105,27 @@ pub async fn db_rows_of(conn: &DatabaseConnection, tables: &[&str]) -> BTreeMap<
     out
 }
 
+/// The versions of the applied steps, in the order the history lists them.
+pub async fn applied_versions(conn: &DatabaseConnection) -> Vec<String> {
+    migration::toolkit::book::applied(conn)
+        .await
+        .unwrap_or_else(|e| panic!("reading the applied steps: {e}"))
+        .into_iter()
+        .map(|a| a.version)
+        .collect()
+}
+
+/// The state of a database a crash or a round trip must keep: the rows of
+/// `tables`, the schema snapshot and the applied steps, as one text.
+pub async fn db_state(conn: &DatabaseConnection, tables: &[&str]) -> String {
+    let rows = db_rows_of(conn, tables).await;
+    let schema = migration::toolkit::snapshot::sqlite_snapshot(conn)
+        .await
+        .unwrap_or_else(|e| panic!("schema snapshot: {e}"));
+    let applied = applied_versions(conn).await;
+    format!("{rows:?}\n{schema}\n{applied:?}")
+}
+
 /// The `CREATE` text of every table and index (SQLite's own left out),
 /// by name: for asserting that the schema did not change.
 pub async fn db_schema(conn: &DatabaseConnection) -> BTreeMap<String, String> {
@@ -171,6 +192,18 @@ fn sha256_hex(data: &[u8]) -> String {
 /// The exact bytes of a file.
 pub fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Copies the folder `from` to `to` as `cp -a` does: modes, times, hard
+/// links and symlinks kept, so that a test can reset a folder between runs.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("running cp");
+    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
 }
 
 /// The `cortex-migrate` binary Cargo built for this test run.

@@ -22,7 +22,8 @@ pub use cortex_migrate::sample::{
     LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
 };
 pub use digest::{
-    TableRows, bin, bytes, cli, cli_with, db_rows, db_rows_of, db_schema, ok, table_names, tree,
+    TableRows, applied_versions, bin, bytes, cli, cli_with, copy_tree, db_rows, db_rows_of,
+    db_schema, db_state, ok, table_names, tree,
 };
 
 /// A temporary home: `home/.cortexrc`, the data folder `home/cortexcpp`

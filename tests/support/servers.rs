@@ -5,6 +5,9 @@
 // Each test file uses a part of this module.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::{Command, Output};
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 /// A server the tests can use.
@@ -147,4 +150,28 @@ impl Drop for TestDb {
         })
         .join();
     }
+}
+
+/// The binary on the server database `url` with the data folder `dir`,
+/// with no fault or data folder settings inherited.
+pub fn command(url: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cortex-migrate"));
+    c.arg("--database-url")
+        .arg(url)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("CORTEX_DATA_DIR")
+        .env_remove("CORTEX_MIGRATE_FAULT")
+        .env_remove("CORTEX_MIGRATE_FAULT_LOG");
+    c
+}
+
+/// Runs [`command`], with `CORTEX_MIGRATE_FAULT=fault` when given.
+pub fn cli(url: &str, dir: &Path, args: &[&str], fault: Option<&str>) -> Output {
+    let mut c = command(url, dir, args);
+    if let Some(f) = fault {
+        c.env("CORTEX_MIGRATE_FAULT", f);
+    }
+    c.output().expect("running cortex-migrate")
 }
