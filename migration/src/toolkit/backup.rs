@@ -120,12 +120,7 @@ fn stamp(secs: u64) -> String {
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
     let text = serde_json::to_vec_pretty(m)
         .map_err(|e| MigrateError::Refused(format!("cannot encode the backup manifest: {e}")))?;
-    let path = folder.join("manifest.json");
-    if path.exists() {
-        durable::write_atomic(&path, &text)
-    } else {
-        durable::write_new(&path, &text)
-    }
+    durable::write_atomic(&folder.join("manifest.json"), &text)
 }
 
 /// Takes the backup of a run and records, while it goes, what the run

@@ -29,12 +29,6 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 /// new content after a crash, never a mix. Keeps the permissions of the file
 /// it replaces.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace(path, bytes, true)
-}
-
-/// [`write_atomic`], with the fsyncs left to the caller when `sync` is false
-/// (a batch then syncs the filesystem once with [`sync_filesystem`]).
-pub fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| MigrateError::Refused(format!("{} has no parent folder", path.display())))?;
@@ -42,32 +36,25 @@ pub fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.cortex-migrate-tmp"));
-    let perms = fs::metadata(path).ok().map(|m| m.permissions());
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| MigrateError::io("create", &tmp, e))?;
-        let written = f
-            .write_all(bytes)
-            .and_then(|_| if sync { f.sync_all() } else { Ok(()) });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(MigrateError::io("write", &tmp, e));
-        }
-    }
-    if let Some(perms) = perms {
-        fs::set_permissions(&tmp, perms)
-            .map_err(|e| MigrateError::io("set permissions of", &tmp, e))?;
-    }
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
+    replace_via(
+        path,
+        &dir.join(format!(".{name}.cortex-migrate-tmp")),
+        bytes,
+        true,
+    )
+}
+
+/// Replaces `path` with `bytes` through the temp file `tmp` beside it
+/// ([`write_beside`], then a rename over `path`). With `sync` false the
+/// fsyncs are left to the caller (a batch then syncs the filesystem once
+/// with [`sync_filesystem`]).
+pub fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
+    write_beside(path, tmp, bytes, sync)?;
+    fs::rename(tmp, path).map_err(|e| {
+        let _ = fs::remove_file(tmp);
         MigrateError::io("replace", path, e)
     })?;
-    if sync { sync_dir(dir) } else { Ok(()) }
+    if sync { sync_parent(path) } else { Ok(()) }
 }
 
 /// Writes `bytes` to `tmp` (a new file beside `path`) with the permissions

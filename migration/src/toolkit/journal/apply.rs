@@ -40,15 +40,7 @@ pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: boo
     let root = dir.root();
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
     keep_old(&p, &o, sync)?;
-    durable::write_beside(&p, &t, content, sync)?;
-    fs::rename(&t, &p).map_err(|e| {
-        let _ = fs::remove_file(&t);
-        MigrateError::io("replace", &p, e)
-    })?;
-    if sync {
-        durable::sync_parent(&p)?;
-    }
-    Ok(())
+    durable::replace_via(&p, &t, content, sync)
 }
 
 pub(super) fn force_copy() -> bool {
