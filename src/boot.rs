@@ -11,9 +11,11 @@
 //! time the schema was fully verified.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::Migrator;
+use migration::toolkit::journal::ensure_state_dir;
 use migration::toolkit::lock::FolderLock;
 use migration::toolkit::paths::DataDir;
 use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
@@ -309,15 +311,17 @@ async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()>
     if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == f) {
         return Ok(());
     }
-    if !dir.state_dir().exists() {
-        std::fs::create_dir_all(dir.state_dir())
-            .map_err(|e| MigrateError::io("create folder", dir.state_dir(), e))?;
-    }
-    if path.exists() {
-        durable::write_atomic(&path, f.as_bytes())?;
-    } else {
-        durable::write_new(&path, f.as_bytes())?;
-    }
+    let state = ensure_state_dir(dir)?;
+    // Boots started together all get here after the runner has let go of
+    // the lock: each writes through a temp file of its own and renames it
+    // over the file (the last rename wins; they all write the same text).
+    static WRITERS: AtomicU64 = AtomicU64::new(0);
+    let tmp = state.join(format!(
+        ".{VERIFIED_FILE}.{}-{}.tmp",
+        std::process::id(),
+        WRITERS.fetch_add(1, Ordering::Relaxed)
+    ));
+    durable::replace_via(&path, &tmp, f.as_bytes(), true)?;
     Ok(())
 }
 

@@ -228,3 +228,44 @@ async fn boot_can_step_newer_data_down_with_its_stored_recipe() {
             .all(|a| a.version != "m20991231_000001_from_the_future")
     );
 }
+
+/// Cortex processes started together (or one process opening the folder
+/// from several tasks) all boot: none fails while another records the
+/// verified schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boots_started_together_all_succeed() {
+    let fx = common::cortex_folder(1).await;
+    Boot::data_folder(&fx.data).open().await.unwrap();
+    let verified = fx.data.join(".cortex-migrate/verified-schema");
+    let fingerprint = std::fs::read_to_string(&verified).unwrap();
+    for round in 0..10 {
+        // Nothing pending, but no verified schema: every boot verifies and
+        // records it.
+        std::fs::remove_file(&verified).unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(8));
+        let boots: Vec<_> = (0..8)
+            .map(|_| {
+                let (data, start) = (fx.data.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    Boot::data_folder(&data).open().await.map(|b| b.report)
+                })
+            })
+            .collect();
+        for b in boots {
+            let report = b.await.unwrap();
+            assert!(
+                matches!(&report, Ok(r) if r.as_ref().is_none_or(|r| r.steps.is_empty())),
+                "round {round}: a boot failed or migrated: {report:?}"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&verified).unwrap(), fingerprint);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(fx.data.join(".cortex-migrate"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
