@@ -217,6 +217,35 @@ async fn mariadb_step_failing_half_way_can_be_completed() {
     assert_eq!(st["half_done"].as_array().unwrap().len(), 0);
 }
 
+/// A history written without the half-done table (by plain
+/// sea-orm-migration, or before that table existed): the next run creates
+/// the bookkeeping it needs before its first step, rather than failing on
+/// the missing table.
+#[tokio::test]
+async fn mariadb_history_without_the_state_table_still_runs_steps() {
+    let Some(db) = TestDb::create(Server::MySql, "no_state_table").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ok(&cli(&db.url, dir.path(), &["up"], None));
+    let conn = db.connect().await;
+    sea_orm::ConnectionTrait::execute_unprepared(&conn, "DROP TABLE cortex_migrate_state")
+        .await
+        .unwrap();
+
+    ok(&cli(&db.url, dir.path(), &["down", "--steps", "1", "--yes"], None));
+    assert_eq!(
+        migration::toolkit::book::applied(&conn).await.unwrap().len(),
+        steps() - 1
+    );
+    ok(&cli(&db.url, dir.path(), &["up"], None));
+    assert_eq!(
+        migration::toolkit::book::applied(&conn).await.unwrap().len(),
+        steps()
+    );
+    ok(&cli(&db.url, dir.path(), &["verify"], None));
+}
+
 #[tokio::test]
 async fn a_migrator_waiting_for_the_advisory_lock_gives_up_after_its_timeout() {
     for server in [Server::Postgres, Server::MySql] {

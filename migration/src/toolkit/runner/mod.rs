@@ -371,8 +371,10 @@ impl<'c> Runner<'c> {
     async fn adopt_if_needed(&mut self) -> Result<Vec<String>> {
         let found = adopt::inspect(&self.conn).await?;
         match found {
-            Found::Managed => Ok(Vec::new()),
-            Found::Empty => {
+            // A history written by plain sea-orm-migration (or before a
+            // bookkeeping table existed) gets the missing tables too: every
+            // step run relies on them.
+            Found::Managed | Found::Empty => {
                 let txn = self.begin().await?;
                 book::install(&txn)
                     .await
@@ -770,7 +772,6 @@ impl<'c> Runner<'c> {
                 let schema_after = Some(snapshot::snapshot(txn).await.map_err(db)?);
                 let sum = checksum(step.as_ref(), self.backend);
                 let recipe = self.down_recipe(step.as_ref(), ctx);
-                book::install(txn).await.map_err(db)?;
                 book::record_up(
                     txn,
                     Record {

@@ -75,10 +75,9 @@ impl Runner<'_> {
                         out.push(self.planned(i, direction, true));
                     }
                 }
-                Found::Empty => book::install(txn)
+                Found::Managed | Found::Empty => book::install(txn)
                     .await
                     .map_err(|e| self.err("creating the bookkeeping tables", e))?,
-                Found::Managed => {}
             }
         }
         let list = match direction {
