@@ -233,17 +233,57 @@ async fn mariadb_history_without_the_state_table_still_runs_steps() {
         .await
         .unwrap();
 
-    ok(&cli(&db.url, dir.path(), &["down", "--steps", "1", "--yes"], None));
+    ok(&cli(
+        &db.url,
+        dir.path(),
+        &["down", "--steps", "1", "--yes"],
+        None,
+    ));
     assert_eq!(
-        migration::toolkit::book::applied(&conn).await.unwrap().len(),
+        migration::toolkit::book::applied(&conn)
+            .await
+            .unwrap()
+            .len(),
         steps() - 1
     );
     ok(&cli(&db.url, dir.path(), &["up"], None));
     assert_eq!(
-        migration::toolkit::book::applied(&conn).await.unwrap().len(),
+        migration::toolkit::book::applied(&conn)
+            .await
+            .unwrap()
+            .len(),
         steps()
     );
     ok(&cli(&db.url, dir.path(), &["verify"], None));
+}
+
+/// `sea-orm-cli migrate reset`: every step down, then every bookkeeping
+/// table goes (the archive tables keep the archived data).
+#[tokio::test]
+async fn mariadb_reset_leaves_no_bookkeeping_table() {
+    use sea_orm_migration::MigratorTrait;
+    let Some(db) = TestDb::create(Server::MySql, "reset").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ok(&cli(&db.url, dir.path(), &["up"], None));
+    let conn = db.connect().await;
+    migration::Migrator::reset(&conn).await.unwrap();
+    let tables: Vec<String> = sea_orm::ConnectionTrait::query_all_raw(
+        &conn,
+        sea_orm::Statement::from_string(sea_orm::DbBackend::MySql, "SHOW TABLES"),
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get_by_index::<String>(0).unwrap())
+    .collect();
+    assert!(
+        tables
+            .iter()
+            .all(|t| t.starts_with(migration::toolkit::schema::ARCHIVE_PREFIX)),
+        "{tables:?}"
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ pub async fn sea_orm_reset<M: StepList>(
 ) -> std::result::Result<(), DbErr> {
     let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
     print_report(&r.down(Target::All).await?);
-    for t in ["seaql_migrations", book::STEPS_TABLE] {
+    for t in ["seaql_migrations", book::STEPS_TABLE, book::STATE_TABLE] {
         let drop = Table::drop().table(Alias::new(t)).if_exists().to_owned();
         r.connection().execute(&drop).await?;
     }
