@@ -167,9 +167,9 @@ impl Boot {
             keep_backups: self.keep_backups,
         };
         let steps = Migrator::steps();
+        let mut r = Runner::new(db, Migrator::steps(), opts).await?;
         let report = match self.policy {
             Policy::Check => {
-                let r = Runner::new(db, Migrator::steps(), opts).await?;
                 let st = r.status().await?;
                 if !st.unknown_applied.is_empty() {
                     return Err(MigrateError::UnknownAppliedSteps {
@@ -194,9 +194,11 @@ impl Boot {
                 None
             }
             Policy::Migrate => {
-                let mut r = Runner::new(db, Migrator::steps(), opts).await?;
-                let newer = r.status().await?.unknown_applied;
-                if !newer.is_empty() && self.newer_data == NewerData::StepDown {
+                // With the default `Refuse`, `up` itself refuses steps it
+                // does not know: the status is read only to step down.
+                if self.newer_data == NewerData::StepDown
+                    && !r.status().await?.unknown_applied.is_empty()
+                {
                     let known = r.known_last().map(Target::To).unwrap_or(Target::Nothing);
                     let mut down = r.down(known).await?;
                     let up = r.up(Target::All).await?;
@@ -208,13 +210,9 @@ impl Boot {
             }
         };
         let dir = self.folder()?;
-        let v = verify::verify(db, &steps, dir.as_ref()).await?;
-        let schema_problems: Vec<String> = v
-            .checks
-            .iter()
-            .filter(|c| matches!(c.name, "schema" | "history" | "journal" | "schema_version"))
-            .flat_map(|c| c.problems.clone())
-            .collect();
+        let schema_problems = verify::verify_schema(db, &steps, dir.as_ref())
+            .await?
+            .problems();
         if !schema_problems.is_empty() {
             return Err(Error::Drift(format!(
                 "the database does not match its migrations: {}",
@@ -258,22 +256,19 @@ async fn fingerprint(db: &DatabaseConnection) -> Result<Option<String>> {
         ))
         .await
         .map_err(err)?;
+    let mut got = Vec::with_capacity(applied.len());
     for r in &applied {
         let v: String = r.try_get("", "version").map_err(err)?;
         h.update(v.as_bytes());
         h.update(b"\n");
+        got.push(v);
     }
+    got.sort();
     // Nothing pending: every known step is applied, nothing unknown is.
-    let known: Vec<String> = Migrator::steps()
+    let mut want: Vec<String> = Migrator::steps()
         .iter()
         .map(|s| s.name().to_owned())
         .collect();
-    let mut got: Vec<String> = applied
-        .iter()
-        .filter_map(|r| r.try_get::<String>("", "version").ok())
-        .collect();
-    got.sort();
-    let mut want = known;
     want.sort();
     if got != want {
         return Ok(None);

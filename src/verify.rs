@@ -5,10 +5,11 @@
 //! folder. Reads only.
 
 use migration::toolkit::adopt::{self, Found};
+use migration::toolkit::book::{self, AppliedStep};
 use migration::toolkit::journal::PendingJournal;
 use migration::toolkit::paths::{DataDir, Located};
 use migration::toolkit::step::{Step, checksum};
-use migration::toolkit::{book, golden, snapshot};
+use migration::toolkit::{golden, snapshot};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 
@@ -60,14 +61,48 @@ pub async fn live_schema<C: ConnectionTrait>(conn: &C) -> Result<Option<String>>
     }
 }
 
+impl Verification {
+    fn of(checks: Vec<Check>) -> Verification {
+        Verification {
+            ok: checks.iter().all(|c| c.problems.is_empty()),
+            checks,
+        }
+    }
+}
+
 /// Runs every check.
 pub async fn verify<C: ConnectionTrait>(
     conn: &C,
     steps: &[Box<dyn Step>],
     dir: Option<&DataDir>,
 ) -> Result<Verification> {
+    let (mut checks, applied) = schema_checks(conn, steps, dir).await?;
+    checks.push(check_paths(conn, dir, &applied).await?);
+    Ok(Verification::of(checks))
+}
+
+/// The checks of the database alone: an interrupted step, the history, the
+/// schema and `schema_version` (every check but the paths). What a boot
+/// needs before it hands out the connection.
+pub async fn verify_schema<C: ConnectionTrait>(
+    conn: &C,
+    steps: &[Box<dyn Step>],
+    dir: Option<&DataDir>,
+) -> Result<Verification> {
+    let (checks, _) = schema_checks(conn, steps, dir).await?;
+    Ok(Verification::of(checks))
+}
+
+fn db_err(what: &'static str) -> impl Fn(sea_orm::DbErr) -> migration::toolkit::MigrateError {
+    move |e| migration::toolkit::MigrateError::db(what, e)
+}
+
+async fn schema_checks<C: ConnectionTrait>(
+    conn: &C,
+    steps: &[Box<dyn Step>],
+    dir: Option<&DataDir>,
+) -> Result<(Vec<Check>, Vec<AppliedStep>)> {
     let backend = conn.get_database_backend();
-    let db = |what: &'static str| move |e| migration::toolkit::MigrateError::db(what, e);
     let mut checks = Vec::new();
 
     // An interrupted step makes every other answer provisional.
@@ -88,7 +123,7 @@ pub async fn verify<C: ConnectionTrait>(
 
     let applied = book::applied(conn)
         .await
-        .map_err(db("reading the migration history"))?;
+        .map_err(db_err("reading the migration history"))?;
     let mut history = Check {
         name: "history",
         problems: Vec::new(),
@@ -110,14 +145,15 @@ pub async fn verify<C: ConnectionTrait>(
                 a.version
             )),
             Some(s) => {
+                let ours = checksum(s.as_ref(), backend);
                 if let Some(stored) = &a.checksum
-                    && *stored != checksum(s.as_ref(), backend)
+                    && *stored != ours
                 {
                     history.problems.push(format!(
                         "step {} changed since it was applied (stored checksum {}, this binary's {})",
                         a.version,
                         &stored[..stored.len().min(12)],
-                        &checksum(s.as_ref(), backend)[..12]
+                        &ours[..12]
                     ));
                 }
             }
@@ -170,7 +206,7 @@ pub async fn verify<C: ConnectionTrait>(
                 "SELECT version FROM schema_version",
             ))
             .await
-            .map_err(db("reading schema_version"))?;
+            .map_err(db_err("reading schema_version"))?;
         // The column is INTEGER: 64-bit on SQLite and MySQL's driver
         // widens it, but PostgreSQL's `int4` decodes only as i32.
         let found: Vec<i64> = rows
@@ -192,7 +228,17 @@ pub async fn verify<C: ConnectionTrait>(
         version.detail = "no cortex.cpp step applied".into();
     }
     checks.push(version);
+    Ok((checks, applied))
+}
 
+/// Every path the database holds (model.yml files, uploaded files) must
+/// exist inside the data folder.
+async fn check_paths<C: ConnectionTrait>(
+    conn: &C,
+    dir: Option<&DataDir>,
+    applied: &[AppliedStep],
+) -> Result<Check> {
+    let backend = conn.get_database_backend();
     let mut paths = Check {
         name: "paths",
         problems: Vec::new(),
@@ -207,7 +253,7 @@ pub async fn verify<C: ConnectionTrait>(
                     "SELECT model_id, path_to_model_yaml FROM models ORDER BY model_id",
                 ))
                 .await
-                .map_err(db("reading model paths"))?;
+                .map_err(db_err("reading model paths"))?;
             let mut n = 0;
             for r in &rows {
                 let id: String = r.try_get("", "model_id").unwrap_or_default();
@@ -222,15 +268,9 @@ pub async fn verify<C: ConnectionTrait>(
                     continue;
                 }
                 n += 1;
-                match d.locate(&p) {
-                    Located::Inside { abs, .. } if abs.exists() => {}
-                    Located::Inside { abs, .. } => paths
-                        .problems
-                        .push(format!("model {id}: {} does not exist", abs.display())),
-                    Located::Outside { reason, .. } => {
-                        paths.problems.push(format!("model {id}: `{p}`: {reason}"))
-                    }
-                }
+                paths
+                    .problems
+                    .extend(path_problem(d, &format!("model {id}"), &p, &p));
             }
             if applied.iter().any(|a| a.version.ends_with("_cortex_v3")) {
                 let rows = conn
@@ -239,7 +279,7 @@ pub async fn verify<C: ConnectionTrait>(
                         "SELECT id, filename FROM files ORDER BY id",
                     ))
                     .await
-                    .map_err(db("reading file paths"))?;
+                    .map_err(db_err("reading file paths"))?;
                 for r in &rows {
                     let id: String = r.try_get("", "id").unwrap_or_default();
                     let Some(name) = r.try_get::<Option<String>>("", "filename").ok().flatten()
@@ -247,25 +287,25 @@ pub async fn verify<C: ConnectionTrait>(
                         continue;
                     };
                     n += 1;
-                    match d.locate(&format!("files/{name}")) {
-                        Located::Inside { abs, .. } if abs.exists() => {}
-                        Located::Inside { abs, .. } => paths
-                            .problems
-                            .push(format!("file {id}: {} does not exist", abs.display())),
-                        Located::Outside { reason, .. } => paths
-                            .problems
-                            .push(format!("file {id}: `{name}`: {reason}")),
-                    }
+                    let stored = format!("files/{name}");
+                    paths
+                        .problems
+                        .extend(path_problem(d, &format!("file {id}"), &stored, &name));
                 }
             }
             paths.detail = format!("{n} path(s) exist inside {}", d.root().display());
         }
         Some(_) => paths.detail = "no Cortex tables yet".into(),
     }
-    checks.push(paths);
+    Ok(paths)
+}
 
-    Ok(Verification {
-        ok: checks.iter().all(|c| c.problems.is_empty()),
-        checks,
-    })
+/// What is wrong with the path `stored` of `what` (shown as `shown`), if
+/// anything: outside the data folder, or missing.
+fn path_problem(d: &DataDir, what: &str, stored: &str, shown: &str) -> Option<String> {
+    match d.locate(stored) {
+        Located::Inside { abs, .. } if abs.exists() => None,
+        Located::Inside { abs, .. } => Some(format!("{what}: {} does not exist", abs.display())),
+        Located::Outside { reason, .. } => Some(format!("{what}: `{shown}`: {reason}")),
+    }
 }
