@@ -223,10 +223,21 @@ fn same_shape(found: &TableShape, want: &TableShape) -> Result<()> {
 
 /// Reads an unmanaged database and says what it is. Never writes.
 pub async fn inspect<C: ConnectionTrait>(conn: &C) -> Result<Found> {
-    let db = |e| MigrateError::db("reading the database schema", e);
-    if !book::applied(conn).await.map_err(db)?.is_empty() {
+    if !book::applied(conn)
+        .await
+        .map_err(|e| MigrateError::db("reading the database schema", e))?
+        .is_empty()
+    {
         return Ok(Found::Managed);
     }
+    inspect_unmanaged(conn).await
+}
+
+/// [`inspect`] for a database whose history (`book::applied`) is known to
+/// be empty: [`Found::Empty`] or [`Found::CortexCpp`], never
+/// [`Found::Managed`].
+pub async fn inspect_unmanaged<C: ConnectionTrait>(conn: &C) -> Result<Found> {
+    let db = |e| MigrateError::db("reading the database schema", e);
     if conn.get_database_backend() != DbBackend::Sqlite {
         // cortex.cpp only ever wrote SQLite; a server database without
         // history must be empty of Cortex tables.

@@ -3,15 +3,12 @@
 //! `reset` and `fresh` to, so that `Migrator::up`, `run_cli` and
 //! `sea-orm-cli migrate` all go through the cortex runner.
 
-use std::path::PathBuf;
-
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseExecutor};
 
 use super::book;
 use super::error::{Direction, MigrateError};
-use super::paths::DataDir;
-use super::runner::{DATA_DIR_ENV, Options, Report, Runner, Target, sqlite_file};
+use super::runner::{Options, Report, Runner, Target, default_data_dir, sqlite_file};
 use super::status::read_status;
 use super::step::StepList;
 
@@ -42,16 +39,12 @@ fn print_report(report: &Report) {
     }
 }
 
-fn opts_from_env() -> Options {
-    Options::default()
-}
-
 /// `MigratorTrait::up` of a cortex migrator.
 pub async fn sea_orm_up<M: StepList>(
     db: DatabaseExecutor<'_>,
     steps: Option<u32>,
 ) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    let mut r = Runner::new(db, M::steps(), Options::default()).await?;
     let report = r
         .up(steps.map(Target::Count).unwrap_or(Target::All))
         .await?;
@@ -64,7 +57,7 @@ pub async fn sea_orm_down<M: StepList>(
     db: DatabaseExecutor<'_>,
     steps: Option<u32>,
 ) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    let mut r = Runner::new(db, M::steps(), Options::default()).await?;
     let report = r
         .down(steps.map(Target::Count).unwrap_or(Target::All))
         .await?;
@@ -77,7 +70,7 @@ pub async fn sea_orm_down<M: StepList>(
 pub async fn sea_orm_refresh<M: StepList>(
     db: DatabaseExecutor<'_>,
 ) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    let mut r = Runner::new(db, M::steps(), Options::default()).await?;
     print_report(&r.down(Target::All).await?);
     print_report(&r.up(Target::All).await?);
     Ok(())
@@ -88,7 +81,7 @@ pub async fn sea_orm_refresh<M: StepList>(
 pub async fn sea_orm_reset<M: StepList>(
     db: DatabaseExecutor<'_>,
 ) -> std::result::Result<(), DbErr> {
-    let mut r = Runner::new(db, M::steps(), opts_from_env()).await?;
+    let mut r = Runner::new(db, M::steps(), Options::default()).await?;
     print_report(&r.down(Target::All).await?);
     for t in ["seaql_migrations", book::STEPS_TABLE, book::STATE_TABLE] {
         let drop = Table::drop().table(Alias::new(t)).if_exists().to_owned();
@@ -114,13 +107,7 @@ pub async fn sea_orm_status<M: StepList, C: ConnectionTrait>(
     db: &C,
 ) -> std::result::Result<(), DbErr> {
     let db_path = sqlite_file(db).await?;
-    let data_dir = match std::env::var_os(DATA_DIR_ENV) {
-        Some(d) if !d.is_empty() => Some(DataDir::new(PathBuf::from(d))?),
-        _ => match db_path.as_ref().and_then(|p| p.parent()) {
-            Some(parent) => Some(DataDir::new(parent)?),
-            None => None,
-        },
-    };
+    let data_dir = default_data_dir(db_path.as_deref())?;
     let st = read_status(db, &M::steps(), &[], data_dir.as_ref(), db_path.as_deref()).await?;
     for s in &st.steps {
         println!(

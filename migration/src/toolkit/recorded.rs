@@ -21,15 +21,6 @@ impl RecordedStep {
     pub fn new(name: String, recipe: Option<Recipe>) -> RecordedStep {
         RecordedStep { name, recipe }
     }
-
-    /// Why it cannot be replayed, if it cannot.
-    pub fn blocker(&self) -> Option<String> {
-        match &self.recipe {
-            None => Some("no down recipe was stored with it".into()),
-            Some(r) if !r.storable => Some("its down reads data to decide what to do".into()),
-            Some(_) => None,
-        }
-    }
 }
 
 impl MigrationName for RecordedStep {
@@ -71,7 +62,8 @@ impl Step for RecordedStep {
         }
     }
 
+    /// Replayable only from a stored recipe that does not read data.
     fn down_storable(&self) -> bool {
-        self.blocker().is_none()
+        self.recipe.as_ref().is_some_and(|r| r.storable)
     }
 }

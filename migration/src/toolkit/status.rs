@@ -5,16 +5,15 @@
 
 use std::path::PathBuf;
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
 
 use super::adopt::{self, Found};
 use super::book;
-use super::error::{Direction, Result};
+use super::error::{Direction, MigrateError, Result};
 use super::journal::PendingJournal;
 use super::lock::{self, Holder};
 use super::paths::DataDir;
-use super::runner::classify;
-use super::snapshot;
+use super::runner::{check_readable, classify};
 use super::step::{Step, StepKind, checksum};
 
 /// One step as `status` shows it.
@@ -84,21 +83,20 @@ pub async fn read_status<C: ConnectionTrait>(
         .collect();
     let backend = conn.get_database_backend();
     let err = |what: &str, e: DbErr| classify(db_path, what, e);
-    conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
-        .await
-        .map_err(|e| err("opening the database", e))?;
-    if backend == DbBackend::Sqlite {
-        snapshot::sqlite_tables(conn)
-            .await
-            .map_err(|e| err("reading the database", e))?;
-    }
-    let found = adopt::inspect(conn).await?;
+    check_readable(conn, db_path).await?;
+    // With the error `adopt::inspect` gives when it reads the history first.
     let applied = book::applied(conn)
         .await
-        .map_err(|e| err("reading the migration history", e))?;
-    let cortex = match &found {
-        Found::CortexCpp(c) => Some(c.clone()),
-        _ => None,
+        .map_err(|e| MigrateError::db("reading the database schema", e))?;
+    // A database with a history is managed; only one without can be
+    // cortex.cpp's.
+    let cortex = if applied.is_empty() {
+        match adopt::inspect_unmanaged(conn).await? {
+            Found::CortexCpp(c) => Some(c),
+            Found::Managed | Found::Empty => None,
+        }
+    } else {
+        None
     };
     let mut steps = Vec::new();
     let mut pending = Vec::new();

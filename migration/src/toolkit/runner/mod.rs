@@ -12,7 +12,7 @@ mod plan;
 
 pub use plan::PlannedStep;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -161,7 +161,7 @@ pub async fn sqlite_file<C: ConnectionTrait>(conn: &C) -> Result<Option<PathBuf>
 }
 
 /// Turns SQLite's terse errors into ones a person can act on.
-pub fn classify(db_path: Option<&std::path::Path>, what: &str, e: DbErr) -> MigrateError {
+pub fn classify(db_path: Option<&Path>, what: &str, e: DbErr) -> MigrateError {
     let msg = e.to_string();
     let path = db_path
         .map(PathBuf::from)
@@ -179,6 +179,39 @@ pub fn classify(db_path: Option<&std::path::Path>, what: &str, e: DbErr) -> Migr
     }
 }
 
+/// [`classify`] for a database error a toolkit function returned; other
+/// errors pass through.
+fn reclassify(db_path: Option<&Path>, e: MigrateError) -> MigrateError {
+    match e {
+        MigrateError::Db { what, source } => classify(db_path, &what, source),
+        other => other,
+    }
+}
+
+/// The data folder when none is given: `CORTEX_DATA_DIR`, otherwise (SQLite)
+/// the folder that holds the database file.
+pub fn default_data_dir(db_path: Option<&Path>) -> Result<Option<DataDir>> {
+    match std::env::var_os(DATA_DIR_ENV) {
+        Some(d) if !d.is_empty() => Ok(Some(DataDir::new(PathBuf::from(d))?)),
+        _ => db_path.and_then(Path::parent).map(DataDir::new).transpose(),
+    }
+}
+
+/// Fails, with the error a person can act on, if the database cannot even
+/// be read.
+pub async fn check_readable<C: ConnectionTrait>(conn: &C, db_path: Option<&Path>) -> Result<()> {
+    let backend = conn.get_database_backend();
+    conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
+        .await
+        .map_err(|e| classify(db_path, "opening the database", e))?;
+    if backend == DbBackend::Sqlite {
+        snapshot::sqlite_tables(conn)
+            .await
+            .map_err(|e| classify(db_path, "reading the database", e))?;
+    }
+    Ok(())
+}
+
 impl<'c> Runner<'c> {
     /// A runner over `conn` for `steps`. Nothing is locked or written yet.
     pub async fn new(
@@ -188,19 +221,10 @@ impl<'c> Runner<'c> {
     ) -> Result<Runner<'c>> {
         let conn = conn.into_database_executor();
         let backend = conn.get_database_backend();
-        let db_path = sqlite_file(&conn).await.map_err(|e| match e {
-            MigrateError::Db { source, what } => classify(None, &what, source),
-            other => other,
-        })?;
+        let db_path = sqlite_file(&conn).await.map_err(|e| reclassify(None, e))?;
         let data_dir = match opts.data_dir {
             Some(d) => Some(DataDir::new(d)?),
-            None => match std::env::var_os(DATA_DIR_ENV) {
-                Some(d) if !d.is_empty() => Some(DataDir::new(PathBuf::from(d))?),
-                _ => match db_path.as_ref().and_then(|p| p.parent()) {
-                    Some(parent) => Some(DataDir::new(parent)?),
-                    None => None,
-                },
-            },
+            None => default_data_dir(db_path.as_deref())?,
         };
         Ok(Runner {
             conn,
@@ -246,10 +270,7 @@ impl<'c> Runner<'c> {
     /// A database error from a toolkit function, turned into the error a
     /// person can act on (corrupt, busy, read-only, full).
     fn reclassify(&self, e: MigrateError) -> MigrateError {
-        match e {
-            MigrateError::Db { what, source } => classify(self.db_path.as_deref(), &what, source),
-            other => other,
-        }
+        reclassify(self.db_path.as_deref(), e)
     }
 
     /// Takes the lock, recovers an interrupted step and adopts a cortex.cpp
@@ -260,15 +281,7 @@ impl<'c> Runner<'c> {
         }
         // A database that cannot even be read is reported before anything
         // (lock file, journal) is created next to it.
-        self.conn
-            .query_all_raw(Statement::from_string(self.backend, "SELECT 1 AS one"))
-            .await
-            .map_err(|e| self.err("opening the database", e))?;
-        if self.backend == DbBackend::Sqlite {
-            snapshot::sqlite_tables(&self.conn)
-                .await
-                .map_err(|e| self.err("reading the database", e))?;
-        }
+        check_readable(&self.conn, self.db_path.as_deref()).await?;
         let progress = self.progress.clone();
         let on_wait = move |msg: &str| {
             tracing::info!("{msg}");
@@ -409,20 +422,24 @@ impl<'c> Runner<'c> {
         }
     }
 
-    /// The applied steps, checked against the known ones.
-    async fn applied_checked_on<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<AppliedStep>> {
-        let applied = book::applied(conn)
+    /// The applied steps (the migration history), oldest first.
+    async fn read_applied<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<AppliedStep>> {
+        book::applied(conn)
             .await
-            .map_err(|e| self.err("reading the migration history", e))?;
+            .map_err(|e| self.err("reading the migration history", e))
+    }
+
+    /// Refuses a history with steps this runner does not know.
+    fn check_known(&self, applied: &[AppliedStep]) -> Result<()> {
         let unknown: Vec<String> = applied
             .iter()
             .filter(|a| !self.steps.iter().any(|s| s.name() == a.version))
             .map(|a| a.version.clone())
             .collect();
         if !unknown.is_empty() {
-            return Err(self.newer_data(&applied, unknown));
+            return Err(self.newer_data(applied, unknown));
         }
-        Ok(applied)
+        Ok(())
     }
 
     fn position(&self, name: &str) -> Result<usize> {
@@ -444,14 +461,19 @@ impl<'c> Runner<'c> {
         conn: &C,
         target: &Target,
     ) -> Result<Vec<usize>> {
-        let applied = self.applied_checked_on(conn).await?;
+        self.up_list_from(&self.read_applied(conn).await?, target)
+    }
+
+    /// The steps `up` would run for `target`, given the history `applied`.
+    fn up_list_from(&self, applied: &[AppliedStep], target: &Target) -> Result<Vec<usize>> {
+        self.check_known(applied)?;
         let newer: Vec<String> = applied
             .iter()
             .filter(|a| self.recorded.contains(&a.version))
             .map(|a| a.version.clone())
             .collect();
         if !newer.is_empty() {
-            return Err(self.newer_data(&applied, newer));
+            return Err(self.newer_data(applied, newer));
         }
         let pending: Vec<usize> = (0..self.steps.len())
             .filter(|&i| !applied.iter().any(|a| a.version == self.steps[i].name()))
@@ -478,7 +500,13 @@ impl<'c> Runner<'c> {
         conn: &C,
         target: &Target,
     ) -> Result<Vec<usize>> {
-        let applied = self.applied_checked_on(conn).await?;
+        self.down_list_from(&self.read_applied(conn).await?, target)
+    }
+
+    /// The steps `down` would undo for `target`, given the history
+    /// `applied`, newest first.
+    fn down_list_from(&self, applied: &[AppliedStep], target: &Target) -> Result<Vec<usize>> {
+        self.check_known(applied)?;
         let mut done: Vec<usize> = (0..self.steps.len())
             .filter(|&i| applied.iter().any(|a| a.version == self.steps[i].name()))
             .collect();
@@ -506,11 +534,8 @@ impl<'c> Runner<'c> {
     async fn run(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let outcome = self.run_inner(direction, target).await;
         self.end_backup();
-        let backup = self.prepared.as_ref().and_then(|p| p.backup.clone());
         self.release().await;
-        let mut report = outcome?;
-        report.backup = backup;
-        Ok(report)
+        outcome
     }
 
     /// Ends the run: releases the locks; a later run prepares again.
@@ -539,12 +564,14 @@ impl<'c> Runner<'c> {
                 error: h.error,
             });
         }
+        // Nothing writes the history between here and the steps.
+        let applied = self.read_applied(&self.conn).await?;
         if direction == Direction::Down {
-            self.load_recorded().await?;
+            self.load_recorded_from(&applied)?;
         }
         let list = match direction {
-            Direction::Up => self.up_list(&target).await?,
-            Direction::Down => self.down_list(&target).await?,
+            Direction::Up => self.up_list_from(&applied, &target)?,
+            Direction::Down => self.down_list_from(&applied, &target)?,
         };
         if direction == Direction::Down {
             self.check_replayable(&list).await?;
@@ -556,11 +583,7 @@ impl<'c> Runner<'c> {
                 (Direction::Down, Target::Count(n)) => format!("before down by {n} step(s)"),
                 (Direction::Down, _) => "before down to nothing".to_owned(),
             };
-            let version = book::applied(&self.conn)
-                .await
-                .map_err(|e| self.err("reading the migration history", e))?
-                .last()
-                .map(|a| a.version.clone());
+            let version = applied.last().map(|a| a.version.clone());
             self.ensure_backup(&reason, version).await?;
         }
         let total = list.len();
@@ -569,6 +592,8 @@ impl<'c> Runner<'c> {
                 .steps
                 .push(self.run_step(i, direction, n + 1, total).await?);
         }
+        // The backup of adoption (taken in `prepare`) or of this run.
+        report.backup = self.recorder.as_ref().map(|r| r.id());
         Ok(report)
     }
 
@@ -582,9 +607,6 @@ impl<'c> Runner<'c> {
             return Ok(());
         };
         let rec = Recorder::start(&self.conn, &dir, reason, data_version).await?;
-        if let Some(p) = self.prepared.as_mut() {
-            p.backup = Some(rec.id());
-        }
         self.recorder = Some(Arc::new(rec));
         Ok(())
     }
@@ -607,10 +629,10 @@ impl<'c> Runner<'c> {
 
     /// Whether `down` to `target` would keep data aside in archive tables.
     pub async fn down_would_archive(&mut self, target: &Target) -> Result<Vec<String>> {
-        self.load_recorded().await?;
+        let applied = self.read_applied(&self.conn).await?;
+        self.load_recorded_from(&applied)?;
         Ok(self
-            .down_list(target)
-            .await?
+            .down_list_from(&applied, target)?
             .into_iter()
             .filter(|&i| down_archives(self.steps[i].as_ref(), self.backend))
             .map(|i| self.steps[i].name().to_owned())
@@ -670,24 +692,21 @@ impl<'c> Runner<'c> {
             ctx = ctx.resuming();
         }
         let ctx = Arc::new(ctx);
-        let outcome = self.run_in(&txn, i, direction, &ctx).await;
-        // The journal's last records must be durable before the commit
-        // makes the step final.
-        let outcome = outcome.and_then(|()| match ctx.journal.lock() {
-            Ok(mut j) => j.as_mut().map_or(Ok(()), |j| j.sync()),
-            Err(_) => Err(MigrateError::Refused("journal lock poisoned".into())),
-        });
+        let outcome = self
+            .run_in(&txn, i, direction, &ctx)
+            .await
+            // The journal's last records must be durable before the commit
+            // makes the step final.
+            .and_then(|()| match ctx.journal.lock() {
+                Ok(mut j) => j.as_mut().map_or(Ok(()), |j| j.sync()),
+                Err(_) => Err(MigrateError::Refused("journal lock poisoned".into())),
+            })
+            .and_then(|()| fault::point("step: before commit"));
         let outcome = match outcome {
-            Ok(()) => match fault::point("step: before commit") {
-                Ok(()) => txn
-                    .commit()
-                    .await
-                    .map_err(|e| classify(self.db_path.as_deref(), "committing the step", e)),
-                Err(e) => {
-                    let _ = txn.rollback().await;
-                    Err(e)
-                }
-            },
+            Ok(()) => txn
+                .commit()
+                .await
+                .map_err(|e| self.err("committing the step", e)),
             Err(e) => {
                 let _ = txn.rollback().await;
                 Err(e)

@@ -3,7 +3,7 @@
 //! newer binary stored so that `down` can undo them.
 
 use crate::toolkit::backup;
-use crate::toolkit::book::{self, AppliedStep};
+use crate::toolkit::book::AppliedStep;
 use crate::toolkit::error::{MigrateError, Result};
 use crate::toolkit::recipe::Recipe;
 use crate::toolkit::recorded::RecordedStep;
@@ -36,9 +36,12 @@ impl Runner<'_> {
     /// built from the recipe stored when it was applied, so that `down` can
     /// undo it.
     pub(super) async fn load_recorded(&mut self) -> Result<()> {
-        let applied = book::applied(&self.conn)
-            .await
-            .map_err(|e| self.err("reading the migration history", e))?;
+        let applied = self.read_applied(&self.conn).await?;
+        self.load_recorded_from(&applied)
+    }
+
+    /// [`Runner::load_recorded`] from a history already read.
+    pub(super) fn load_recorded_from(&mut self, applied: &[AppliedStep]) -> Result<()> {
         for a in applied {
             if self.steps.iter().any(|s| s.name() == a.version) {
                 continue;
@@ -54,7 +57,7 @@ impl Runner<'_> {
                 .unwrap_or(self.steps.len());
             self.steps
                 .insert(at, Box::new(RecordedStep::new(a.version.clone(), recipe)));
-            self.recorded.push(a.version);
+            self.recorded.push(a.version.clone());
         }
         Ok(())
     }

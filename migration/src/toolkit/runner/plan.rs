@@ -107,36 +107,37 @@ impl Runner<'_> {
             planned.sql = ctx.take_sql();
             planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
             planned.notes.extend(ctx.take_notes());
-            let failed = body.is_err();
-            if let Err(e) = body {
-                planned.notes.push(format!(
-                    "would fail: {}",
-                    ctx.take_error()
-                        .map(|e| e.to_string())
-                        .unwrap_or(e.to_string())
-                ));
-            }
-            if direction == Direction::Up && !failed {
-                book::record_up(
-                    txn,
-                    Record {
-                        version: step.name(),
-                        checksum: "",
-                        origin: Origin::Ran,
-                        schema_after: None,
-                        down_recipe: None,
-                    },
-                )
-                .await
-                .map_err(|e| self.err("planning", e))?;
-            } else if !failed {
-                book::record_down(txn, step.name())
-                    .await
-                    .map_err(|e| self.err("planning", e))?;
-            }
-            out.push(planned);
-            if failed {
-                break;
+            match body {
+                Ok(()) => {
+                    match direction {
+                        Direction::Up => book::record_up(
+                            txn,
+                            Record {
+                                version: step.name(),
+                                checksum: "",
+                                origin: Origin::Ran,
+                                schema_after: None,
+                                down_recipe: None,
+                            },
+                        )
+                        .await
+                        .map_err(|e| self.err("planning", e))?,
+                        Direction::Down => book::record_down(txn, step.name())
+                            .await
+                            .map_err(|e| self.err("planning", e))?,
+                    }
+                    out.push(planned);
+                }
+                Err(e) => {
+                    planned.notes.push(format!(
+                        "would fail: {}",
+                        ctx.take_error()
+                            .map(|e| e.to_string())
+                            .unwrap_or(e.to_string())
+                    ));
+                    out.push(planned);
+                    break;
+                }
             }
         }
         Ok(out)
