@@ -10,8 +10,8 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText, bulk};
 use crate::toolkit::paths::Located;
-use crate::toolkit::recipe::{self, RecipeOp};
-use crate::toolkit::{Folder, MigrateError, Step, StepKind};
+use crate::toolkit::recipe;
+use crate::toolkit::{Folder, Step, StepKind};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -38,14 +38,11 @@ impl MigrationTrait for Migration {
         let folder = Folder::current()?;
         let dir = folder.dir().clone();
         let conn = manager.get_connection();
-        let backend = manager.get_database_backend();
         let rows = cortex::model_rows(conn).await?;
 
         let mut new_paths = Vec::new();
         let mut old_paths = Vec::new();
-        let mut rewrites: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut inverse_edits = Vec::new();
-        let mut files = 0;
+        let mut rewrites = cortex::Rewrites::default();
         let mut seen = std::collections::HashSet::new();
         // A model.yml without the data folder's path in it has no absolute
         // path inside the folder: it is not even parsed.
@@ -56,26 +53,26 @@ impl MigrationTrait for Migration {
         let total = rows.len() as u64;
         for (n, row) in rows.iter().enumerate() {
             folder.rows_done(n as u64 + 1, total);
-            if let Some(stored) = row
-                .yml
-                .as_deref()
-                .filter(|p| std::path::Path::new(p).is_absolute())
-                && let Located::Inside { rel, .. } = dir.locate(stored)
+            let Some(stored) = cortex::stored_yml(row) else {
+                continue;
+            };
+            let located = dir.locate(stored);
+            if std::path::Path::new(stored).is_absolute()
+                && let Located::Inside { rel, .. } = &located
             {
-                new_paths.push((row.id.clone(), Some(rel.into())));
+                new_paths.push((row.id.clone(), Some(rel.as_str().into())));
                 old_paths.push((row.id.clone(), Some(stored.into())));
             }
-            let (rel, text, read_only) = match cortex::read_model_text(&dir, row) {
-                None => continue,
-                Some(YmlText::Skip(why)) => {
+            let (rel, text, read_only) = match cortex::read_located(row, stored, located) {
+                YmlText::Skip(why) => {
                     folder.note(why);
                     continue;
                 }
-                Some(YmlText::Ok {
+                YmlText::Ok {
                     rel,
                     text,
                     read_only,
-                }) => (rel, text, read_only),
+                } => (rel, text, read_only),
             };
             if !roots.iter().any(|r| text.contains(r.as_str())) || !seen.insert(rel.clone()) {
                 continue;
@@ -92,7 +89,7 @@ impl MigrationTrait for Migration {
                     continue;
                 }
             };
-            let edits = match yml.edit_files(|entry| {
+            let (edits, text) = match yml.edit_files(|entry| {
                 if !std::path::Path::new(entry).is_absolute() {
                     return None;
                 }
@@ -101,8 +98,8 @@ impl MigrationTrait for Migration {
                     Located::Outside { .. } => None,
                 }
             }) {
-                Ok(e) if e.is_empty() => continue,
-                Ok(e) => e,
+                Ok(None) => continue,
+                Ok(Some(edited)) => edited,
                 Err(why) => {
                     folder.note(format!("model {}: {rel}: {why}", row.id));
                     continue;
@@ -115,35 +112,20 @@ impl MigrationTrait for Migration {
                 ));
                 continue;
             }
-            let text = yml
-                .apply(&edits)
-                .map_err(|e| folder.fail(MigrateError::Refused(e)))?;
-            rewrites.push((rel.clone(), text.into_bytes()));
-            inverse_edits.push(RecipeOp::EditLines {
-                path: rel,
-                edits: edits.iter().map(|e| e.inverse()).collect(),
-            });
-            if rewrites.len() >= cortex::REWRITE_BATCH {
-                files += rewrites.len();
-                folder.rewrite_many(std::mem::take(&mut rewrites)).await?;
-                std::mem::take(&mut inverse_edits)
-                    .into_iter()
-                    .for_each(|op| folder.record(op));
-            }
+            rewrites.push(&folder, rel, text, &edits).await?;
         }
-        files += rewrites.len();
-        folder.rewrite_many(rewrites).await?;
-        inverse_edits.into_iter().for_each(|op| folder.record(op));
+        let files = rewrites.finish(&folder).await?;
 
-        let column = "path_to_model_yaml";
-        bulk::run(
+        bulk::set_recorded(
             conn,
-            &bulk::set_by_key(backend, "models", "model_id", column, &new_paths),
+            &folder,
+            "models",
+            "model_id",
+            "path_to_model_yaml",
+            &new_paths,
+            &old_paths,
         )
         .await?;
-        for sql in bulk::set_by_key(backend, "models", "model_id", column, &old_paths) {
-            folder.record(RecipeOp::Sql { sql });
-        }
         folder.note(format!(
             "{} database path(s) and {files} model.yml file(s) made relative",
             new_paths.len()

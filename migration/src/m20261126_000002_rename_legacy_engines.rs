@@ -47,16 +47,8 @@ impl Step for Migration {
 #[derive(DeriveIden)]
 enum Engines {
     Table,
-    Id,
     EngineName,
     Variant,
-}
-
-#[derive(DeriveIden)]
-enum Models {
-    Table,
-    ModelId,
-    Engine,
 }
 
 /// Runs a one-column query and returns the values as text.
@@ -77,13 +69,37 @@ async fn keys<C: sea_orm_migration::sea_orm::ConnectionTrait>(
         .collect()
 }
 
+/// Sets `column` of the rows of `table` that read `old` to `new`, keyed by
+/// `key`, and records the statements that set `old` back.
+async fn rename_in<C: sea_orm_migration::sea_orm::ConnectionTrait>(
+    conn: &C,
+    folder: &Folder,
+    (table, key, column): (&str, &str, &str),
+    old: &str,
+    new: &str,
+) -> Result<(), DbErr> {
+    let ids = keys(
+        conn,
+        Query::select()
+            .column(Alias::new(key))
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new(column)).eq(old))
+            .to_owned(),
+        key,
+    )
+    .await?;
+    let to = |v: &str| -> Vec<(String, Option<Value>)> {
+        ids.iter().map(|i| (i.clone(), Some(v.into()))).collect()
+    };
+    bulk::set_recorded(conn, folder, table, key, column, &to(new), &to(old)).await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let folder = Folder::current()?;
         let dir = folder.dir().clone();
         let conn = manager.get_connection();
-        let backend = manager.get_database_backend();
 
         for (old, new) in RENAMES {
             // engines: one row per (name, variant); a legacy and a current
@@ -117,55 +133,8 @@ impl MigrationTrait for Migration {
                     clash.join(", ")
                 ))));
             }
-            let ids = keys(
-                conn,
-                Query::select()
-                    .column(Engines::Id)
-                    .from(Engines::Table)
-                    .and_where(Expr::col(Engines::EngineName).eq(old))
-                    .to_owned(),
-                "id",
-            )
-            .await?;
-            let to_new: Vec<(String, Option<Value>)> =
-                ids.iter().map(|i| (i.clone(), Some(new.into()))).collect();
-            let to_old: Vec<(String, Option<Value>)> =
-                ids.iter().map(|i| (i.clone(), Some(old.into()))).collect();
-            bulk::run(
-                conn,
-                &bulk::set_by_key(backend, "engines", "id", "engine_name", &to_new),
-            )
-            .await?;
-            for sql in bulk::set_by_key(backend, "engines", "id", "engine_name", &to_old) {
-                folder.record(RecipeOp::Sql { sql });
-            }
-
-            let models = keys(
-                conn,
-                Query::select()
-                    .column(Models::ModelId)
-                    .from(Models::Table)
-                    .and_where(Expr::col(Models::Engine).eq(old))
-                    .to_owned(),
-                "model_id",
-            )
-            .await?;
-            let to_new: Vec<(String, Option<Value>)> = models
-                .iter()
-                .map(|m| (m.clone(), Some(new.into())))
-                .collect();
-            let to_old: Vec<(String, Option<Value>)> = models
-                .iter()
-                .map(|m| (m.clone(), Some(old.into())))
-                .collect();
-            bulk::run(
-                conn,
-                &bulk::set_by_key(backend, "models", "model_id", "engine", &to_new),
-            )
-            .await?;
-            for sql in bulk::set_by_key(backend, "models", "model_id", "engine", &to_old) {
-                folder.record(RecipeOp::Sql { sql });
-            }
+            rename_in(conn, &folder, ("engines", "id", "engine_name"), old, new).await?;
+            rename_in(conn, &folder, ("models", "model_id", "engine"), old, new).await?;
 
             let (from, to) = (format!("engines/{old}"), format!("engines/{new}"));
             let (afrom, ato) = (dir.root().join(&from), dir.root().join(&to));
@@ -188,8 +157,7 @@ impl MigrationTrait for Migration {
         // model.yml: the `engine:` field, whatever the row says (cortex.cpp
         // accepted both names, so the two may disagree). A file without a
         // legacy name in it is not even parsed.
-        let mut rewrites = Vec::new();
-        let mut inverse = Vec::new();
+        let mut rewrites = cortex::Rewrites::default();
         let mut seen = std::collections::HashSet::new();
         for row in cortex::model_rows(conn).await? {
             let read = match cortex::read_model_text(&dir, &row) {
@@ -231,24 +199,15 @@ impl MigrationTrait for Migration {
                     let text = yml
                         .apply(std::slice::from_ref(&edit))
                         .map_err(|e| folder.fail(MigrateError::Refused(e)))?;
-                    rewrites.push((rel.clone(), text.into_bytes()));
-                    inverse.push(RecipeOp::EditLines {
-                        path: rel,
-                        edits: vec![edit.inverse()],
-                    });
+                    rewrites
+                        .push(&folder, rel, text, std::slice::from_ref(&edit))
+                        .await?;
                 }
                 Ok(None) => {}
                 Err(why) => folder.note(format!("model {}: {rel}: {why}", row.id)),
             }
-            if rewrites.len() >= cortex::REWRITE_BATCH {
-                folder.rewrite_many(std::mem::take(&mut rewrites)).await?;
-                std::mem::take(&mut inverse)
-                    .into_iter()
-                    .for_each(|op| folder.record(op));
-            }
         }
-        folder.rewrite_many(rewrites).await?;
-        inverse.into_iter().for_each(|op| folder.record(op));
+        rewrites.finish(&folder).await?;
         Ok(())
     }
 

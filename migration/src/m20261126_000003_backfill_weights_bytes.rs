@@ -84,28 +84,24 @@ impl MigrationTrait for Migration {
         let mut skipped = 0;
         for (n, row) in rows.iter().enumerate() {
             folder.rows_done(n as u64 + 1, total);
+            let Some(read) = cortex::read_model_text(&dir, row) else {
+                continue;
+            };
             // The plain `files:` list cortex.cpp writes is read from its
             // lines; anything else goes through the YAML parser.
-            let listed = match cortex::read_model_text(&dir, row) {
-                None => continue,
-                Some(YmlText::Ok { rel, text, .. }) if ModelYml::quick_files(&text).is_some() => {
-                    ModelYml::quick_files(&text)
-                        .map(|f| (rel, f))
-                        .ok_or_else(String::new)
-                }
-                Some(read) => match cortex::parse_model_text(row, read) {
+            let quick = match &read {
+                YmlText::Ok { text, .. } => ModelYml::quick_files(text),
+                YmlText::Skip(_) => None,
+            };
+            let listed = match (quick, read) {
+                (Some(files), YmlText::Ok { rel, .. }) => Ok((rel, Ok(files))),
+                (_, read) => match cortex::parse_model_text(row, read) {
                     YmlRead::Skip(why) => Err(why),
-                    YmlRead::Ok { rel, yml, .. } => match yml.files() {
-                        Ok(f) => Ok((rel, f)),
-                        Err(why) => Err(format!(
-                            "model {}: {rel}: {why}; weights_bytes left empty",
-                            row.id
-                        )),
-                    },
+                    YmlRead::Ok { rel, yml, .. } => Ok((rel, yml.files())),
                 },
             };
-            match listed.and_then(|(rel, f)| {
-                weights_bytes(&dir, &f).map_err(|why| {
+            match listed.and_then(|(rel, files)| {
+                files.and_then(|f| weights_bytes(&dir, &f)).map_err(|why| {
                     format!("model {}: {rel}: {why}; weights_bytes left empty", row.id)
                 })
             }) {

@@ -5,7 +5,10 @@
 //! exactly what would have run.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::toolkit::Folder;
+use crate::toolkit::recipe::RecipeOp;
 
 /// Keys per statement: well under every backend's limits.
 const CHUNK: usize = 250;
@@ -48,13 +51,27 @@ pub fn set_by_key(
 /// Runs statements on the step's connection.
 pub async fn run<C: ConnectionTrait>(conn: &C, statements: &[String]) -> Result<(), DbErr> {
     for sql in statements {
-        crate::toolkit::fault::point("sql: before statement").map_err(DbErr::from)?;
-        crate::toolkit::context::log_sql(sql);
-        conn.execute_raw(Statement::from_string(
-            conn.get_database_backend(),
-            sql.clone(),
-        ))
-        .await?;
+        crate::toolkit::schema::exec(conn, sql.clone()).await?;
+    }
+    Ok(())
+}
+
+/// Sets `column` of the rows of `table` to the values in `forward` (see
+/// [`set_by_key`]), then records in the step's down recipe the statements
+/// that set the values in `inverse`.
+pub async fn set_recorded<C: ConnectionTrait>(
+    conn: &C,
+    folder: &Folder,
+    table: &str,
+    key: &str,
+    column: &str,
+    forward: &[(String, Option<Value>)],
+    inverse: &[(String, Option<Value>)],
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    run(conn, &set_by_key(backend, table, key, column, forward)).await?;
+    for sql in set_by_key(backend, table, key, column, inverse) {
+        folder.record(RecipeOp::Sql { sql });
     }
     Ok(())
 }

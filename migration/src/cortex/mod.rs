@@ -6,7 +6,9 @@ pub mod model_yml;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
 
+use crate::toolkit::Folder;
 use crate::toolkit::paths::{DataDir, Located};
+use crate::toolkit::recipe::{LineEdit, RecipeOp};
 use model_yml::ModelYml;
 
 /// The columns of a `models` row the folder steps use.
@@ -14,7 +16,6 @@ use model_yml::ModelYml;
 pub struct ModelRow {
     pub id: String,
     pub yml: Option<String>,
-    pub engine: Option<String>,
 }
 
 /// Every model row, in key order.
@@ -23,7 +24,7 @@ pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, D
     let rows = conn
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT model_id, path_to_model_yaml, engine FROM models ORDER BY model_id",
+            "SELECT model_id, path_to_model_yaml FROM models ORDER BY model_id",
         ))
         .await?;
     rows.iter()
@@ -31,7 +32,6 @@ pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, D
             Ok(ModelRow {
                 id: r.try_get("", "model_id")?,
                 yml: r.try_get("", "path_to_model_yaml")?,
-                engine: r.try_get("", "engine")?,
             })
         })
         .collect()
@@ -69,14 +69,25 @@ pub enum YmlText {
 /// Reads the `model.yml` a row points at. `None` when the row has no path
 /// (catalogue entries that were never downloaded).
 pub fn read_model_text(dir: &DataDir, row: &ModelRow) -> Option<YmlText> {
-    let stored = row.yml.as_deref().filter(|p| !p.trim().is_empty())?;
-    let (abs, rel) = match dir.locate(stored) {
+    let stored = stored_yml(row)?;
+    Some(read_located(row, stored, dir.locate(stored)))
+}
+
+/// The `model.yml` path a row stores, if it stores one.
+pub fn stored_yml(row: &ModelRow) -> Option<&str> {
+    row.yml.as_deref().filter(|p| !p.trim().is_empty())
+}
+
+/// [`read_model_text`] for a caller that has located the row's stored
+/// path (`stored`) already.
+pub fn read_located(row: &ModelRow, stored: &str, located: Located) -> YmlText {
+    let (abs, rel) = match located {
         Located::Inside { abs, rel } => (abs, rel),
         Located::Outside { reason, .. } => {
-            return Some(YmlText::Skip(format!(
+            return YmlText::Skip(format!(
                 "model {}: its model.yml `{stored}` was not touched: {reason}",
                 row.id
-            )));
+            ));
         }
     };
     let cannot = |e: std::io::Error| {
@@ -88,15 +99,15 @@ pub fn read_model_text(dir: &DataDir, row: &ModelRow) -> Option<YmlText> {
     };
     let meta = match std::fs::metadata(&abs) {
         Ok(m) => m,
-        Err(e) => return Some(cannot(e)),
+        Err(e) => return cannot(e),
     };
     match std::fs::read_to_string(&abs) {
-        Ok(text) => Some(YmlText::Ok {
+        Ok(text) => YmlText::Ok {
             rel,
             text,
             read_only: meta.permissions().readonly(),
-        }),
-        Err(e) => Some(cannot(e)),
+        },
+        Err(e) => cannot(e),
     }
 }
 
@@ -122,11 +133,55 @@ pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
     }
 }
 
-/// Reads and parses the `model.yml` a row points at.
-pub fn read_model_yml(dir: &DataDir, row: &ModelRow) -> Option<YmlRead> {
-    read_model_text(dir, row).map(|t| parse_model_text(row, t))
-}
-
 /// How many rewrites a folder step hands to the journal at once: enough to
 /// share fsyncs, few enough to keep memory flat with thousands of models.
 pub const REWRITE_BATCH: usize = 512;
+
+/// `model.yml` rewrites a folder step gathers and hands to the journal
+/// [`REWRITE_BATCH`] at a time, each batch followed by recording the line
+/// edits that undo it.
+#[derive(Debug, Default)]
+pub struct Rewrites {
+    pending: Vec<(String, Vec<u8>)>,
+    undo: Vec<RecipeOp>,
+    done: usize,
+}
+
+impl Rewrites {
+    /// Adds the new `text` of `rel`, made by `edits`; hands the batch over
+    /// once it is full.
+    pub async fn push(
+        &mut self,
+        folder: &Folder,
+        rel: String,
+        text: String,
+        edits: &[LineEdit],
+    ) -> Result<(), DbErr> {
+        self.pending.push((rel.clone(), text.into_bytes()));
+        self.undo.push(RecipeOp::EditLines {
+            path: rel,
+            edits: edits.iter().map(LineEdit::inverse).collect(),
+        });
+        if self.pending.len() >= REWRITE_BATCH {
+            self.flush(folder).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands over what is left; returns how many files were rewritten.
+    pub async fn finish(mut self, folder: &Folder) -> Result<usize, DbErr> {
+        self.flush(folder).await?;
+        Ok(self.done)
+    }
+
+    async fn flush(&mut self, folder: &Folder) -> Result<(), DbErr> {
+        self.done += self.pending.len();
+        folder
+            .rewrite_many(std::mem::take(&mut self.pending))
+            .await?;
+        std::mem::take(&mut self.undo)
+            .into_iter()
+            .for_each(|op| folder.record(op));
+        Ok(())
+    }
+}

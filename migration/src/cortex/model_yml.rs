@@ -29,11 +29,6 @@ impl ModelYml {
         })
     }
 
-    /// The text as read.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
     /// The `files:` entries (empty if there is no such key).
     pub fn files(&self) -> Result<Vec<String>, String> {
         match self.value.get("files") {
@@ -93,18 +88,17 @@ impl ModelYml {
         self.value.get("engine").and_then(Value::as_str)
     }
 
-    /// The `name:` value, if it is a string.
-    pub fn name(&self) -> Option<&str> {
-        self.value.get("name").and_then(Value::as_str)
-    }
-
     /// Line edits that change each `files:` entry for which `f` returns a new
-    /// value. Only block-style lists (`files:` then `- path` lines, as
-    /// cortex.cpp writes them) are edited.
-    pub fn edit_files(&self, f: impl Fn(&str) -> Option<String>) -> Result<Vec<LineEdit>, String> {
+    /// value, with the text they give; `None` when nothing changes. Only
+    /// block-style lists (`files:` then `- path` lines, as cortex.cpp writes
+    /// them) are edited.
+    pub fn edit_files(
+        &self,
+        f: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<(Vec<LineEdit>, String)>, String> {
         let lines: Vec<&str> = self.text.lines().collect();
         let Some(start) = lines.iter().position(|l| key_of(l) == Some("files")) else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let value = value_part(lines[start]);
         if !value.is_empty() && !value.starts_with('#') {
@@ -150,7 +144,10 @@ impl ModelYml {
             .iter()
             .map(|e| f(e).unwrap_or_else(|| e.clone()))
             .collect();
-        self.check(&edits, |v| {
+        if edits.is_empty() {
+            return Ok(None);
+        }
+        let text = self.check(&edits, |v| {
             let got = ModelYml {
                 text: String::new(),
                 value: v.clone(),
@@ -159,7 +156,7 @@ impl ModelYml {
             .ok();
             got.as_ref() == Some(&expected)
         })?;
-        Ok(edits)
+        Ok(Some((edits, text)))
     }
 
     /// The line edit that sets the top-level `engine:` to `new`, if it is a
@@ -199,12 +196,9 @@ impl ModelYml {
         Ok(Some(edit))
     }
 
-    /// Applies `edits` to the text, parses the result and checks that only
-    /// what `ok` looks at changed.
-    fn check(&self, edits: &[LineEdit], ok: impl Fn(&Value) -> bool) -> Result<(), String> {
-        if edits.is_empty() {
-            return Ok(());
-        }
+    /// Applies `edits` (not none) to the text, parses the result and checks
+    /// that only what `ok` looks at changed; returns the new text.
+    fn check(&self, edits: &[LineEdit], ok: impl Fn(&Value) -> bool) -> Result<String, String> {
         let new = apply_line_edits(&self.text, edits)?;
         let value: Value = serde_yaml::from_str(&new)
             .map_err(|e| format!("the edit would break the YAML ({e})"))?;
@@ -221,7 +215,7 @@ impl ModelYml {
         if changed > 1 || before.len() != after.len() {
             return Err("the edit would change other keys; left as it was".into());
         }
-        Ok(())
+        Ok(new)
     }
 
     /// The text with `edits` applied.
@@ -329,11 +323,12 @@ prompt_template: \"<|user|>\\n{prompt}\"\n";
     #[test]
     fn files_entries_are_edited_in_place() {
         let y = ModelYml::parse(YML).unwrap();
-        let edits = y
+        let (edits, new) = y
             .edit_files(|p| p.strip_prefix("/home/u/cortexcpp/").map(str::to_owned))
+            .unwrap()
             .unwrap();
         assert_eq!(edits.len(), 2);
-        let new = y.apply(&edits).unwrap();
+        assert_eq!(y.apply(&edits).unwrap(), new);
         assert!(
             new.contains("  - models/cortex.so/tinyllama/1b/model.gguf\n"),
             "{new}"

@@ -6,7 +6,7 @@
 //! step at all can replay it too.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
+use sea_orm_migration::sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use super::book::STEPS_TABLE;
@@ -111,19 +111,13 @@ pub async fn load<C: ConnectionTrait>(
     conn: &C,
     step: &str,
 ) -> Result<Option<Recipe>, MigrateError> {
-    let backend = conn.get_database_backend();
     let q = Query::select()
         .column(Alias::new("down_recipe"))
         .from(Alias::new(STEPS_TABLE))
         .and_where(Expr::col(Alias::new("version")).eq(step))
         .to_owned();
-    let (sql, values) = match backend {
-        sea_orm_migration::sea_orm::DbBackend::MySql => q.build(MysqlQueryBuilder),
-        sea_orm_migration::sea_orm::DbBackend::Postgres => q.build(PostgresQueryBuilder),
-        _ => q.build(SqliteQueryBuilder),
-    };
     let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .query_one(&q)
         .await
         .map_err(|e| MigrateError::db(format!("reading the down recipe of {step}"), e))?;
     let text: Option<String> = match row {
@@ -185,15 +179,7 @@ pub async fn replay(manager: &SchemaManager<'_>, step: &str, recipe: &Recipe) ->
     let mut edits: Vec<(String, Vec<u8>)> = Vec::new();
     for op in &recipe.ops {
         match (op, &folder) {
-            (RecipeOp::Sql { sql }, _) => {
-                super::fault::point("sql: before statement").map_err(DbErr::from)?;
-                super::context::log_sql(sql);
-                conn.execute_raw(Statement::from_string(
-                    manager.get_database_backend(),
-                    sql.clone(),
-                ))
-                .await?;
-            }
+            (RecipeOp::Sql { sql }, _) => super::schema::exec(conn, sql.clone()).await?,
             (RecipeOp::Move { from, to }, Some(f)) => {
                 // Edits gathered so far concern paths before this move.
                 if !edits.is_empty() {

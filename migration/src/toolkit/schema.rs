@@ -282,7 +282,9 @@ pub fn ops_sql(backend: DbBackend, ops: &[SchemaOp]) -> Vec<String> {
     ops.iter().flat_map(|o| o.sql(backend)).collect()
 }
 
-async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
+/// Runs one statement on `conn`: the fault point every statement passes,
+/// then the debug and SQL logs, then the statement itself.
+pub(crate) async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
     super::fault::point("sql: before statement").map_err(DbErr::from)?;
     tracing::debug!(%sql, "execute");
     super::context::log_sql(&sql);
