@@ -9,7 +9,7 @@
 //! the newest few. A restore is one journaled operation: it completes or is
 //! undone, even if the process dies in the middle.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,7 +20,7 @@ use sha2::Digest;
 
 use super::durable;
 use super::error::{Direction, MigrateError, Result};
-use super::journal::{FileOp, Journal, PendingJournal};
+use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
 use super::step::hex;
 
@@ -81,13 +81,6 @@ pub struct Manifest {
 
 fn backups_dir(dir: &DataDir) -> PathBuf {
     dir.state_dir().join(BACKUPS_DIR)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn sha256_hex(path: &Path) -> Result<String> {
@@ -403,6 +396,11 @@ pub fn find(dir: &DataDir, id: &str) -> Result<Manifest> {
 
 /// Checks every file of a backup against its manifest.
 pub fn check(dir: &DataDir, m: &Manifest) -> Result<()> {
+    checked_files(dir, m).map(|_| ())
+}
+
+/// [`check`], returning the old bytes it read (see [`stored_files`]).
+fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>> {
     let folder = backups_dir(dir).join(&m.id);
     let db = folder.join(DB_FILE);
     if !db.exists() || sha256_hex(&db)? != m.database.sha256 {
@@ -424,16 +422,13 @@ pub fn check(dir: &DataDir, m: &Manifest) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// The old bytes a backup keeps, by path in the data folder.
-pub fn stored_files(
-    dir: &DataDir,
-    m: &Manifest,
-) -> Result<std::collections::HashMap<String, Vec<u8>>> {
+pub fn stored_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>> {
     let folder = backups_dir(dir).join(&m.id).join(FILES_DIR);
-    let mut out = std::collections::HashMap::new();
+    let mut out = HashMap::new();
     for f in &m.files {
         let p = folder.join(&f.stored);
         match fs::read(&p) {
@@ -462,13 +457,7 @@ pub struct Restored {
 /// journaled operation (see the module doc). The caller holds the lock and
 /// has no connection open to the database.
 pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
-    check(dir, m)?;
-    if let Some(p) = PendingJournal::load(dir)? {
-        return Err(MigrateError::Interrupted {
-            step: p.step,
-            direction: p.direction,
-        });
-    }
+    let mut stored = checked_files(dir, m)?;
     let folder = Path::new(super::paths::STATE_DIR)
         .join(BACKUPS_DIR)
         .join(&m.id);
@@ -490,7 +479,6 @@ pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
             }
         }
         let mut rewrites = Vec::new();
-        let mut stored = stored_files(dir, m)?;
         for f in &m.files {
             let content = stored.remove(&f.path).unwrap_or_default();
             if dir.root().join(&f.path).exists() {

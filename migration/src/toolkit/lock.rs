@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::error::{MigrateError, Result};
-use super::journal::ensure_state_dir;
+use super::journal::{ensure_state_dir, now_secs};
 use super::paths::DataDir;
 
 const LOCK_FILE: &str = "lock";
@@ -50,13 +50,7 @@ impl FolderLock {
     ) -> Result<FolderLock> {
         ensure_state_dir(dir)?;
         let path = dir.state_dir().join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| MigrateError::io("open lock file", &path, e))?;
+        let file = open_or_create(&path)?;
         let started = Instant::now();
         let mut told = false;
         loop {
@@ -107,13 +101,7 @@ impl FolderLock {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 ensure_state_dir(dir)?;
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)
-                    .map_err(|e| MigrateError::io("open lock file", &path, e))?
+                open_or_create(&path)?
             }
             Err(e) => return Err(MigrateError::io("open lock file", &path, e)),
         };
@@ -135,10 +123,7 @@ impl FolderLock {
                 .map(|a| redact_url(&a))
                 .collect::<Vec<_>>()
                 .join(" "),
-            since: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            since: now_secs(),
             host: hostname(),
         };
         let text = serde_json::to_string(&holder)
@@ -177,6 +162,18 @@ pub fn current_holder(dir: &DataDir) -> Option<Holder> {
             host: "unknown".into(),
         })),
     }
+}
+
+/// Opens the lock file for reading and writing, creating it if needed
+/// (never truncating: it may say who holds the lock).
+fn open_or_create(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| MigrateError::io("open lock file", path, e))
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {

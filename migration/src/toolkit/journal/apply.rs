@@ -79,9 +79,8 @@ pub(super) fn rollback_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Res
     Ok(())
 }
 
-/// Does `op` if it is not done yet. `sync` fsyncs what it changed (a batch
-/// syncs the whole filesystem once instead).
-pub(super) fn redo(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
+/// Does `op` if it is not done yet, and fsyncs what it changed.
+pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
     let root = dir.root();
     match op {
         FileOp::CreateDir { path } => {
@@ -136,12 +135,10 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
             let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
             if exists(&t) {
                 if !exists(&o) {
-                    keep_old(&p, &o, sync)?;
+                    keep_old(&p, &o, true)?;
                 }
                 fs::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
-                if sync {
-                    durable::sync_parent(&p)?;
-                }
+                durable::sync_parent(&p)?;
             }
         }
         FileOp::Create { path, new } => {

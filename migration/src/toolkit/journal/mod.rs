@@ -19,6 +19,7 @@ mod tests;
 use apply::{finalize_ops, force_copy, redo, rewrite_file, rollback_ops};
 use repr::path_repr;
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -196,8 +197,9 @@ pub struct Journal {
     step: String,
     direction: Direction,
     /// The operations so far, without the file contents the journal file
-    /// holds (a rollback reads them back from it): memory stays small
-    /// however many files a step rewrites.
+    /// holds (undoing never needs them: a created file is removed, a
+    /// rewritten one comes back from its kept old version): memory stays
+    /// small however many files a step rewrites.
     ops: Vec<FileOp>,
     next_id: u64,
     /// Sees each operation, contents included, right after it is done (the
@@ -234,7 +236,16 @@ fn work_dir(dir: &DataDir) -> PathBuf {
     dir.state_dir().join(WORK_DIR)
 }
 
-fn now_secs() -> u64 {
+/// A path (relative to the data folder) in the work folder for what
+/// operation `id` keeps there (`old`, `trash`).
+fn work_file(id: u64, what: &str) -> PathBuf {
+    PathBuf::from(super::paths::STATE_DIR)
+        .join(WORK_DIR)
+        .join(format!("{id}.{what}"))
+}
+
+/// Seconds since the epoch (0 if the clock is before it).
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -365,7 +376,7 @@ impl Journal {
         let id = self.announce(op.clone())?;
         self.sync()?;
         fault::point("journal: operation announced")?;
-        self.perform(id, &op, true)
+        self.perform(id, &op)
     }
 
     /// Writes the record of `op` (not yet durable: the caller syncs).
@@ -379,8 +390,14 @@ impl Journal {
     }
 
     /// Does an announced operation and marks it done.
-    fn perform(&mut self, id: u64, op: &FileOp, sync: bool) -> Result<()> {
-        redo(&self.dir, op, sync)?;
+    fn perform(&mut self, id: u64, op: &FileOp) -> Result<()> {
+        redo(&self.dir, op)?;
+        self.mark_done(id, op)
+    }
+
+    /// After operation `id` is done: lets the observer see it and records
+    /// it as done (not yet durable: see [`Record::Done`]).
+    fn mark_done(&mut self, id: u64, op: &FileOp) -> Result<()> {
         fault::point("journal: operation done")?;
         if let Some(o) = &self.observer {
             o.observe(op, &self.dir)?;
@@ -493,9 +510,7 @@ impl Journal {
                 .unwrap_or_default();
             let op = FileOp::Rewrite {
                 path: rel.clone(),
-                old: PathBuf::from(super::paths::STATE_DIR)
-                    .join(WORK_DIR)
-                    .join(format!("{id}.old")),
+                old: work_file(id, "old"),
                 tmp: rel.with_file_name(format!(".{name}.cortex-migrate-{id}")),
             };
             ids.push(self.announce(op.clone())?);
@@ -507,11 +522,7 @@ impl Journal {
         if ops.len() <= BATCH_SYNC_THRESHOLD {
             for ((id, op), content) in ids.into_iter().zip(&ops).zip(&contents) {
                 rewrite_file(&self.dir, op, content, true)?;
-                fault::point("journal: operation done")?;
-                if let Some(o) = &self.observer {
-                    o.observe(op, &self.dir)?;
-                }
-                self.write_record(&Record::Done { id })?;
+                self.mark_done(id, op)?;
             }
             return Ok(());
         }
@@ -547,11 +558,7 @@ impl Journal {
         // any other announced operation.
         written.into_iter().collect::<Result<Vec<()>>>()?;
         for (id, op) in ids.into_iter().zip(&ops) {
-            fault::point("journal: operation done")?;
-            if let Some(o) = &self.observer {
-                o.observe(op, &self.dir)?;
-            }
-            self.write_record(&Record::Done { id })?;
+            self.mark_done(id, op)?;
         }
         durable::sync_filesystem(self.dir.root())
     }
@@ -585,9 +592,7 @@ impl Journal {
             .file_name()
             .map(|n| n.to_owned())
             .unwrap_or_else(|| "item".into());
-        let in_state = PathBuf::from(super::paths::STATE_DIR)
-            .join(WORK_DIR)
-            .join(format!("{id}.trash"));
+        let in_state = work_file(id, "trash");
         // The trash must be on the item's filesystem, or the "move" would
         // be a copy of possibly gigabytes.
         let trash = if durable::same_filesystem(&abs, &self.dir.state_dir())? {
@@ -612,7 +617,7 @@ impl Journal {
     }
 
     /// After a failure: undoes every operation, newest first, and removes
-    /// the journal. The old contents come back from the journal file.
+    /// the journal.
     pub fn rollback(self) -> Result<()> {
         let Journal {
             dir,
@@ -622,11 +627,7 @@ impl Journal {
             ..
         } = self;
         drop(file);
-        let full = match PendingJournal::peek(&dir)? {
-            Some(p) => p.ops,
-            None => ops,
-        };
-        rollback_ops(&dir, &full, &path)
+        rollback_ops(&dir, &ops, &path)
     }
 }
 
@@ -664,7 +665,8 @@ impl PendingJournal {
         }
         let mut begin = None;
         let mut ops = Vec::new();
-        let mut ids: Vec<u64> = Vec::new();
+        // Each operation's index by its id (the first, should one repeat).
+        let mut index: HashMap<u64, usize> = HashMap::new();
         let mut done = Vec::new();
         let mut committed_marker = false;
         let count = lines.len();
@@ -682,7 +684,12 @@ impl PendingJournal {
                     });
                 }
             };
-            match (record, &begin) {
+            // The operation a `Done` record marks (none: the id is unknown).
+            let done_at = match &record {
+                Record::Done { id } => index.get(id).copied(),
+                _ => None,
+            };
+            match (record, &begin, done_at) {
                 (
                     Record::Begin {
                         step,
@@ -691,18 +698,15 @@ impl PendingJournal {
                         started_at,
                     },
                     None,
+                    _,
                 ) => begin = Some((step, direction, pid, started_at)),
-                (Record::Op { op, id }, Some(_)) => {
+                (Record::Op { op, id }, Some(_), _) => {
+                    index.entry(id).or_insert(ops.len());
                     ops.push(op);
-                    ids.push(id);
                     done.push(false);
                 }
-                (Record::Commit, Some(_)) => committed_marker = true,
-                (Record::Done { id }, Some(_)) if ids.contains(&id) => {
-                    if let Some(at) = ids.iter().position(|i| *i == id) {
-                        done[at] = true;
-                    }
-                }
+                (Record::Commit, Some(_), _) => committed_marker = true,
+                (Record::Done { .. }, Some(_), Some(at)) => done[at] = true,
                 _ => {
                     return Err(MigrateError::JournalCorrupt {
                         path,
@@ -740,7 +744,7 @@ impl PendingJournal {
     pub fn roll_forward(self) -> Result<()> {
         for (op, done) in self.ops.iter().zip(&self.done) {
             if !done {
-                redo(&self.dir, op, true)?;
+                redo(&self.dir, op)?;
             }
         }
         finalize_ops(&self.dir, &self.ops, &self.path)
