@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::Migrator;
-use migration::toolkit::journal::ensure_state_dir;
+use migration::toolkit::journal::{JOURNAL_FILE, ensure_state_dir};
 use migration::toolkit::lock::FolderLock;
 use migration::toolkit::paths::DataDir;
 use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
@@ -280,7 +280,7 @@ async fn fingerprint(db: &DatabaseConnection) -> Result<Option<String>> {
 /// last full verification. Holds a shared lock while it looks.
 async fn fast_path_ok(db: &DatabaseConnection, dir: &DataDir) -> Result<bool> {
     let state = dir.state_dir();
-    if state.join("journal").exists() {
+    if state.join(JOURNAL_FILE).exists() {
         return Ok(false);
     }
     let Ok(remembered) = std::fs::read_to_string(state.join(VERIFIED_FILE)) else {
@@ -289,7 +289,7 @@ async fn fast_path_ok(db: &DatabaseConnection, dir: &DataDir) -> Result<bool> {
     let Some(_shared) = FolderLock::try_shared(dir)? else {
         return Ok(false);
     };
-    if state.join("journal").exists() {
+    if state.join(JOURNAL_FILE).exists() {
         return Ok(false);
     }
     Ok(fingerprint(db)

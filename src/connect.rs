@@ -131,7 +131,7 @@ pub async fn recover_interrupted_restore(
     use migration::toolkit::{backup, journal::PendingJournal, lock::FolderLock, paths::DataDir};
     if !dir
         .join(migration::toolkit::paths::STATE_DIR)
-        .join("journal")
+        .join(migration::toolkit::journal::JOURNAL_FILE)
         .exists()
     {
         return Ok(None);

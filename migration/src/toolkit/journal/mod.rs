@@ -31,7 +31,9 @@ use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::paths::DataDir;
 
-const JOURNAL_FILE: &str = "journal";
+/// The journal's file name inside the state folder: while it exists, a
+/// step (or a restore) is unfinished.
+pub const JOURNAL_FILE: &str = "journal";
 const WORK_DIR: &str = "work";
 
 /// One file operation, with paths relative to the data folder.
