@@ -112,6 +112,18 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
     }
 }
 
+/// [`sync_filesystem`] once for each filesystem that holds one of `paths`:
+/// a batch that wrote under several mounts makes all of them durable.
+pub fn sync_filesystems<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    let mut synced = std::collections::HashSet::new();
+    for p in paths {
+        if synced.insert(device(p)?) {
+            sync_filesystem(p)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a new file (which must not exist) durably.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = OpenOptions::new()
@@ -133,28 +145,32 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// Whether `a` and `b` (existing paths, or the folders that would hold them)
 /// are on the same filesystem, so that a rename between them works.
-#[cfg(unix)]
 pub fn same_filesystem(a: &Path, b: &Path) -> Result<bool> {
+    Ok(device(a)? == device(b)?)
+}
+
+/// The filesystem that holds `p`, or would hold it (its nearest existing
+/// ancestor's).
+#[cfg(unix)]
+fn device(p: &Path) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
-    let dev = |p: &Path| -> Result<u64> {
-        let mut probe = p.to_path_buf();
-        loop {
-            match fs::symlink_metadata(&probe) {
-                Ok(m) => return Ok(m.dev()),
-                Err(e) => {
-                    if !probe.pop() {
-                        return Err(MigrateError::io("inspect", p, e));
-                    }
+    let mut probe = p.to_path_buf();
+    loop {
+        match fs::symlink_metadata(&probe) {
+            Ok(m) => return Ok(m.dev()),
+            Err(e) => {
+                if !probe.pop() {
+                    return Err(MigrateError::io("inspect", p, e));
                 }
             }
         }
-    };
-    Ok(dev(a)? == dev(b)?)
+    }
 }
 
+/// Elsewhere every path counts as one filesystem.
 #[cfg(not(unix))]
-pub fn same_filesystem(_a: &Path, _b: &Path) -> Result<bool> {
-    Ok(true)
+fn device(_p: &Path) -> Result<u64> {
+    Ok(0)
 }
 
 /// Total size in bytes of a file or a folder tree (symlinks not followed).

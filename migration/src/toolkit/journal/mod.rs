@@ -562,7 +562,20 @@ impl Journal {
         for (id, op) in ids.into_iter().zip(&ops) {
             self.mark_done(id, op)?;
         }
-        durable::sync_filesystem(self.dir.root())
+        // The kept old versions are under the state folder; the new files
+        // may be on other filesystems mounted inside the data folder.
+        let root = self.dir.root();
+        let parents: Vec<PathBuf> = ops
+            .iter()
+            .filter_map(|op| match op {
+                FileOp::Rewrite { path, .. } => root.join(path).parent().map(Path::to_path_buf),
+                _ => None,
+            })
+            .collect();
+        durable::sync_filesystems(
+            std::iter::once(self.dir.state_dir().as_path())
+                .chain(parents.iter().map(PathBuf::as_path)),
+        )
     }
 
     /// Creates a new file with `content`; the path must be free.

@@ -159,3 +159,41 @@ fn non_utf8_names_survive_the_journal() {
     p.roll_back().unwrap();
     assert!(d.root().join("models/a").join(name).exists());
 }
+
+/// More rewrites than `BATCH_SYNC_THRESHOLD`: written by threads and made
+/// durable by one sync per filesystem, then kept or undone like any other.
+#[test]
+fn a_large_rewrite_batch_is_kept_by_finalize_and_undone_by_rollback() {
+    let n = BATCH_SYNC_THRESHOLD + 8;
+    let (_t, d) = setup();
+    for i in 0..n {
+        let dir = d.root().join(format!("models/m{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("model.yml"), format!("name: m{i}\n")).unwrap();
+    }
+    let items = || -> Vec<(PathBuf, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                (
+                    PathBuf::from(format!("models/m{i}/model.yml")),
+                    format!("name: m{i}\nengine: llama-cpp\n").into_bytes(),
+                )
+            })
+            .collect()
+    };
+    let before = snapshot(d.root());
+
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    j.rewrite_many(items()).unwrap();
+    j.rollback().unwrap();
+    assert_eq!(snapshot(d.root()), before);
+
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    j.rewrite_many(items()).unwrap();
+    j.finalize().unwrap();
+    for (rel, content) in items() {
+        assert_eq!(fs::read(d.root().join(&rel)).unwrap(), content, "{rel:?}");
+    }
+    assert!(!journal_path(&d).exists());
+    assert!(!work_dir(&d).exists());
+}
