@@ -104,11 +104,7 @@ impl SchemaOp {
                 let archive = archive_name(archive_tag, table);
                 let mut out = vec![archive_sql(backend, &archive, table, key, columns)];
                 for c in columns.iter() {
-                    out.push(format!(
-                        "ALTER TABLE {} DROP COLUMN {}",
-                        q(backend, table),
-                        q(backend, c)
-                    ));
+                    out.push(drop_column_sql(backend, table, c));
                 }
                 out
             }
@@ -128,11 +124,9 @@ impl SchemaOp {
                 ),
             ],
             SchemaOp::DropTable(t) => vec![format!("DROP TABLE {}", q(backend, t))],
-            SchemaOp::DropDerivedColumn { table, column } => vec![format!(
-                "ALTER TABLE {} DROP COLUMN {}",
-                q(backend, table),
-                q(backend, column)
-            )],
+            SchemaOp::DropDerivedColumn { table, column } => {
+                vec![drop_column_sql(backend, table, column)]
+            }
         }
     }
 
@@ -164,10 +158,7 @@ impl SchemaOp {
                 if manager.has_column(*table, &name).await? {
                     return Ok(());
                 }
-                for s in self.sql(backend) {
-                    exec(conn, s).await?;
-                }
-                Ok(())
+                self.exec_sql(conn, backend).await
             }
             SchemaOp::RestoreColumns {
                 archive_tag,
@@ -211,15 +202,7 @@ impl SchemaOp {
                     exec(conn, archive_sql(backend, &archive, table, key, &present)).await?;
                 }
                 for c in present {
-                    exec(
-                        conn,
-                        format!(
-                            "ALTER TABLE {} DROP COLUMN {}",
-                            q(backend, table),
-                            q(backend, c)
-                        ),
-                    )
-                    .await?;
+                    exec(conn, drop_column_sql(backend, table, c)).await?;
                 }
                 Ok(())
             }
@@ -237,27 +220,30 @@ impl SchemaOp {
             }
             SchemaOp::DropTable(t) if super::context::resuming() => {
                 if manager.has_table(*t).await? {
-                    for s in self.sql(backend) {
-                        exec(conn, s).await?;
-                    }
+                    self.exec_sql(conn, backend).await?;
                 }
                 Ok(())
             }
             SchemaOp::DropDerivedColumn { table, column } if super::context::resuming() => {
                 if manager.has_table(*table).await? && manager.has_column(*table, *column).await? {
-                    for s in self.sql(backend) {
-                        exec(conn, s).await?;
-                    }
+                    self.exec_sql(conn, backend).await?;
                 }
                 Ok(())
             }
-            _ => {
-                for s in self.sql(backend) {
-                    exec(conn, s).await?;
-                }
-                Ok(())
-            }
+            _ => self.exec_sql(conn, backend).await,
         }
+    }
+
+    /// Runs the op's statements as written ([`SchemaOp::sql`]).
+    async fn exec_sql<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        backend: DbBackend,
+    ) -> Result<(), DbErr> {
+        for s in self.sql(backend) {
+            exec(conn, s).await?;
+        }
+        Ok(())
     }
 
     /// Whether running this op keeps data aside (a `down` that archives).
@@ -299,6 +285,14 @@ fn build<S: SchemaStatementBuilder>(backend: DbBackend, stmt: &S) -> String {
         DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
         _ => stmt.to_string(SqliteQueryBuilder),
     }
+}
+
+fn drop_column_sql(backend: DbBackend, table: &str, column: &str) -> String {
+    format!(
+        "ALTER TABLE {} DROP COLUMN {}",
+        q(backend, table),
+        q(backend, column)
+    )
 }
 
 fn rename_sql(backend: DbBackend, from: &str, to: &str) -> String {
