@@ -75,14 +75,7 @@ pub async fn mysql_snapshot<C: ConnectionTrait>(conn: &C) -> Result<String, DbEr
             pk: 0,
             generated: extra(&opt_text(&r, "extra")?.unwrap_or_default()),
         };
-        tables
-            .entry(tbl.clone())
-            .or_insert_with(|| ServerTable {
-                name: tbl,
-                ..ServerTable::default()
-            })
-            .columns
-            .push(column);
+        server::push_column(&mut tables, tbl, column);
     }
 
     let mut indexes: BTreeMap<(String, String), (bool, Vec<String>)> = BTreeMap::new();
@@ -144,10 +137,7 @@ pub async fn mysql_snapshot<C: ConnectionTrait>(conn: &C) -> Result<String, DbEr
         }
     }
 
-    let mut others = Vec::new();
-    for r in server::query(conn, MY, OTHERS, vec![]).await? {
-        others.push((text(&r, "kind")?, text(&r, "name")?, text(&r, "tbl")?));
-    }
+    let others = server::others(conn, MY, OTHERS).await?;
     Ok(server::render_all(tables.into_values().collect(), others))
 }
 

@@ -79,14 +79,7 @@ pub async fn postgres_snapshot<C: ConnectionTrait>(conn: &C) -> Result<String, D
             &text(&r, "ident")?,
             &text(&r, "gen")?,
         );
-        tables
-            .entry(tbl.clone())
-            .or_insert_with(|| ServerTable {
-                name: tbl,
-                ..ServerTable::default()
-            })
-            .columns
-            .push(column);
+        server::push_column(&mut tables, tbl, column);
     }
 
     // Unique constraints are grouped by name only to collect their columns.
@@ -139,10 +132,7 @@ pub async fn postgres_snapshot<C: ConnectionTrait>(conn: &C) -> Result<String, D
         }
     }
 
-    let mut others = Vec::new();
-    for r in server::query(conn, PG, OTHERS, vec![]).await? {
-        others.push((text(&r, "kind")?, text(&r, "name")?, text(&r, "tbl")?));
-    }
+    let others = server::others(conn, PG, OTHERS).await?;
     Ok(server::render_all(tables.into_values().collect(), others))
 }
 

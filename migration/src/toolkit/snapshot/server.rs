@@ -3,6 +3,8 @@
 //! snapshots, and the normalization of expressions (checks, defaults) the
 //! servers print back in their own spelling.
 
+use std::collections::BTreeMap;
+
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value,
 };
@@ -97,6 +99,36 @@ pub(super) fn render_all(mut tables: Vec<ServerTable>, mut others: Vec<Other>) -
         out.push_str(&format!("{kind} {name} on {table}\n"));
     }
     out
+}
+
+/// Adds `column` to the table `table` of `tables`, which it creates when
+/// this is the table's first column.
+pub(super) fn push_column(
+    tables: &mut BTreeMap<String, ServerTable>,
+    table: String,
+    column: ServerColumn,
+) {
+    tables
+        .entry(table.clone())
+        .or_insert_with(|| ServerTable {
+            name: table,
+            ..ServerTable::default()
+        })
+        .columns
+        .push(column);
+}
+
+/// The views and triggers `sql` lists (columns `kind`, `name`, `tbl`).
+pub(super) async fn others<C: ConnectionTrait>(
+    conn: &C,
+    backend: DbBackend,
+    sql: &str,
+) -> Result<Vec<Other>, DbErr> {
+    query(conn, backend, sql, vec![])
+        .await?
+        .iter()
+        .map(|r| Ok((text(r, "kind")?, text(r, "name")?, text(r, "tbl")?)))
+        .collect()
 }
 
 /// Runs a catalog query with `backend`'s placeholders.
