@@ -73,15 +73,9 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
     for v in 0..=3u8 {
         let fx = common::cortex_folder(v).await;
         run(&fx, true, Target::To(step(V3))).await.unwrap();
-        let abs_path = value(
-            &fx,
-            &format!(
-                "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
-                common::TINYLLAMA
-            ),
-        )
-        .await
-        .unwrap();
+        let abs_path = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
+            .await
+            .unwrap();
         assert!(
             abs_path.starts_with('/'),
             "fixture v{v} should start absolute: {abs_path}"
@@ -91,25 +85,13 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
 
         let report = run(&fx, true, Target::All).await.unwrap();
         assert_eq!(report.steps.len(), 3, "v{v}");
-        let rel = value(
-            &fx,
-            &format!(
-                "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
-                common::TINYLLAMA
-            ),
-        )
-        .await
-        .unwrap();
+        let rel = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
+            .await
+            .unwrap();
         assert_eq!(rel, TINY_YML, "v{v}");
-        let imported = value(
-            &fx,
-            &format!(
-                "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
-                common::IMPORTED
-            ),
-        )
-        .await
-        .unwrap();
+        let imported = model_value(&fx, "path_to_model_yaml", common::IMPORTED)
+            .await
+            .unwrap();
         assert_eq!(imported, "models/imported/my-imported.yml", "v{v}");
 
         let changed = changed_lines(&yml_before, &read(&fx, TINY_YML));
@@ -191,11 +173,11 @@ async fn up_renames_legacy_engines_in_folders_rows_and_model_yml() {
     );
 }
 
-/// `models.weights_bytes` of one model, as text (`None` for NULL).
-async fn weights_bytes(fx: &Fixture, model_id: &str) -> Option<String> {
+/// One column of one `models` row, as text (`None` for NULL).
+async fn model_value(fx: &Fixture, column: &str, model_id: &str) -> Option<String> {
     value(
         fx,
-        &format!("SELECT weights_bytes AS v FROM models WHERE model_id = '{model_id}'"),
+        &format!("SELECT {column} AS v FROM models WHERE model_id = '{model_id}'"),
     )
     .await
 }
@@ -207,14 +189,21 @@ async fn up_fills_weights_bytes_from_the_files_on_disk() {
     let tiny = std::fs::metadata(fx.data.join("models/cortex.so/tinyllama/1b/model.gguf"))
         .unwrap()
         .len();
-    let got = weights_bytes(&fx, common::TINYLLAMA).await.unwrap();
+    let got = model_value(&fx, "weights_bytes", common::TINYLLAMA)
+        .await
+        .unwrap();
     assert_eq!(got, tiny.to_string());
     let imported = std::fs::metadata(fx.outside().join("my-imported.gguf"))
         .unwrap()
         .len();
-    let got = weights_bytes(&fx, common::IMPORTED).await.unwrap();
+    let got = model_value(&fx, "weights_bytes", common::IMPORTED)
+        .await
+        .unwrap();
     assert_eq!(got, imported.to_string());
-    assert_eq!(weights_bytes(&fx, common::CATALOGUE).await, None);
+    assert_eq!(
+        model_value(&fx, "weights_bytes", common::CATALOGUE).await,
+        None
+    );
 }
 
 async fn digest(
@@ -314,17 +303,14 @@ async fn invalid_yaml_is_skipped_with_a_note_and_left_as_it_was() {
         "{notes:?}"
     );
     // The database path still became relative: it does not depend on the file.
-    let rel = value(
-        &fx,
-        &format!(
-            "SELECT path_to_model_yaml AS v FROM models WHERE model_id = '{}'",
-            common::TINYLLAMA
-        ),
-    )
-    .await
-    .unwrap();
+    let rel = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
+        .await
+        .unwrap();
     assert_eq!(rel, TINY_YML);
-    assert_eq!(weights_bytes(&fx, common::TINYLLAMA).await, None);
+    assert_eq!(
+        model_value(&fx, "weights_bytes", common::TINYLLAMA).await,
+        None
+    );
 }
 
 #[tokio::test]
@@ -373,12 +359,9 @@ async fn paths_that_climb_out_or_symlink_out_are_not_touched() {
         victim_text,
         "a file outside was changed"
     );
-    let climber = value(
-        &fx,
-        "SELECT path_to_model_yaml AS v FROM models WHERE model_id = 'climber'",
-    )
-    .await
-    .unwrap();
+    let climber = model_value(&fx, "path_to_model_yaml", "climber")
+        .await
+        .unwrap();
     assert_eq!(climber, "../outside/victim.yml");
     let notes = notes(&report).await;
     assert!(
