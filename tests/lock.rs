@@ -372,14 +372,13 @@ async fn a_waiting_up_finishes_once_the_lock_is_released() {
     assert!(pending_steps(&fx.data).is_empty());
 }
 
-#[tokio::test]
-async fn a_killed_holder_does_not_block_the_next_up() {
+/// Runs `up` killed at its `boundary`-th boundary, as a crash would.
+fn up_killed_at(data: &Path, boundary: u32) {
     use std::os::unix::process::ExitStatusExt;
-
-    let fx = common::cortex_folder(1).await;
-    let mut killed = command(&fx.data, &["up"]);
-    killed.env("CORTEX_MIGRATE_FAULT", "20:kill");
-    let out = killed.output().expect("running up with a fault");
+    let out = command(data, &["up"])
+        .env("CORTEX_MIGRATE_FAULT", format!("{boundary}:kill"))
+        .output()
+        .expect("running up with a fault");
     assert_eq!(
         out.status.signal(),
         Some(9),
@@ -387,6 +386,12 @@ async fn a_killed_holder_does_not_block_the_next_up() {
         out.status,
         text(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn a_killed_holder_does_not_block_the_next_up() {
+    let fx = common::cortex_folder(1).await;
+    up_killed_at(&fx.data, 20);
 
     let status = run(&fx.data, &["status"]);
     assert_ok(&status, "status after the kill");
@@ -444,14 +449,9 @@ async fn status_names_the_holder_without_waiting() {
 /// folder step leaves its journal, and the test holds the lock.
 #[tokio::test]
 async fn status_names_the_holder_without_waiting_during_a_folder_step() {
-    use std::os::unix::process::ExitStatusExt;
-
     let fx = common::cortex_folder(1).await;
     // Boundary 25 is inside the first folder step, after its journal began.
-    let mut killed = command(&fx.data, &["up"]);
-    killed.env("CORTEX_MIGRATE_FAULT", "25:kill");
-    let out = killed.output().expect("running up with a fault");
-    assert_eq!(out.status.signal(), Some(9), "up was not killed");
+    up_killed_at(&fx.data, 25);
     assert!(
         fx.data.join(".cortex-migrate/journal").exists(),
         "precondition: the folder step's journal exists"
