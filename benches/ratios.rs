@@ -165,8 +165,8 @@ fn main() {
         ));
     }
 
-    // 3. A folder step moving sparse weights: bytes copied and time, 1 GiB
-    //    against 20 GiB.
+    // 3. Every step on a folder with sparse weights in an engine folder:
+    //    bytes copied and time, 1 GiB against 20 GiB.
     for gib in [1u64, 20] {
         use std::os::unix::fs::MetadataExt;
         let data = rt.block_on(write_sample(&tmp.path().join(format!("sparse{gib}")), 3, 0));
@@ -177,8 +177,8 @@ fn main() {
             .unwrap();
         let before = std::fs::metadata(&big).unwrap();
         let (t, _) = run_child("migrate", &data);
-        let after =
-            std::fs::metadata(data.join("engines/llama-cpp/deps/libcublasLt.so.12")).unwrap();
+        // Engine folders stay where cortex.cpp loads them: nothing moves.
+        let after = std::fs::metadata(&big).unwrap();
         let copied = (after.blocks() as i64 - before.blocks() as i64).max(0) * 512;
         assert_eq!(after.ino(), before.ino());
         rows.push((

@@ -5,6 +5,8 @@
 //! undone by the next start.
 
 mod common;
+#[path = "support/first_engine_rename.rs"]
+mod first_engine_rename;
 
 use std::path::Path;
 
@@ -57,14 +59,18 @@ async fn restore_after_up_gives_back_every_row_and_byte() {
 #[tokio::test]
 async fn restore_after_down_moves_renamed_folders_back_without_copying() {
     use std::os::unix::fs::MetadataExt;
+    // The one step that moves folders today is the repair of engine
+    // folders moved by the engine rename's first definition; its down
+    // moves them again.
     let fx = common::cortex_folder(3).await;
+    first_engine_rename::migrate_before_fix(&fx.db_url()).await;
     common::ok(&common::cli(&fx.data, &["up"]));
     let after_up = state(&fx).await;
-    let engine = fx.data.join("engines/llama-cpp/deps/libcudart.so.12");
+    let engine = fx.data.join("engines/cortex.llamacpp/deps/libcudart.so.12");
     let inode = std::fs::metadata(&engine).unwrap().ino();
     common::ok(&common::cli(
         &fx.data,
-        &["down", "--to", "cortex_v3", "--yes"],
+        &["down", "--to", "backfill_weights_bytes", "--yes"],
     ));
     assert!(!engine.exists());
     let latest = ids(&fx.data)[0].clone();

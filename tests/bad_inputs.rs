@@ -6,6 +6,8 @@
 //! `cortexrc.rs`; a full filesystem during a move in `cross_fs.rs`.)
 
 mod common;
+#[path = "support/first_engine_rename.rs"]
+mod first_engine_rename;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -125,15 +127,21 @@ async fn a_symlink_loop_on_a_model_path_is_noted_and_not_followed() {
 #[tokio::test]
 async fn non_utf8_file_names_move_with_their_folder_byte_for_byte() {
     use std::os::unix::ffi::OsStrExt;
+    // Engine folders moved by the engine rename's first definition go
+    // back, and their down moves them again.
     let fx = common::cortex_folder(2).await;
+    first_engine_rename::migrate_before_fix(&fx.db_url()).await;
     let name = std::ffi::OsStr::from_bytes(b"lib\xff\xfe-cuda.so");
-    let file = fx.data.join("engines/cortex.llamacpp/deps").join(name);
+    let file = fx.data.join("engines/llama-cpp/deps").join(name);
     std::fs::write(&file, b"\x7fELF binary").unwrap();
     let out = common::cli(&fx.data, &["up"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let moved = fx.data.join("engines/llama-cpp/deps").join(name);
+    let moved = fx.data.join("engines/cortex.llamacpp/deps").join(name);
     assert_eq!(std::fs::read(&moved).unwrap(), b"\x7fELF binary");
-    let out = common::cli(&fx.data, &["down", "--to", "cortex_v3", "--yes"]);
+    let out = common::cli(
+        &fx.data,
+        &["down", "--to", "backfill_weights_bytes", "--yes"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(&file).unwrap(), b"\x7fELF binary");
 }

@@ -334,8 +334,10 @@ async fn legacy_engine_names_appear_in_rows_and_model_yml() {
             .iter()
             .map(|r| r.try_get("", "engine_name").expect("engine_name"))
             .collect();
-        assert_eq!(names, [llama, onnx, "openai"]);
-        // Folders are named by repository whatever the rows say.
+        // Local engine rows and folders are named by repository whatever
+        // the models say (DownloadEngine -> UpsertEngine with the
+        // normalized name, engine_service.cc at v1.0.9).
+        assert_eq!(names, ["cortex.llamacpp", "cortex.onnx", "openai"]);
         assert!(
             fx.data
                 .join(format!(

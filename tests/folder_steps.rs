@@ -84,7 +84,7 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
         let imported_before = read(&fx, "models/imported/my-imported.yml");
 
         let report = run(&fx, true, Target::All).await.unwrap();
-        assert_eq!(report.steps.len(), 3, "v{v}");
+        assert_eq!(report.steps.len(), 4, "v{v}");
         let rel = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
             .await
             .unwrap();
@@ -122,7 +122,7 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
 }
 
 #[tokio::test]
-async fn up_renames_legacy_engines_in_folders_rows_and_model_yml() {
+async fn up_renames_legacy_engines_in_rows_and_model_yml_and_leaves_engine_folders() {
     let fx = common::cortex_folder(3).await;
     run(&fx, true, Target::To(step(V3))).await.unwrap();
     let tree_before = common::tree(&fx.data);
@@ -130,25 +130,22 @@ async fn up_renames_legacy_engines_in_folders_rows_and_model_yml() {
     run(&fx, true, Target::All).await.unwrap();
     let tree_after = common::tree(&fx.data);
 
-    // Every file under engines/cortex.llamacpp is now under engines/llama-cpp,
-    // with the same bytes.
-    for (old, new) in [
-        ("engines/cortex.llamacpp", "engines/llama-cpp"),
-        ("engines/cortex.onnx", "engines/onnxruntime"),
-    ] {
-        let moved: Vec<(&String, &String)> = tree_before
-            .iter()
-            .filter(|(k, _)| k.starts_with(old))
-            .collect();
-        assert!(!moved.is_empty(), "fixture has no {old}");
-        for (k, hash) in moved {
-            let nk = k.replacen(old, new, 1);
-            assert_eq!(tree_after.get(&nk), Some(hash), "{nk} missing or changed");
-            assert!(!tree_after.contains_key(k), "{k} still there");
-        }
-    }
+    // Engine folders keep their repository names, where cortex.cpp's
+    // NormalizeEngine looks for them: every file under engines/ is where it
+    // was, with the same bytes.
+    let engines = |t: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        t.iter()
+            .filter(|(k, _)| k.starts_with("engines/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    assert!(tree_before.contains_key("engines/cortex.llamacpp"));
+    assert!(tree_before.contains_key("engines/cortex.onnx"));
+    assert_eq!(engines(&tree_after), engines(&tree_before));
     let engines = value(&fx, "SELECT group_concat(engine_name, ',') AS v FROM (SELECT engine_name FROM engines ORDER BY engine_name)").await.unwrap();
-    assert_eq!(engines, "llama-cpp,onnxruntime,openai");
+    // Local engine rows keep the repository name cortex.cpp writes
+    // (DownloadEngine -> UpsertEngine with the normalized name).
+    assert_eq!(engines, "cortex.llamacpp,cortex.onnx,openai");
     let legacy = value(
         &fx,
         "SELECT COUNT(*) AS v FROM models WHERE engine LIKE 'cortex.%'",
@@ -242,46 +239,6 @@ async fn down_gives_back_every_byte_and_row_and_up_again_gives_the_same_result()
             "v{v}: up again differs from the first up"
         );
     }
-}
-
-#[tokio::test]
-async fn a_moved_engine_folder_keeps_its_inode_and_a_sparse_20gb_file_is_not_copied() {
-    use std::os::unix::fs::MetadataExt;
-    let fx = common::cortex_folder(3).await;
-    let big = fx
-        .data
-        .join("engines/cortex.llamacpp/deps/libcublasLt.so.12");
-    let f = std::fs::File::create(&big).unwrap();
-    f.set_len(20 << 30).unwrap();
-    drop(f);
-    let before = std::fs::metadata(&big).unwrap();
-    run(&fx, true, Target::All).await.unwrap();
-    let moved = fx.data.join("engines/llama-cpp/deps/libcublasLt.so.12");
-    let after = std::fs::metadata(&moved).unwrap();
-    assert_eq!(
-        after.ino(),
-        before.ino(),
-        "the file was copied, not renamed"
-    );
-    assert_eq!(after.len(), 20 << 30);
-    assert_eq!(after.blocks(), before.blocks(), "blocks were written");
-    // And back.
-    run(&fx, false, Target::To(step(V3))).await.unwrap();
-    assert_eq!(std::fs::metadata(&big).unwrap().ino(), before.ino());
-}
-
-#[tokio::test]
-async fn an_engine_folder_under_both_names_fails_the_step_and_changes_nothing() {
-    let fx = common::cortex_folder(2).await;
-    run(&fx, true, Target::To(step(V3))).await.unwrap();
-    std::fs::create_dir_all(fx.data.join("engines/llama-cpp/linux-amd64-avx2/v0.1.50")).unwrap();
-    let before = digest(&fx).await;
-    let err = run(&fx, true, Target::All).await.unwrap_err();
-    assert!(err.to_string().contains("both"), "{err}");
-    assert_eq!(err.step(), Some(step(V3 + 2).as_str()));
-    // The relative-paths step before it committed; the failed one left no trace.
-    run(&fx, false, Target::To(step(V3))).await.unwrap();
-    assert_eq!(digest(&fx).await, before);
 }
 
 async fn notes(report: &Report) -> Vec<String> {
@@ -392,10 +349,8 @@ async fn plan_lists_the_file_operations_without_doing_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("rename engines/cortex.llamacpp -> engines/llama-cpp"),
-        "{text}"
-    );
+    // Engine folders never move (cortex.cpp loads them by repository name).
+    assert!(!text.contains("rename engines/"), "{text}");
     assert!(text.contains(&format!("rewrite {TINY_YML}")), "{text}");
     assert_eq!(digest(&fx).await, before, "plan changed something");
 }

@@ -10,6 +10,8 @@
 //! `migration/snapshots/{postgres,mysql}/`.
 
 mod common;
+#[path = "support/first_engine_rename.rs"]
+mod first_engine_rename;
 #[path = "support/server_rows.rs"]
 mod server_rows;
 #[path = "support/servers.rs"]
@@ -55,7 +57,7 @@ on_both_servers!(
     an_engine_added_after_a_round_trip_gets_a_fresh_id,
     entities_read_the_rows_the_migrations_stored,
     folder_steps_move_files_and_rows_and_down_gives_back_every_byte,
-    a_legacy_engines_row_is_renamed_and_named_back_by_down,
+    engine_rows_and_folders_renamed_before_the_fix_come_back_and_down_restores_them,
     binary_up_serves_as_a_deploy_step,
     verify_reports_a_column_added_outside_the_migrations,
     boot_check_refuses_an_empty_database_and_accepts_a_migrated_one,
@@ -637,7 +639,7 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     let yml_before = std::fs::read_to_string(data.join(YML)).unwrap();
 
     let report = up(&db, &data, Target::All).await;
-    assert_eq!(report.steps.len(), 3, "{server:?}: {report:?}");
+    assert_eq!(report.steps.len(), 4, "{server:?}: {report:?}");
     let model = entity::models::Entity::find_by_id("x:main")
         .one(&db)
         .await
@@ -648,11 +650,12 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     assert_eq!(model.weights_bytes, Some(size as i64), "{server:?}");
 
     let tree_after = common::tree(&data);
-    assert!(!data.join("engines/cortex.llamacpp").exists(), "{server:?}");
+    // Engine folders stay where cortex.cpp loads them.
+    assert!(!data.join("engines/llama-cpp").exists(), "{server:?}");
     assert_eq!(
-        tree_after.get(&format!("engines/llama-cpp/{ENGINE_FILE}")),
+        tree_after.get(&format!("engines/cortex.llamacpp/{ENGINE_FILE}")),
         tree_before.get(&format!("engines/cortex.llamacpp/{ENGINE_FILE}")),
-        "{server:?}: the engine folder was not moved with its bytes"
+        "{server:?}: the engine folder changed"
     );
     assert_eq!(tree_after.get(WEIGHTS), tree_before.get(WEIGHTS));
     let yml_after = std::fs::read_to_string(data.join(YML)).unwrap();
@@ -690,7 +693,14 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     );
 }
 
-async fn a_legacy_engines_row_is_renamed_and_named_back_by_down(server: Server, test: &str) {
+/// A folder migrated by the engine rename's first definition (which renamed
+/// local engine rows and moved engine folders): the repair step names the
+/// row by repository again, keyed by the INTEGER id the server numbers, and
+/// moves the folder back; `down` restores both.
+async fn engine_rows_and_folders_renamed_before_the_fix_come_back_and_down_restores_them(
+    server: Server,
+    test: &str,
+) {
     let Some(tdb) = TestDb::create(server, test).await else {
         return;
     };
@@ -699,8 +709,6 @@ async fn a_legacy_engines_row_is_renamed_and_named_back_by_down(server: Server, 
     let v3 = names()[3].clone();
     up(&db, &data, Target::To(v3.clone())).await;
     lay_out_legacy_folder(&data);
-    // `engines.id` is an INTEGER the server numbers: the step keys its
-    // updates by it.
     insert(
         &db,
         "engines",
@@ -714,22 +722,52 @@ async fn a_legacy_engines_row_is_renamed_and_named_back_by_down(server: Server, 
     )
     .await;
     let rows_before = server_rows::rows_of(&db, &["engines"]).await;
+    let tree_before = common::tree(&data);
+    let engine_names = || async {
+        entity::engines::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.engine_name)
+            .collect::<Vec<Option<String>>>()
+    };
 
-    up(&db, &data, Target::All).await;
-    let names_now: Vec<Option<String>> = entity::engines::Entity::find()
-        .all(&db)
+    Runner::new(&db, first_engine_rename::steps_before_fix(), options(&data))
         .await
         .unwrap()
-        .into_iter()
-        .map(|e| e.engine_name)
-        .collect();
-    assert_eq!(names_now, vec![Some("llama-cpp".to_owned())], "{server:?}");
+        .up(Target::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        engine_names().await,
+        vec![Some("llama-cpp".to_owned())],
+        "{server:?}"
+    );
+    assert!(data.join("engines/llama-cpp").exists(), "{server:?}");
+
+    up(&db, &data, Target::All).await;
+    assert_eq!(
+        engine_names().await,
+        vec![Some("cortex.llamacpp".to_owned())],
+        "{server:?}"
+    );
+    assert!(!data.join("engines/llama-cpp").exists(), "{server:?}");
+    assert!(
+        data.join("engines/cortex.llamacpp")
+            .join(ENGINE_FILE)
+            .is_file()
+    );
 
     down(&db, &data, Target::To(v3)).await;
     assert_eq!(
         server_rows::rows_of(&db, &["engines"]).await,
         rows_before,
-        "{server:?}: the engines row was not named back"
+        "{server:?}: the engines row is not as before"
+    );
+    assert!(
+        common::tree(&data) == tree_before,
+        "{server:?}: files differ"
     );
 }
 

@@ -58,7 +58,9 @@ async fn eight_at_once(server: Server) {
     let st: serde_json::Value =
         serde_json::from_str(&ok(&cli(&db.url, dir.path(), &["status", "--json"], None))).unwrap();
     assert_eq!(st["data_version"], st["app_version"]);
-    assert!(dir.path().join("engines/llama-cpp").exists());
+    // Engine folders stay where cortex.cpp loads them.
+    assert!(dir.path().join("engines/cortex.llamacpp").exists());
+    assert!(!dir.path().join("engines/llama-cpp").exists());
 }
 
 #[tokio::test]

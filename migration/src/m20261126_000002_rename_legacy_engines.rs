@@ -1,14 +1,45 @@
 //! Engine renames. In October 2024 cortex.cpp renamed its engines
 //! (`cortex.llamacpp` to `llama-cpp`, `cortex.onnx` to `onnxruntime`,
 //! `cortex.tensorrt-llm` to `tensorrt-llm`) without migrating anything. This
-//! step renames, in one atomic step, the engine folders under `engines/`,
-//! `engines.engine_name`, `models.engine` and the `engine:` field of each
-//! `model.yml`; its `down` reverses exactly what it did.
+//! step renames, in one atomic step, `models.engine` and the `engine:` field
+//! of each `model.yml`; its `down` reverses exactly what it did. A model
+//! that names its engine by the old name cannot start on cortex.cpp v1.0.1
+//! and v1.0.2 (`POST /v1/models/start` checks the raw name against
+//! `kSupportEngines`, `engine/controllers/models.cc` and
+//! `engine/services/engine_service.h` at v1.0.1), nor from cortex.cpp
+//! cc2e093a on, where `cortex.llamacpp` is no longer mapped and counts as a
+//! remote engine; cortex.cpp writes the new name itself
+//! (`config/gguf_parser.cc`, `model_config_.engine = kLlamaEngine`, and
+//! `services/model_source_service.cc` `.engine = "llama-cpp"`, both at
+//! v1.0.9).
+//!
+//! Two things keep the repository names, because cortex.cpp writes and
+//! reads them so:
+//! - `engines.engine_name` of a local engine: `EngineService::DownloadEngine`
+//!   is called with the normalized name and writes
+//!   `UpsertEngine(engine /*engine_name*/, kLocal, ...)`, i.e.
+//!   `cortex.llamacpp` (`engine/services/engine_service.cc` at v1.0.9);
+//! - the engine *folders*, where every cortex.cpp from the rename to the
+//!   llama.cpp server loads them:
+//!   - cortex.cpp b7cf124c (#1406, the rename), `engine/utils/engine_constants.h`:
+//!     `kLlamaEngine = "llama-cpp"` beside `kLlamaRepo = "cortex.llamacpp"`
+//!     (and `kOnnxRepo = "cortex.onnx"`, `kTrtLlmRepo = "cortex.tensorrt-llm"`).
+//!   - cortex.cpp v1.0.8, `engine/services/engine_service.cc`: `NormalizeEngine`
+//!     maps each engine name to its repository name, and `GetEngineDirPath`
+//!     loads `GetEnginesContainerPath() / NormalizeEngine(name) / variant /
+//!     version`, i.e. `engines/cortex.llamacpp/<variant>/<version>/`.
+//!   - cortex.cpp cc2e093a (March 2025, llama.cpp server): `kLlamaRepo` becomes
+//!     `llama.cpp`; no release ever reads `engines/llama-cpp/`.
+//!
+//! The first definition of this step (never released) also moved the
+//! folders and renamed the engine rows;
+//! `m20261203_000001_engine_folders_by_repository` puts both back and
+//! supersedes that definition's checksum explicitly.
 
 use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText, bulk};
-use crate::toolkit::recipe::{self, RecipeOp};
+use crate::toolkit::recipe;
 use crate::toolkit::{Folder, MigrateError, Step, StepKind};
 
 #[derive(DeriveMigrationName)]
@@ -30,7 +61,7 @@ fn renamed(name: &str) -> Option<&'static str> {
 
 impl Step for Migration {
     fn summary(&self) -> &'static str {
-        "rename legacy engines (cortex.llamacpp, cortex.onnx, cortex.tensorrt-llm): folders, rows, model.yml"
+        "rename legacy engine names (cortex.llamacpp, cortex.onnx, cortex.tensorrt-llm) in models and model.yml; engine rows and folders keep repository names"
     }
 
     fn kind(&self) -> StepKind {
@@ -39,16 +70,9 @@ impl Step for Migration {
 
     fn definition(&self) -> String {
         format!(
-            "rename-legacy-engines/1: {RENAMES:?} in engines/, engines.engine_name, models.engine, model.yml engine:"
+            "rename-legacy-engines/2: {RENAMES:?} in models.engine, model.yml engine:; engines rows and folders keep repository names"
         )
     }
-}
-
-#[derive(DeriveIden)]
-enum Engines {
-    Table,
-    EngineName,
-    Variant,
 }
 
 /// Runs a one-column query and returns the values as text.
@@ -102,56 +126,7 @@ impl MigrationTrait for Migration {
         let conn = manager.get_connection();
 
         for (old, new) in RENAMES {
-            // engines: one row per (name, variant); a legacy and a current
-            // row for the same variant cannot both be kept.
-            let (a, b) = (Alias::new("a"), Alias::new("b"));
-            let clash = keys(
-                conn,
-                Query::select()
-                    .expr_as(
-                        Expr::col((a.clone(), Engines::Variant)),
-                        Alias::new("variant"),
-                    )
-                    .from_as(Engines::Table, a.clone())
-                    .join_as(
-                        JoinType::InnerJoin,
-                        Engines::Table,
-                        b.clone(),
-                        Expr::col((a.clone(), Engines::Variant))
-                            .equals((b.clone(), Engines::Variant)),
-                    )
-                    .and_where(Expr::col((a, Engines::EngineName)).eq(old))
-                    .and_where(Expr::col((b, Engines::EngineName)).eq(new))
-                    .to_owned(),
-                "variant",
-            )
-            .await?;
-            if !clash.is_empty() {
-                return Err(folder.fail(MigrateError::Refused(format!(
-                    "the engines table has both {old} and {new} for variant(s) {}; \
-                     remove the one Cortex no longer uses and run again",
-                    clash.join(", ")
-                ))));
-            }
-            rename_in(conn, &folder, ("engines", "id", "engine_name"), old, new).await?;
             rename_in(conn, &folder, ("models", "model_id", "engine"), old, new).await?;
-
-            let (from, to) = (format!("engines/{old}"), format!("engines/{new}"));
-            let (afrom, ato) = (dir.root().join(&from), dir.root().join(&to));
-            if afrom.exists() {
-                if ato.exists() {
-                    return Err(folder.fail(MigrateError::Refused(format!(
-                        "both {} and {} exist; remove the one Cortex no longer uses and run again",
-                        afrom.display(),
-                        ato.display()
-                    ))));
-                }
-                if let Err(e) = dir.require_inside(&afrom) {
-                    return Err(folder.fail(e));
-                }
-                folder.move_path(&from, &to).await?;
-                folder.record(RecipeOp::Move { from: to, to: from });
-            }
         }
 
         // model.yml: the `engine:` field, whatever the row says (cortex.cpp

@@ -39,15 +39,17 @@ fn sea_orm_cli_path_runs_folder_steps_on_the_database_folder() {
         text.contains("Applied 'm20261126_000002_rename_legacy_engines'"),
         "{text}"
     );
+    // Engine folders stay where cortex.cpp loads them.
     assert_eq!(
-        std::fs::read(dir.join("engines/llama-cpp/linux-amd64-avx2/v0.1.49/libengine.so")).unwrap(),
+        std::fs::read(dir.join("engines/cortex.llamacpp/linux-amd64-avx2/v0.1.49/libengine.so"))
+            .unwrap(),
         b"engine"
     );
-    assert!(!dir.join("engines/cortex.llamacpp").exists());
+    assert!(!dir.join("engines/llama-cpp").exists());
 
     let status = migration(dir, &["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(text.matches("... Applied").count(), 7, "{text}");
+    assert_eq!(text.matches("... Applied").count(), 8, "{text}");
 
     let down = migration(dir, &["down", "-n", "3"]);
     assert!(

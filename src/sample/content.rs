@@ -37,7 +37,8 @@ pub fn generated_id(n: usize) -> String {
     format!("gen-model-{n}:main")
 }
 
-/// Engine names as cortex.cpp wrote them into rows and model.yml files.
+/// Engine names as cortex.cpp wrote them into `models.engine` and model.yml
+/// files.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineNames {
     pub llama: &'static str,
@@ -165,7 +166,6 @@ fn cortexso_metadata(name: &str, size: usize) -> String {
 /// Everything a sample writes, computed up front so that the database and
 /// the files agree. Paths in it are under the `SampleHome` it was made for.
 pub struct Content {
-    pub(crate) names: EngineNames,
     pub(crate) models: Vec<Model>,
 }
 
@@ -307,7 +307,7 @@ impl Content {
                 33,
             ));
         }
-        Content { names, models }
+        Content { models }
     }
 
     /// Every row of the sample, across all versions.
@@ -362,8 +362,11 @@ impl Content {
                 cell("date_updated", 1, date),
             ],
         };
+        // Local rows carry the repository name whatever the models say:
+        // cortex.cpp's DownloadEngine(ne, ...) writes UpsertEngine(engine,
+        // kLocal, ...) with the normalized name (engine_service.cc, v1.0.9).
         rows.push(engine(
-            self.names.llama,
+            "cortex.llamacpp",
             "local",
             "",
             "",
@@ -373,7 +376,7 @@ impl Content {
             "2024-11-05 08:12:44",
         ));
         rows.push(engine(
-            self.names.onnx,
+            "cortex.onnx",
             "local",
             "",
             "",

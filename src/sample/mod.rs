@@ -33,10 +33,11 @@ pub struct SampleSpec {
     /// of `version` (false). They differ in `sqlite_master` text: an
     /// upgrade appends `ADD COLUMN`s to the original `CREATE TABLE`.
     pub upgraded: bool,
-    /// Rows and model.yml files use `cortex.llamacpp` / `cortex.onnx`
-    /// instead of `llama-cpp` / `onnxruntime`. Engine folders on disk are
-    /// named by repository (`engines/cortex.llamacpp`) either way, as
-    /// cortex.cpp's `NormalizeEngine` does.
+    /// `models.engine` and model.yml files use `cortex.llamacpp` /
+    /// `cortex.onnx` instead of `llama-cpp` / `onnxruntime`. Engine folders
+    /// on disk and local `engines` rows are named by repository
+    /// (`cortex.llamacpp`) either way, as cortex.cpp's `NormalizeEngine`
+    /// and `DownloadEngine` do.
     pub legacy_engine_names: bool,
     /// Extra generated models (`gen-model-N:main`) beyond the standard set.
     pub models: usize,

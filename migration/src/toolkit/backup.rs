@@ -545,15 +545,6 @@ pub fn recover_restore(dir: &DataDir) -> Result<Option<(String, bool)>> {
     Ok(Some((step, committed)))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn stamps_sort_like_time() {
-        assert_eq!(super::stamp(0), "19700101-000000");
-        assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
-    }
-}
-
 /// Rows that differ between the live database and a backup's copy, per
 /// table, compared on the columns both have: `(table, rows only live, rows
 /// only in the backup)`. What restoring that backup would lose and bring
@@ -646,4 +637,13 @@ pub fn before_step(dir: &DataDir, step: &str) -> Result<Option<Manifest>> {
     Ok(list(dir)?
         .into_iter()
         .find(|m| m.steps.iter().any(|s| s == step)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamps_sort_like_time() {
+        assert_eq!(super::stamp(0), "19700101-000000");
+        assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
+    }
 }
