@@ -1,13 +1,16 @@
 //! `verify`: does the live data match what the applied steps promise? The
 //! schema against the golden snapshot of the last applied step, the stored
 //! checksums against this binary's steps, `schema_version` against the last
-//! cortex.cpp step, and every path the database holds against the data
-//! folder. Reads only.
+//! cortex.cpp step, and every path the database and the `files:` of each
+//! model.yml hold, resolved the way cortex.cpp resolves them
+//! (`ToAbsoluteCortexDataPath`: relative to the data folder, absolute as is;
+//! `engine/utils/file_manager_utils.cc`, v1.0.9). Reads only.
 
+use migration::cortex::model_yml::ModelYml;
 use migration::toolkit::adopt::{self, Found};
 use migration::toolkit::book::{self, AppliedStep};
 use migration::toolkit::journal::PendingJournal;
-use migration::toolkit::paths::{DataDir, Located};
+use migration::toolkit::paths::{DataDir, Located, looks_absolute};
 use migration::toolkit::step::{Step, checksum};
 use migration::toolkit::{golden, snapshot};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -268,9 +271,15 @@ async fn check_paths<C: ConnectionTrait>(
                     continue;
                 }
                 n += 1;
-                paths
-                    .problems
-                    .extend(path_problem(d, &format!("model {id}"), &p, &p));
+                let what = format!("model {id}");
+                match path_problem(d, &what, &p, &p) {
+                    Some(problem) => paths.problems.push(problem),
+                    None => {
+                        let (k, problems) = files_problems(d, &what, &p);
+                        n += k;
+                        paths.problems.extend(problems);
+                    }
+                }
             }
             if applied.iter().any(|a| a.version.ends_with("_cortex_v3")) {
                 let rows = conn
@@ -300,12 +309,69 @@ async fn check_paths<C: ConnectionTrait>(
     Ok(paths)
 }
 
+/// What to do about a path into an earlier place of a moved data folder.
+const HEAL: &str = "the data folder was moved since; `cortex-migrate up` makes such paths \
+     relative when it runs m20261126_000001_relative_model_paths (data already past it: \
+     `cortex-migrate down --to cortex_v3`, then `cortex-migrate up`)";
+
 /// What is wrong with the path `stored` of `what` (shown as `shown`), if
-/// anything: outside the data folder, or missing.
+/// anything: into an earlier place of a moved data folder, outside the data
+/// folder, or missing; each with what to do.
 fn path_problem(d: &DataDir, what: &str, stored: &str, shown: &str) -> Option<String> {
-    match d.locate(stored) {
-        Located::Inside { abs, .. } if abs.exists() => None,
-        Located::Inside { abs, .. } => Some(format!("{what}: {} does not exist", abs.display())),
-        Located::Outside { reason, .. } => Some(format!("{what}: `{shown}`: {reason}")),
+    match d.locate_healing(stored) {
+        (Located::Inside { abs, .. }, true) => Some(format!(
+            "{what}: `{shown}` does not exist; the file is at {}: {HEAL}",
+            abs.display()
+        )),
+        (Located::Inside { abs, .. }, false) if abs.exists() => None,
+        (Located::Inside { abs, .. }, false) => Some(format!(
+            "{what}: {} does not exist; put the file back (a backup: `cortex-migrate backups \
+             list`), or remove the model in Cortex",
+            abs.display()
+        )),
+        (Located::Outside { reason, .. }, _) => Some(format!(
+            "{what}: `{shown}`: {reason}; Cortex keeps this inside its data folder, so put the \
+             file there and point the row at it, or remove the model in Cortex"
+        )),
     }
+}
+
+/// The `files:` entries of the model.yml at `yml` (stored form), checked
+/// as cortex.cpp opens them: how many there are and what is wrong. An
+/// absolute path outside the data folder that exists (an imported model's
+/// own file) is fine. A model.yml that does not parse is left to the steps
+/// that note it.
+fn files_problems(d: &DataDir, what: &str, yml: &str) -> (usize, Vec<String>) {
+    let Located::Inside { abs, rel } = d.locate(yml) else {
+        return (0, Vec::new());
+    };
+    let Ok(text) = std::fs::read_to_string(&abs) else {
+        return (0, Vec::new());
+    };
+    let Ok(files) = ModelYml::parse(&text).and_then(|y| y.files()) else {
+        return (0, Vec::new());
+    };
+    let problems = files
+        .iter()
+        .filter_map(|entry| {
+            let what = format!("{what} ({rel}, files:)");
+            if looks_absolute(entry) {
+                if std::path::Path::new(entry).exists() {
+                    return None;
+                }
+                return match d.locate_healing(entry) {
+                    (Located::Inside { abs, .. }, true) => Some(format!(
+                        "{what}: `{entry}` does not exist; the file is at {}: {HEAL}",
+                        abs.display()
+                    )),
+                    _ => Some(format!(
+                        "{what}: `{entry}` does not exist; put the weights back there, or \
+                         import the model again from where they are now"
+                    )),
+                };
+            }
+            path_problem(d, &what, entry, entry)
+        })
+        .collect();
+    (files.len(), problems)
 }

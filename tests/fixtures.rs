@@ -241,7 +241,14 @@ async fn model_paths_are_absolute_for_tinyllama_and_relative_for_others() {
             CATALOGUE => assert_eq!(path, ""),
             _ => {
                 assert!(path.starts_with("models/"), "{id}: {path}");
-                if id != IMPORTED {
+                if id == IMPORTED_COPY {
+                    // A copy import names its copy absolutely (ImportModel).
+                    let files = yml_files(&fx.data.join(&path));
+                    assert!(
+                        files[0].starts_with(&fx.data.display().to_string()),
+                        "{files:?}"
+                    );
+                } else if id != IMPORTED {
                     let files = yml_files(&fx.data.join(&path));
                     assert!(files[0].starts_with("models/"), "{id}: {files:?}");
                 }
@@ -465,7 +472,7 @@ async fn db_rows_changes_when_a_value_changes() {
     let fx = cortex_folder(2).await;
     let conn = fx.connect().await;
     let before = db_rows(&conn).await;
-    assert_eq!(before["models"].len(), 5);
+    assert_eq!(before["models"].len(), 6);
     assert!(before["hardware"][0].contains(&("priority".to_owned(), "integer:1".to_owned())));
     conn.execute_unprepared("UPDATE hardware SET priority = '1' WHERE priority = 1")
         .await

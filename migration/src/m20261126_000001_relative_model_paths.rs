@@ -5,11 +5,22 @@
 //! absolute path that lies inside the data folder to its relative form, in
 //! the database and in each `model.yml`; paths outside the folder (imported
 //! models) stay as they are. Its `down` puts back exactly what it changed.
+//!
+//! cortex.cpp resolves both with `ToAbsoluteCortexDataPath` (relative to the
+//! data folder, absolute as is; `engine/utils/file_manager_utils.cc`, and
+//! `ModelService::StartModel` reading `files[0]`, v1.0.9); relative paths
+//! came with cortex.cpp 8657549e (#1399, October 2024).
+//!
+//! A data folder that was moved (`dataFolderPath` in `.cortexrc`) keeps
+//! absolute paths into its old place; one whose file is gone but whose part
+//! from `models/`, `engines/` or `files/` on exists here is that file
+//! (`DataDir::locate_healing`), made relative the same way and counted as
+//! healed.
 
 use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText, bulk};
-use crate::toolkit::paths::Located;
+use crate::toolkit::paths::{Located, looks_absolute};
 use crate::toolkit::recipe;
 use crate::toolkit::{Folder, Step, StepKind};
 
@@ -44,24 +55,20 @@ impl MigrationTrait for Migration {
         let mut old_paths = Vec::new();
         let mut rewrites = cortex::Rewrites::default();
         let mut seen = std::collections::HashSet::new();
-        // A model.yml without the data folder's path in it has no absolute
-        // path inside the folder: it is not even parsed.
-        let roots = [
-            dir.root().to_string_lossy().into_owned(),
-            dir.canonical().to_string_lossy().into_owned(),
-        ];
+        let mut healed = 0usize;
         let total = rows.len() as u64;
         for (n, row) in rows.iter().enumerate() {
             folder.rows_done(n as u64 + 1, total);
             let Some(stored) = cortex::stored_yml(row) else {
                 continue;
             };
-            let located = dir.locate(stored);
-            if std::path::Path::new(stored).is_absolute()
+            let (located, was_moved) = dir.locate_healing(stored);
+            if looks_absolute(stored)
                 && let Located::Inside { rel, .. } = &located
             {
                 new_paths.push((row.id.clone(), Some(rel.as_str().into())));
                 old_paths.push((row.id.clone(), Some(stored.into())));
+                healed += usize::from(was_moved);
             }
             let (rel, text, read_only) = match cortex::read_located(row, stored, located) {
                 YmlText::Skip(why) => {
@@ -74,7 +81,9 @@ impl MigrationTrait for Migration {
                     read_only,
                 } => (rel, text, read_only),
             };
-            if !roots.iter().any(|r| text.contains(r.as_str())) || !seen.insert(rel.clone()) {
+            // A model.yml with no absolute list item has nothing to change:
+            // it is not even parsed.
+            if !has_absolute_item(&text) || !seen.insert(rel.clone()) {
                 continue;
             }
             let read = YmlText::Ok {
@@ -89,13 +98,17 @@ impl MigrationTrait for Migration {
                     continue;
                 }
             };
+            let moved_entries = std::cell::Cell::new(0usize);
             let (edits, text) = match yml.edit_files(|entry| {
-                if !std::path::Path::new(entry).is_absolute() {
+                if !looks_absolute(entry) {
                     return None;
                 }
-                match dir.locate(entry) {
-                    Located::Inside { rel, .. } => Some(rel),
-                    Located::Outside { .. } => None,
+                match dir.locate_healing(entry) {
+                    (Located::Inside { rel, .. }, was_moved) => {
+                        moved_entries.set(moved_entries.get() + usize::from(was_moved));
+                        Some(rel)
+                    }
+                    (Located::Outside { .. }, _) => None,
                 }
             }) {
                 Ok(None) => continue,
@@ -112,6 +125,7 @@ impl MigrationTrait for Migration {
                 ));
                 continue;
             }
+            healed += moved_entries.get();
             rewrites.push(&folder, rel, text, &edits).await?;
         }
         let files = rewrites.finish(&folder).await?;
@@ -130,10 +144,27 @@ impl MigrationTrait for Migration {
             "{} database path(s) and {files} model.yml file(s) made relative",
             new_paths.len()
         ));
+        if healed > 0 {
+            folder.note(format!(
+                "{healed} path(s) into an earlier place of the data folder healed \
+                 (the folder was moved; the files are here)"
+            ));
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         recipe::replay_recorded(manager, self.name()).await
     }
+}
+
+/// Whether a `model.yml` text has a list item that is an absolute path (a
+/// `files:` entry to look at); a cheap scan before any parse.
+fn has_absolute_item(text: &str) -> bool {
+    text.lines().any(|l| {
+        l.trim_start()
+            .strip_prefix("- ")
+            .map(|v| v.trim().trim_matches(['"', '\'']))
+            .is_some_and(looks_absolute)
+    })
 }

@@ -21,10 +21,12 @@ pub const TINYLLAMA: &str = "tinyllama:1b";
 pub const LLAMA32: &str = "llama3.2:3b-gguf-q4-km";
 pub const PHI3: &str = "phi-3:onnx";
 pub const IMPORTED: &str = "my-imported";
+/// Imported with `--option copy`: the weights were copied beside the yml.
+pub const IMPORTED_COPY: &str = "my-imported-copy";
 /// The catalogue (`downloadable`) row: no files on disk, empty yml path.
 pub const CATALOGUE: &str = "qwen2.5:7b";
 /// The models of the standard set that have files on disk.
-pub const DOWNLOADED: [&str; 4] = [TINYLLAMA, LLAMA32, PHI3, IMPORTED];
+pub const DOWNLOADED: [&str; 5] = [TINYLLAMA, LLAMA32, PHI3, IMPORTED, IMPORTED_COPY];
 
 /// Ids of the uploaded files (v3).
 pub const FILE_IDS: [&str; 2] = [
@@ -245,18 +247,47 @@ impl Content {
             0,
         ));
 
-        // (4) `cortex models import`: the yml path is relative, but files:
-        // keeps the absolute path of the user's own file (issue #1496).
+        // (4) `cortex models import` (the default "symlink" option, which
+        // makes no symlink): the yml goes to models/imported/<id>.yml, and
+        // files: keeps the absolute path of the user's own file, outside the
+        // data folder; branch_name "imported" (`ImportModel`,
+        // engine/controllers/models.cc, v1.0.2 to v1.0.9).
         let imported_weights = outside.join("my-imported.gguf");
         models.push(Model {
             id: IMPORTED.into(),
             short: IMPORTED.into(),
             author: String::new(),
-            branch: String::new(),
+            branch: "imported".into(),
             db_path: format!("models/imported/{IMPORTED}.yml"),
             yml: Some(data.join(format!("models/imported/{IMPORTED}.yml"))),
             files_entry: imported_weights.display().to_string(),
             weights: Some(imported_weights),
+            format: "local",
+            source: "imported".into(),
+            status: "downloaded",
+            engine: names.llama,
+            metadata: String::new(),
+            since: 0,
+            stop: "</s>",
+            prompt_template: "[INST] {system_message}\n{prompt} [/INST]",
+            ctx_len: 4096,
+            ngl: 33,
+        });
+
+        // (4b) `cortex models import --option copy`: the gguf is copied to
+        // models/imported/<file name>, and files: holds that copy's
+        // absolute path, inside the data folder; branch_name "" (same
+        // source).
+        let copied = data.join(format!("models/imported/{IMPORTED_COPY}.gguf"));
+        models.push(Model {
+            id: IMPORTED_COPY.into(),
+            short: IMPORTED_COPY.into(),
+            author: String::new(),
+            branch: String::new(),
+            db_path: format!("models/imported/{IMPORTED_COPY}.yml"),
+            yml: Some(data.join(format!("models/imported/{IMPORTED_COPY}.yml"))),
+            files_entry: copied.display().to_string(),
+            weights: Some(copied),
             format: "local",
             source: "imported".into(),
             status: "downloaded",

@@ -16,8 +16,9 @@ use crate::connect::{DB_FILE, open_sqlite_file};
 use crate::error::{Error, Result};
 
 pub use content::{
-    CATALOGUE, Content, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, LLAMA32, LLAMACPP_VARIANT,
-    LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, Row, TINYLLAMA, generated_id,
+    CATALOGUE, Content, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, IMPORTED_COPY, LLAMA32,
+    LLAMACPP_VARIANT, LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, Row, TINYLLAMA,
+    generated_id,
 };
 
 /// The newest cortex.cpp schema version a sample can be at.

@@ -126,3 +126,40 @@ async fn exec(conn: &DatabaseConnection, sql: &str) {
         .await
         .unwrap_or_else(|e| panic!("fixture SQL failed: {e}"));
 }
+
+/// A v`version` folder as cortex.cpp left it, then moved by its user: the
+/// whole data folder renamed to where this fixture's data folder is, and
+/// `.cortexrc`'s `dataFolderPath` pointed at the new place (what cortex.cpp
+/// does when started with `--data_folder_path`, `main.cc` at v1.0.9). Paths
+/// the database and model.yml files hold absolutely still name the old
+/// place; the imported model's own gguf, outside, stays where it was.
+pub async fn moved_cortex_folder(version: u8) -> Fixture {
+    let fx = Fixture::unbuilt();
+    let old_home = fx.home.with_file_name("old-home");
+    let written = sample::write(&FixtureSpec::new(version), &old_home)
+        .await
+        .unwrap_or_else(|e| panic!("building the fixture v{version}: {e}"));
+    std::fs::create_dir_all(&fx.home).expect("creating the new home");
+    std::fs::rename(&written.data, &fx.data).expect("moving the data folder");
+    let rc = std::fs::read_to_string(old_home.join(".cortexrc")).expect("reading .cortexrc");
+    let rc = rc.replace(
+        &written.data.display().to_string(),
+        &fx.data.display().to_string(),
+    );
+    std::fs::write(fx.cortexrc(), rc).expect("writing the moved .cortexrc");
+    fx
+}
+
+/// A v`version` folder whose `models/` lives on "another disk": moved to a
+/// folder beside the home and replaced by a symlink to it, as users short
+/// of space do. cortex.cpp follows the link without noticing; the paths it
+/// stored (through `models/`) stay valid.
+pub async fn cortex_folder_with_linked_models(version: u8) -> (Fixture, std::path::PathBuf) {
+    let fx = cortex_folder(version).await;
+    let disk = fx.home.with_file_name("other-disk");
+    std::fs::create_dir_all(&disk).expect("creating the other disk");
+    let target = disk.join("models");
+    std::fs::rename(fx.data.join("models"), &target).expect("moving models/ away");
+    std::os::unix::fs::symlink(&target, fx.data.join("models")).expect("linking models/");
+    (fx, target)
+}

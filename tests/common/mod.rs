@@ -14,12 +14,13 @@ use cortex_migrate::sample::SampleHome;
 use sea_orm::{Database, DatabaseConnection};
 
 pub use build::{
-    FixtureSpec, build, cortex_folder, cortex_folder_fresh_install, early_variants, half_added,
+    FixtureSpec, build, cortex_folder, cortex_folder_fresh_install,
+    cortex_folder_with_linked_models, early_variants, half_added, moved_cortex_folder,
     not_a_database, with_extra_table, with_schema_version_rows,
 };
 pub use cortex_migrate::sample::{
-    CATALOGUE, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, LLAMA32, LLAMACPP_VARIANT,
-    LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
+    CATALOGUE, DOWNLOADED, EngineNames, FILE_IDS, IMPORTED, IMPORTED_COPY, LLAMA32,
+    LLAMACPP_VARIANT, LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
 };
 pub use digest::{
     TableRows, applied_versions, bin, bytes, cli, cli_with, copy_tree, db_rows, db_rows_of,
@@ -47,7 +48,7 @@ impl Fixture {
 
     /// A fixture whose home does not exist yet, for `sample::write` to
     /// create.
-    fn unbuilt() -> Fixture {
+    pub(crate) fn unbuilt() -> Fixture {
         let tmp = tempfile::tempdir().expect("creating a temporary folder");
         // Canonical, so that paths the migrator resolves compare equal.
         let root = tmp

@@ -2,6 +2,16 @@
 //! read from the database, a `model.yml` or `.cortexrc` is classified here
 //! before anything touches it (`..` that climbs out, absolute paths
 //! elsewhere and symlinks that lead out are never followed for writing).
+//!
+//! The data folder is what Cortex sees through it: its own top-level
+//! folders (`models/`, `engines/`, ...) are inside wherever a symlink puts
+//! them (cortex.cpp joins them to the data folder and follows the link:
+//! `GetModelsContainerPath()` / `GetEnginesContainerPath()` in
+//! `engine/utils/file_manager_utils.cc`, v1.0.9). And a stored absolute
+//! path into an earlier place of a moved data folder is healed: when it does
+//! not exist but its part from one of those top-level folders on does exist
+//! here, it is that file. Stored paths may have been written on Windows
+//! (`C:\Users\u\cortexcpp\models\...`); the healing reads both separators.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -11,6 +21,18 @@ use super::error::{MigrateError, Result};
 /// state: the journal, the trash of a running step, the lock and backups.
 pub const STATE_DIR: &str = ".cortex-migrate";
 
+/// cortex.cpp's own folders at the top of the data folder
+/// (`engine/utils/file_manager_utils.cc` and `engine/repositories/`, v1.0.9:
+/// models, engines, logs, files, threads, assistants).
+pub const CORTEX_FOLDERS: [&str; 6] = [
+    "models",
+    "engines",
+    "files",
+    "threads",
+    "assistants",
+    "logs",
+];
+
 /// A Cortex data folder (`~/cortexcpp` and its variants).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
@@ -18,6 +40,9 @@ pub struct DataDir {
     root: PathBuf,
     /// The same folder with every symlink resolved.
     canonical: PathBuf,
+    /// Cortex's own top-level folders that are symlinks leading out of the
+    /// folder: (name, resolved target). Inside, wherever they lead.
+    linked: Vec<(&'static str, PathBuf)>,
 }
 
 /// Where a stored path points, once checked.
@@ -52,7 +77,25 @@ impl DataDir {
         }
         let canonical = std::fs::canonicalize(&root)
             .map_err(|e| MigrateError::io("resolve data folder", &root, e))?;
-        Ok(DataDir { root, canonical })
+        let mut linked = Vec::new();
+        for name in CORTEX_FOLDERS {
+            let top = root.join(name);
+            let is_link = std::fs::symlink_metadata(&top).is_ok_and(|m| m.file_type().is_symlink());
+            if !is_link {
+                continue;
+            }
+            // A broken link is left to `locate`, which reports it.
+            if let Ok(target) = std::fs::canonicalize(&top)
+                && !target.starts_with(&canonical)
+            {
+                linked.push((name, target));
+            }
+        }
+        Ok(DataDir {
+            root,
+            canonical,
+            linked,
+        })
     }
 
     /// The data folder as given.
@@ -75,11 +118,58 @@ impl DataDir {
         self.root.join(rel)
     }
 
+    /// Cortex's top-level folders that a symlink puts elsewhere: (name,
+    /// resolved target).
+    pub fn linked_folders(&self) -> &[(&'static str, PathBuf)] {
+        &self.linked
+    }
+
     /// Classifies a path as stored by Cortex (absolute or relative to the data
     /// folder). Symlinks along the part of the path that exists must stay
-    /// inside the folder.
+    /// inside the folder (or inside a top-level folder a symlink moved). A
+    /// moved data folder's old absolute paths are healed (see
+    /// [`locate_healing`](Self::locate_healing)).
     pub fn locate(&self, stored: &str) -> Located {
+        self.locate_healing(stored).0
+    }
+
+    /// [`locate`](Self::locate), and whether the path was healed: an
+    /// absolute path that does not exist, into an earlier place of the data
+    /// folder, whose part from one of Cortex's top-level folders on exists
+    /// here.
+    pub fn locate_healing(&self, stored: &str) -> (Located, bool) {
+        let located = self.locate_as_stored(stored);
+        let outside_absolute = matches!(located, Located::Outside { .. })
+            && looks_absolute(stored)
+            && std::fs::symlink_metadata(stored).is_err();
+        if outside_absolute && let Some(tail) = self.heal(stored) {
+            return (self.locate_as_stored(&tail), true);
+        }
+        (located, false)
+    }
+
+    /// The part of `stored` from one of Cortex's top-level folders on, as a
+    /// relative path with `/`, when that file exists in this data folder.
+    /// The first such folder name wins (the longest tail).
+    fn heal(&self, stored: &str) -> Option<String> {
+        let parts = split_any(stored);
+        if parts.iter().any(|p| *p == ".." || *p == ".") {
+            return None;
+        }
+        (0..parts.len())
+            .filter(|&i| CORTEX_FOLDERS.contains(&parts[i]) && i + 1 < parts.len())
+            .map(|i| parts[i..].join("/"))
+            .find(|tail| std::fs::symlink_metadata(self.root.join(tail)).is_ok())
+    }
+
+    fn locate_as_stored(&self, stored: &str) -> Located {
         let given = Path::new(stored);
+        if looks_absolute(stored) && !given.is_absolute() {
+            return Located::Outside {
+                path: given.to_path_buf(),
+                reason: "it is an absolute path in another platform's form",
+            };
+        }
         let joined = if given.is_absolute() {
             given.to_path_buf()
         } else {
@@ -91,12 +181,23 @@ impl DataDir {
                 reason: "it climbs out of the data folder with `..`",
             };
         };
+        let in_linked = || {
+            self.linked.iter().find_map(|(name, target)| {
+                normal
+                    .strip_prefix(target)
+                    .ok()
+                    .map(|tail| Path::new(name).join(tail))
+            })
+        };
         let rel_path = match normal
             .strip_prefix(&self.root)
             .or_else(|_| normal.strip_prefix(&self.canonical))
+            .map(Path::to_path_buf)
+            .ok()
+            .or_else(in_linked)
         {
-            Ok(rel) => rel.to_path_buf(),
-            Err(_) => {
+            Some(rel) => rel,
+            None => {
                 return Located::Outside {
                     path: given.to_path_buf(),
                     reason: if given.is_absolute() {
@@ -156,11 +257,34 @@ impl DataDir {
         }
         match std::fs::canonicalize(&probe) {
             Ok(real) if real.starts_with(&self.canonical) => Ok(()),
+            Ok(real) if self.linked.iter().any(|(_, t)| real.starts_with(t)) => Ok(()),
             Ok(_) => Err("a symlink on its way leads outside the data folder"),
             Err(e) if e.raw_os_error() == Some(40) => Err("it runs into a symlink loop"),
             Err(_) => Err("a symlink on its way is broken or unreadable"),
         }
     }
+}
+
+/// Whether a stored path is absolute on any platform Cortex runs on: `/x`,
+/// `\\server\share`, `\x` or `C:\x` / `C:/x` (a path written on Windows
+/// and read here, or the other way round).
+pub fn looks_absolute(stored: &str) -> bool {
+    let b = stored.as_bytes();
+    Path::new(stored).is_absolute()
+        || b.first().is_some_and(|c| *c == b'/' || *c == b'\\')
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
+}
+
+/// The names in a stored path, split at `/` and `\` alike (a drive or root
+/// is dropped); empty names are skipped.
+fn split_any(stored: &str) -> Vec<&str> {
+    stored
+        .split(['/', '\\'])
+        .filter(|p| !(p.is_empty() || (p.len() == 2 && p.ends_with(':'))))
+        .collect()
 }
 
 /// Lexical normalization: drops `.`, applies `..`; `None` if `..` would climb
@@ -257,6 +381,87 @@ mod tests {
         assert!(
             matches!(d.locate("models/loop1/x"), Located::Outside { reason, .. } if reason.contains("loop"))
         );
+    }
+
+    #[test]
+    fn an_old_absolute_path_of_a_moved_folder_is_healed() {
+        let (_t, d) = dir();
+        std::fs::write(d.root().join("models/a/model.yml"), "id: a\n").unwrap();
+        let (loc, healed) = d.locate_healing("/home/u/old place/cortexcpp/models/a/model.yml");
+        assert!(healed);
+        assert!(matches!(loc, Located::Inside { rel, .. } if rel == "models/a/model.yml"));
+        // The first top-level name whose tail exists wins.
+        let (loc, healed) = d.locate_healing("/srv/models/cortexcpp/models/a/model.yml");
+        assert!(healed);
+        assert!(matches!(loc, Located::Inside { rel, .. } if rel == "models/a/model.yml"));
+    }
+
+    #[test]
+    fn windows_written_paths_heal_with_either_separator() {
+        let (_t, d) = dir();
+        std::fs::write(d.root().join("models/a/model.gguf"), "gguf").unwrap();
+        for stored in [
+            "C:\\Users\\u\\cortexcpp\\models\\a\\model.gguf",
+            "C:/Users/u/cortexcpp/models/a/model.gguf",
+            "\\\\server\\share\\cortexcpp\\models\\a\\model.gguf",
+        ] {
+            assert!(looks_absolute(stored), "{stored}");
+            let (loc, healed) = d.locate_healing(stored);
+            assert!(healed, "{stored}");
+            assert!(
+                matches!(&loc, Located::Inside { rel, .. } if rel == "models/a/model.gguf"),
+                "{stored}: {loc:?}"
+            );
+        }
+        assert!(!looks_absolute("models\\a\\model.gguf"));
+        assert!(!looks_absolute("models/a/model.gguf"));
+    }
+
+    #[test]
+    fn a_path_that_exists_elsewhere_or_has_no_tail_here_is_not_healed() {
+        let (t, d) = dir();
+        // An imported model's weights: absolute, outside, and there.
+        let gguf = t.path().join("my.gguf");
+        std::fs::write(&gguf, "gguf").unwrap();
+        let (loc, healed) = d.locate_healing(&gguf.to_string_lossy());
+        assert!(!healed);
+        assert!(matches!(loc, Located::Outside { .. }));
+        // Gone, and no such file here either.
+        let (loc, healed) = d.locate_healing("/old/cortexcpp/models/b/model.yml");
+        assert!(!healed);
+        assert!(matches!(loc, Located::Outside { .. }));
+        // `..` in the tail is never healed into.
+        let (_, healed) = d.locate_healing("/old/cortexcpp/models/x/../a");
+        assert!(!healed);
+    }
+
+    #[test]
+    fn a_top_level_folder_linked_elsewhere_is_inside() {
+        let t = tempfile::tempdir().unwrap();
+        let disk = t.path().join("other-disk/models");
+        std::fs::create_dir_all(disk.join("cortex.so/x/main")).unwrap();
+        std::fs::create_dir_all(t.path().join("data")).unwrap();
+        std::os::unix::fs::symlink(&disk, t.path().join("data/models")).unwrap();
+        let d = DataDir::new(t.path().join("data")).unwrap();
+        assert_eq!(d.linked_folders().len(), 1);
+        assert!(matches!(
+            d.locate("models/cortex.so/x/main/model.yml"),
+            Located::Inside { rel, .. } if rel == "models/cortex.so/x/main/model.yml"
+        ));
+        // The link target's own absolute path is the same file.
+        let through_target = disk.join("cortex.so/x/main/model.yml");
+        assert!(matches!(
+            d.locate(&through_target.to_string_lossy()),
+            Located::Inside { rel, .. } if rel == "models/cortex.so/x/main/model.yml"
+        ));
+        // A deeper symlink out of the linked folder is still refused.
+        let away = t.path().join("away");
+        std::fs::create_dir_all(&away).unwrap();
+        std::os::unix::fs::symlink(&away, disk.join("cortex.so/x/out")).unwrap();
+        assert!(matches!(
+            d.locate("models/cortex.so/x/out/model.yml"),
+            Located::Outside { .. }
+        ));
     }
 
     #[test]
