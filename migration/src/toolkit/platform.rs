@@ -105,9 +105,11 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     sync_file(&f).map_err(|e| MigrateError::io("sync folder", dir, e))
 }
 
-/// Windows cannot fsync a folder (`FlushFileBuffers` refuses a folder
-/// handle): the entries are made durable by the renames themselves
-/// ([`rename`] writes through). Only checks that the folder is there.
+/// Windows has no documented fsync of a folder: the entries are made
+/// durable by the renames themselves ([`rename`] writes through). For a
+/// file or folder created in place, Windows does not document whether its
+/// entry survives a power cut before the volume is next flushed. Only
+/// checks that the folder is there.
 #[cfg(not(unix))]
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::metadata(dir)
