@@ -22,6 +22,7 @@ use super::durable;
 use super::error::{Direction, MigrateError, Result};
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
+use super::platform;
 use super::step::hex;
 
 /// The folder in a backup that holds the old versions of rewritten files.
@@ -194,7 +195,8 @@ impl Recorder {
         };
         write_manifest(&partial, &manifest)?;
         let folder = root.join(&id);
-        fs::rename(&partial, &folder).map_err(|e| MigrateError::io("create backup", &folder, e))?;
+        platform::rename(&partial, &folder)
+            .map_err(|e| MigrateError::io("create backup", &folder, e))?;
         durable::sync_dir(&root)?;
         tracing::info!(backup = %id, "backup taken");
         Ok(Recorder {
@@ -277,13 +279,11 @@ impl Recorder {
             .lock()
             .map(|mut u| std::mem::take(&mut *u))
             .unwrap_or_default();
-        if copied.len() > 32 {
+        if copied.len() > 32 && platform::WHOLE_FILESYSTEM_SYNC {
             durable::sync_filesystem(&self.folder)?;
         } else {
             for f in &copied {
-                fs::File::open(f)
-                    .and_then(|h| h.sync_all())
-                    .map_err(|e| MigrateError::io("sync", f, e))?;
+                platform::sync_path(f).map_err(|e| MigrateError::io("sync", f, e))?;
             }
         }
         let files = self.folder.join(FILES_DIR);

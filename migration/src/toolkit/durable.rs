@@ -1,6 +1,6 @@
 //! Writes that survive a crash: temp file + fsync + rename + fsync of the
 //! folder, and copies across filesystems that are verified before the source
-//! may go.
+//! may go. What each step means on each OS is `platform`'s.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::error::{MigrateError, Result};
+use super::platform;
 
-/// fsyncs a folder so that renames and creations inside it are durable.
+/// fsyncs a folder so that renames and creations inside it are durable
+/// (on Windows the renames are, see [`platform::sync_dir`]).
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let f = File::open(dir).map_err(|e| MigrateError::io("open folder", dir, e))?;
-    f.sync_all()
-        .map_err(|e| MigrateError::io("sync folder", dir, e))
+    platform::sync_dir(dir)
 }
 
 /// fsyncs the folder that holds `path`.
@@ -47,10 +47,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Replaces `path` with `bytes` through the temp file `tmp` beside it
 /// ([`write_beside`], then a rename over `path`). With `sync` false the
 /// fsyncs are left to the caller (a batch then syncs the filesystem once
-/// with [`sync_filesystem`]).
+/// with [`sync_filesystem`], where [`platform::WHOLE_FILESYSTEM_SYNC`]).
 pub fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     write_beside(path, tmp, bytes, sync)?;
-    fs::rename(tmp, path).map_err(|e| {
+    platform::rename(tmp, path).map_err(|e| {
         let _ = fs::remove_file(tmp);
         MigrateError::io("replace", path, e)
     })?;
@@ -67,9 +67,13 @@ pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result
         .truncate(true)
         .open(tmp)
         .map_err(|e| MigrateError::io("create", tmp, e))?;
-    let written = f
-        .write_all(bytes)
-        .and_then(|_| if sync { f.sync_all() } else { Ok(()) });
+    let written = f.write_all(bytes).and_then(|_| {
+        if sync {
+            platform::sync_file(&f)
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = written {
         let _ = fs::remove_file(tmp);
         return Err(MigrateError::io("write", tmp, e));
@@ -86,30 +90,9 @@ pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result
 }
 
 /// Makes every write on the filesystem that holds `path` durable (Linux
-/// `syncfs`; elsewhere a full `sync`).
+/// `syncfs`); elsewhere see [`platform::sync_filesystem`].
 pub fn sync_filesystem(path: &Path) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let f = File::open(path).map_err(|e| MigrateError::io("open", path, e))?;
-        // SAFETY: syncfs(2) takes a valid open descriptor and nothing else.
-        let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-        if rc != 0 {
-            return Err(MigrateError::io(
-                "sync filesystem of",
-                path,
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // SAFETY: sync(2) has no arguments and cannot fail.
-        unsafe { libc::sync() };
-        let _ = path;
-        Ok(())
-    }
+    platform::sync_filesystem(path)
 }
 
 /// [`sync_filesystem`] once for each filesystem that holds one of `paths`:
@@ -117,8 +100,9 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
 pub fn sync_filesystems<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
     let mut synced = std::collections::HashSet::new();
     for p in paths {
-        if synced.insert(device(p)?) {
-            sync_filesystem(p)?;
+        match device(p)? {
+            Some(d) if !synced.insert(d) => {}
+            _ => sync_filesystem(p)?,
         }
     }
     Ok(())
@@ -133,8 +117,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| MigrateError::io("create", path, e))?;
     f.write_all(bytes)
         .map_err(|e| MigrateError::io("write", path, e))?;
-    f.sync_all()
-        .map_err(|e| MigrateError::io("sync", path, e))?;
+    platform::sync_file(&f).map_err(|e| MigrateError::io("sync", path, e))?;
     sync_parent(path)
 }
 
@@ -144,20 +127,22 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Whether `a` and `b` (existing paths, or the folders that would hold them)
-/// are on the same filesystem, so that a rename between them works.
+/// are on the same filesystem, so that a rename between them works. Where
+/// that cannot be known the answer is no: the caller copies and verifies.
 pub fn same_filesystem(a: &Path, b: &Path) -> Result<bool> {
-    Ok(device(a)? == device(b)?)
+    Ok(match (device(a)?, device(b)?) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    })
 }
 
 /// The filesystem that holds `p`, or would hold it (its nearest existing
-/// ancestor's).
-#[cfg(unix)]
-fn device(p: &Path) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
+/// ancestor's); `None` where the OS does not say.
+fn device(p: &Path) -> Result<Option<u64>> {
     let mut probe = p.to_path_buf();
     loop {
-        match fs::symlink_metadata(&probe) {
-            Ok(m) => return Ok(m.dev()),
+        match platform::filesystem_id(&probe) {
+            Ok(id) => return Ok(id),
             Err(e) => {
                 if !probe.pop() {
                     return Err(MigrateError::io("inspect", p, e));
@@ -165,12 +150,6 @@ fn device(p: &Path) -> Result<u64> {
             }
         }
     }
-}
-
-/// Elsewhere every path counts as one filesystem.
-#[cfg(not(unix))]
-fn device(_p: &Path) -> Result<u64> {
-    Ok(0)
 }
 
 /// Total size in bytes of a file or a folder tree (symlinks not followed).
@@ -202,11 +181,8 @@ fn copy_tree(from: &Path, to: &Path, done: &mut u64, progress: &mut dyn FnMut(u6
     let meta = fs::symlink_metadata(from).map_err(|e| MigrateError::io("inspect", from, e))?;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(from).map_err(|e| MigrateError::io("read link", from, e))?;
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(&target, to)
+        platform::copy_symlink(&meta.file_type(), &target, to)
             .map_err(|e| MigrateError::io("create link", to, e))?;
-        #[cfg(not(unix))]
-        let _ = target;
         return Ok(());
     }
     if meta.is_dir() {
@@ -238,8 +214,7 @@ fn copy_tree(from: &Path, to: &Path, done: &mut u64, progress: &mut dyn FnMut(u6
         *done += n as u64;
         progress(*done);
     }
-    dst.sync_all()
-        .map_err(|e| MigrateError::io("sync", to, e))?;
+    platform::sync_file(&dst).map_err(|e| MigrateError::io("sync", to, e))?;
     fs::set_permissions(to, meta.permissions())
         .map_err(|e| MigrateError::io("set permissions of", to, e))?;
     Ok(())

@@ -1,7 +1,8 @@
 //! Fault injection for the reliability tests: every boundary of a run
 //! (journal write, file operation, SQL statement, commit) calls [`point`], and
 //! a test process started with `CORTEX_MIGRATE_FAULT=N:kill` (or `N:error`)
-//! dies with SIGKILL (or fails) at the N-th boundary it reaches.
+//! dies at once (SIGKILL; `TerminateProcess` on Windows) or fails at the
+//! N-th boundary it reaches.
 //! `CORTEX_MIGRATE_FAULT_LOG=FILE` appends the name of every boundary reached,
 //! so a harness can learn how many there are. Without these variables a point
 //! costs one relaxed atomic load.
@@ -11,6 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::MigrateError;
+use super::platform;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -57,18 +59,12 @@ pub fn point(label: &str) -> Result<(), MigrateError> {
             .open(log)
     {
         let _ = writeln!(f, "{n} {label}");
-        let _ = f.sync_data();
+        let _ = platform::sync_file_data(&f);
     }
     match plan.at {
-        Some((at, Mode::Kill)) if at == n => {
-            // SIGKILL: no destructor, no flush, no rollback by us; exactly
-            // what a power cut or an OOM kill leaves behind.
-            // SAFETY: kill(2) on our own pid has no memory-safety concerns.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            std::process::abort()
-        }
+        // No destructor, no flush, no rollback by us; exactly what a power
+        // cut or an OOM kill leaves behind.
+        Some((at, Mode::Kill)) if at == n => platform::kill_self(),
         Some((at, Mode::Error)) if at == n => Err(MigrateError::Refused(format!(
             "injected fault at boundary {n} ({label})"
         ))),

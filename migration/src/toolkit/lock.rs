@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{MigrateError, Result};
 use super::journal::{ensure_state_dir, now_secs};
 use super::paths::DataDir;
+use super::platform;
 
 const LOCK_FILE: &str = "lock";
 
@@ -124,7 +125,7 @@ impl FolderLock {
                 .collect::<Vec<_>>()
                 .join(" "),
             since: now_secs(),
-            host: hostname(),
+            host: platform::host_name(),
         };
         let text = serde_json::to_string(&holder)
             .map_err(|e| MigrateError::Refused(format!("cannot encode lock holder: {e}")))?;
@@ -180,16 +181,6 @@ fn read_holder(path: &Path) -> Option<Holder> {
     let mut s = String::new();
     File::open(path).ok()?.read_to_string(&mut s).ok()?;
     serde_json::from_str(&s).ok()
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// A database URL with its password replaced, for messages and the lock

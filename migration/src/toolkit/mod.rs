@@ -16,6 +16,7 @@ pub mod golden;
 pub mod journal;
 pub mod lock;
 pub mod paths;
+pub(crate) mod platform;
 pub mod progress;
 pub mod recipe;
 pub mod recorded;

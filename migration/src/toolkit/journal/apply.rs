@@ -10,6 +10,7 @@ use super::super::durable::{self, exists, remove_any, sync_dir};
 use super::super::error::{MigrateError, Result};
 use super::super::fault;
 use super::super::paths::DataDir;
+use super::super::platform;
 use super::{FileOp, work_dir};
 
 /// Keeps the current version of `path` at `old`: a hard link (no bytes
@@ -22,9 +23,7 @@ pub(super) fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
             fs::copy(path, old)
                 .map_err(|e| MigrateError::io("keep the old version of", path, e))?;
             if sync {
-                fs::File::open(old)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| MigrateError::io("sync", old, e))?;
+                platform::sync_path(old).map_err(|e| MigrateError::io("sync", old, e))?;
             }
             Ok(())
         }
@@ -94,7 +93,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
             let (f, t) = (root.join(from), root.join(to));
             match (exists(&f), exists(&t)) {
                 (true, false) => {
-                    fs::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
+                    platform::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
                     durable::sync_parent(&f)?;
                     durable::sync_parent(&t)?;
                 }
@@ -123,7 +122,8 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
                 let total = durable::tree_size(&f)?;
                 let mut report = |done: u64| super::super::context::report_bytes(done, total);
                 durable::copy_verified(&f, &partial, &mut report)?;
-                fs::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
+                platform::rename(&partial, &t)
+                    .map_err(|e| MigrateError::io("move", &partial, e))?;
                 durable::sync_parent(&t)?;
             }
         }
@@ -137,7 +137,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
                 if !exists(&o) {
                     keep_old(&p, &o, true)?;
                 }
-                fs::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
+                platform::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
                 durable::sync_parent(&p)?;
             }
         }
@@ -152,7 +152,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&p) && !exists(&t) {
-                fs::rename(&p, &t)
+                platform::rename(&p, &t)
                     .map_err(|e| MigrateError::io("delete (move to trash)", &p, e))?;
                 durable::sync_parent(&p)?;
                 durable::sync_parent(&t)?;
@@ -181,7 +181,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Rename { from, to } => {
             let (f, t) = (root.join(from), root.join(to));
             if !exists(&f) && exists(&t) {
-                fs::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
+                platform::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
                 durable::sync_parent(&f)?;
                 durable::sync_parent(&t)?;
             }
@@ -206,7 +206,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
             if exists(&o) {
                 // Renaming a hard link over the same file is a no-op that
                 // leaves both names: the kept one goes either way.
-                fs::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
+                platform::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
                 remove_any(&o)?;
                 durable::sync_parent(&p)?;
             }
@@ -219,7 +219,8 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&t) && !exists(&p) {
-                fs::rename(&t, &p).map_err(|e| MigrateError::io("restore from trash", &t, e))?;
+                platform::rename(&t, &p)
+                    .map_err(|e| MigrateError::io("restore from trash", &t, e))?;
                 durable::sync_parent(&p)?;
                 durable::sync_parent(&t)?;
             }

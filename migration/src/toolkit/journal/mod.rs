@@ -30,6 +30,7 @@ use super::durable::{self, exists, remove_any, sync_dir};
 use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::paths::DataDir;
+use super::platform;
 
 /// The journal's file name inside the state folder: while it exists, a
 /// step (or a restore) is unfinished.
@@ -161,7 +162,8 @@ enum ContentRepr {
 }
 
 /// Up to this many rewrites in a batch are fsynced one by one; more are
-/// made durable with one sync of the filesystem.
+/// made durable with one sync of the filesystem (on Linux; elsewhere they
+/// are fsynced one by one too, see `platform::WHOLE_FILESYSTEM_SYNC`).
 const BATCH_SYNC_THRESHOLD: usize = 32;
 
 /// Files larger than this are not rewritten through the journal (rewrites
@@ -368,8 +370,7 @@ impl Journal {
 
     /// Makes every record written so far durable (done before the commit).
     pub fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_data()
+        platform::sync_file_data(&self.file)
             .map_err(|e| MigrateError::io("sync journal", &self.path, e))
     }
 
@@ -480,8 +481,8 @@ impl Journal {
     /// Rewrites many files: every intent in the journal with one fsync,
     /// then each file written beside its target and renamed over it (by a
     /// few threads when there are many), with one sync of the filesystem
-    /// instead of fsyncs a file. What makes thousands of `model.yml`
-    /// rewrites cheap.
+    /// instead of fsyncs a file where the OS can do that (Linux). What makes
+    /// thousands of `model.yml` rewrites cheap.
     pub fn rewrite_many(&mut self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
         let mut planned = Vec::new();
         for (rel, content) in items {
@@ -541,7 +542,7 @@ impl Journal {
                 .map(|(ops, contents)| {
                     s.spawn(move || {
                         for (op, content) in ops.iter().zip(contents) {
-                            rewrite_file(dir, op, content, false)?;
+                            rewrite_file(dir, op, content, !platform::WHOLE_FILESYSTEM_SYNC)?;
                         }
                         Ok(())
                     })
@@ -561,6 +562,10 @@ impl Journal {
         written.into_iter().collect::<Result<Vec<()>>>()?;
         for (id, op) in ids.into_iter().zip(&ops) {
             self.mark_done(id, op)?;
+        }
+        if !platform::WHOLE_FILESYSTEM_SYNC {
+            // Each file was flushed on its own.
+            return Ok(());
         }
         // The kept old versions are under the state folder; the new files
         // may be on other filesystems mounted inside the data folder.

@@ -142,6 +142,7 @@ fn read_only_file_is_refused_not_forced() {
     assert_eq!(fs::read(&p).unwrap(), b"engine: cortex.llamacpp\n");
 }
 
+#[cfg(unix)]
 #[test]
 fn non_utf8_names_survive_the_journal() {
     use std::os::unix::ffi::OsStrExt;
