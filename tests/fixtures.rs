@@ -469,7 +469,7 @@ async fn tree_skips_the_migrator_folder() {
 
 #[tokio::test]
 async fn db_rows_changes_when_a_value_changes() {
-    let fx = cortex_folder(2).await;
+    let fx = cortex_folder(3).await;
     let conn = fx.connect().await;
     let before = db_rows(&conn).await;
     assert_eq!(before["models"].len(), 6);

@@ -300,9 +300,12 @@ impl Content {
             ngl: 33,
         });
 
-        // (5) the hub catalogue sync writes `downloadable` rows; it needs
-        // the status column, so there is no such row before v1, and it
-        // always uses the new engine name.
+        // (5) the hub catalogue sync writes `downloadable` rows, always with
+        // the new engine name. It came with model sources (cortex.cpp
+        // f473b0b2, #1777, first tag v1.0.5), after the schema-3 migration:
+        // the schema-1 and -2 builds' `Models::StringToStatus` throws on
+        // that status (engine/database/models.cc at 0fa83b2e), so there is
+        // no such row before v3.
         let qwen_meta = cortexso_metadata("qwen2.5", 4_683_073_184);
         models.push(Model {
             id: CATALOGUE.into(),
@@ -318,7 +321,7 @@ impl Content {
             status: "downloadable",
             engine: "llama-cpp",
             metadata: qwen_meta,
-            since: 1,
+            since: 3,
             stop: "<|im_end|>",
             prompt_template: "",
             ctx_len: 32768,

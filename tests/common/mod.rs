@@ -1,11 +1,14 @@
 //! Shared helpers for the integration tests: temporary homes with
 //! cortex.cpp-shaped data folders at every schema version (and in the odd
 //! states real installs end up in), written with `cortex_migrate::sample`,
-//! and digests of rows and files to assert that nothing changed.
+//! digests of rows and files to assert that nothing changed, and the
+//! cortex.cpp reader (`cortex_reader`) that finds models and engines by
+//! cortex.cpp's own rules.
 // Each test file uses a subset of these helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
 mod build;
+pub mod cortex_reader;
 mod digest;
 
 use std::path::PathBuf;
