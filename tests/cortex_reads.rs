@@ -314,10 +314,23 @@ async fn imported_by_copy_reads_clean_after_every_step_down_to_cortex_v3() {
     down_walk_to_cortex_v3(imported_by_copy().await).await;
 }
 
+/// Down from the repair gives back, byte for byte, the state the engine
+/// rename's first definition left (engine folders under the engine names),
+/// which cortex.cpp cannot load: that is the defect the repair exists for.
+/// Once the first definition's own step is undone too, cortex.cpp v3 reads
+/// the folder clean again.
 #[tokio::test]
-#[ignore = "down from m20261203_000001_engine_folders_by_repository gives back engines/llama-cpp and engines/onnxruntime, where no v1.0.5..v1.0.12 loads them"]
-async fn migrated_before_the_fix_reads_clean_after_every_step_down_to_cortex_v3() {
-    down_walk_to_cortex_v3(migrated_before_fix().await).await;
+async fn migrated_before_the_fix_is_broken_only_where_the_first_definition_left_it() {
+    let fx = migrated_before_fix().await;
+    run(&fx, true, Target::All).await;
+    let rename = "m20261126_000002_rename_legacy_engines";
+    let problems = down_step_by_step(&fx, Some(rename)).await;
+    assert!(!problems.is_empty(), "the first definition's state read clean");
+    assert!(
+        problems.iter().all(|p| p.contains("engine")),
+        "only engines are missing there: {problems:?}"
+    );
+    assert_clean(down_step_by_step(&fx, Some(CORTEX_V3)).await);
 }
 
 // Down below cortex.cpp v3, through cortex.cpp's own schemas, to nothing.
