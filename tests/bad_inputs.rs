@@ -254,3 +254,26 @@ fn dir_size(p: &Path) -> u64 {
         m.len().div_ceil(4096) * 4096
     }
 }
+
+#[tokio::test]
+async fn a_tampered_checksum_is_reported_by_verify_not_a_panic() {
+    use sea_orm::ConnectionTrait;
+    let fx = common::cortex_folder(1).await;
+    common::ok(&common::cli(&fx.data, &["up"]));
+    // Eleven ASCII characters, then one of three bytes across the 12th.
+    fx.connect()
+        .await
+        .execute_unprepared(
+            "UPDATE cortex_migrate_steps SET checksum = 'abcdefghijk€€€' \
+             WHERE version = 'm20250110_000001_cortex_v3'",
+        )
+        .await
+        .unwrap();
+    let out = common::cli(&fx.data, &["verify"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("m20250110_000001_cortex_v3 changed") && text.contains("abcdefghijk€"),
+        "{text}"
+    );
+}
