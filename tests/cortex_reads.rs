@@ -325,7 +325,10 @@ async fn migrated_before_the_fix_is_broken_only_where_the_first_definition_left_
     run(&fx, true, Target::All).await;
     let rename = "m20261126_000002_rename_legacy_engines";
     let problems = down_step_by_step(&fx, Some(rename)).await;
-    assert!(!problems.is_empty(), "the first definition's state read clean");
+    assert!(
+        !problems.is_empty(),
+        "the first definition's state read clean"
+    );
     assert!(
         problems.iter().all(|p| p.contains("engine")),
         "only engines are missing there: {problems:?}"
