@@ -8,29 +8,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
 use common::{Fixture, IMPORTED, IMPORTED_COPY, TINYLLAMA};
 use migration::Migrator;
-use migration::toolkit::runner::{Options, Report, Runner, Target};
-use migration::toolkit::{DataDir, StepList};
+use migration::toolkit::StepList;
+use migration::toolkit::runner::{Report, Target};
 use sea_orm::ConnectionTrait;
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
-
-async fn run(fx: &Fixture, up: bool, target: Target) -> Report {
-    let db = fx.connect().await;
-    let mut r = Runner::new(&db, Migrator::steps(), Options::default())
-        .await
-        .expect("opening the runner");
-    let report = if up {
-        r.up(target).await
-    } else {
-        r.down(target).await
-    };
-    report.unwrap_or_else(|e| panic!("{}: {e}", if up { "up" } else { "down" }))
-}
 
 /// The step that reproduces cortex.cpp schema `v`: where a folder of that
 /// version starts, and where `down` takes it back to.
@@ -48,23 +34,6 @@ fn v3() -> Target {
 
 fn notes(report: &Report) -> Vec<String> {
     report.steps.iter().flat_map(|s| s.notes.clone()).collect()
-}
-
-async fn verify_problems(fx: &Fixture) -> Vec<String> {
-    let db = fx.connect().await;
-    let dir = DataDir::new(&fx.data).unwrap();
-    cortex_migrate::verify::verify(&db, &Migrator::steps(), Some(&dir))
-        .await
-        .unwrap()
-        .problems()
-}
-
-/// Files of the data folder (the database left out: its rows are compared
-/// on their own).
-fn files(fx: &Fixture) -> BTreeMap<String, String> {
-    let mut t = common::tree(&fx.data);
-    t.retain(|k, _| !k.starts_with("cortex.db"));
-    t
 }
 
 async fn rows(fx: &Fixture) -> String {
@@ -146,7 +115,7 @@ async fn up_on_a_moved_v0_folder_heals_every_path_and_verifies_clean() {
         .collect();
     assert!(broken.contains(&TINYLLAMA.to_owned()), "{broken:?}");
 
-    let report = run(&fx, true, Target::All).await;
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     for (id, p) in model_paths(&fx).await {
         assert!(!p.starts_with('/'), "model {id} still absolute: {p}");
     }
@@ -160,26 +129,26 @@ async fn up_on_a_moved_v0_folder_heals_every_path_and_verifies_clean() {
         !notes.iter().any(|n| n.contains("outside the data folder")),
         "{notes:?}"
     );
-    assert_eq!(verify_problems(&fx).await, Vec::<String>::new());
+    assert_eq!(common::verify_problems(&fx).await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn down_after_healing_a_moved_folder_gives_back_every_byte() {
     let fx = common::moved_cortex_folder(0).await;
-    run(&fx, true, first_step()).await;
-    let (files_before, rows_before) = (files(&fx), rows(&fx).await);
-    run(&fx, true, Target::All).await;
+    common::run_steps(&fx, Migrator::steps(), true, first_step()).await;
+    let (files_before, rows_before) = (common::files_but_db(&fx), rows(&fx).await);
+    common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     assert_ne!(rows(&fx).await, rows_before);
-    run(&fx, false, first_step()).await;
-    assert_eq!(files(&fx), files_before);
+    common::run_steps(&fx, Migrator::steps(), false, first_step()).await;
+    assert_eq!(common::files_but_db(&fx), files_before);
     assert_eq!(rows(&fx).await, rows_before);
 }
 
 #[tokio::test]
 async fn verify_names_a_path_into_the_old_place_and_what_to_do() {
     let fx = common::moved_cortex_folder(1).await;
-    run(&fx, true, v3()).await;
-    let problems = verify_problems(&fx).await;
+    common::run_steps(&fx, Migrator::steps(), true, v3()).await;
+    let problems = common::verify_problems(&fx).await;
     let tiny = problems
         .iter()
         .find(|p| p.contains(TINYLLAMA))
@@ -187,8 +156,8 @@ async fn verify_names_a_path_into_the_old_place_and_what_to_do() {
     assert!(tiny.contains("was moved"), "{tiny}");
     assert!(tiny.contains("cortex-migrate up"), "{tiny}");
     // And up heals it.
-    run(&fx, true, Target::All).await;
-    assert_eq!(verify_problems(&fx).await, Vec::<String>::new());
+    common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
+    assert_eq!(common::verify_problems(&fx).await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -200,11 +169,14 @@ async fn a_models_folder_on_another_disk_is_migrated_through_its_link() {
             .unwrap()
             .contains("engine: cortex.onnx")
     );
-    run(&fx, true, start(1)).await;
-    let (files_before, disk_before, rows_before) =
-        (files(&fx), common::tree(&disk), rows(&fx).await);
+    common::run_steps(&fx, Migrator::steps(), true, start(1)).await;
+    let (files_before, disk_before, rows_before) = (
+        common::files_but_db(&fx),
+        common::tree(&disk),
+        rows(&fx).await,
+    );
 
-    let report = run(&fx, true, Target::All).await;
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     let notes = notes(&report);
     assert!(!notes.iter().any(|n| n.contains("symlink")), "{notes:?}");
     assert!(
@@ -222,10 +194,10 @@ async fn a_models_folder_on_another_disk_is_migrated_through_its_link() {
         assert!(!p.starts_with('/') || id == IMPORTED, "model {id}: {p}");
     }
     assert_cortex_finds_every_model(&fx).await;
-    assert_eq!(verify_problems(&fx).await, Vec::<String>::new());
+    assert_eq!(common::verify_problems(&fx).await, Vec::<String>::new());
 
-    run(&fx, false, start(1)).await;
-    assert_eq!(files(&fx), files_before);
+    common::run_steps(&fx, Migrator::steps(), false, start(1)).await;
+    assert_eq!(common::files_but_db(&fx), files_before);
     assert_eq!(common::tree(&disk), disk_before);
     assert_eq!(rows(&fx).await, rows_before);
 }
@@ -240,7 +212,7 @@ async fn a_symlink_deeper_inside_a_linked_models_folder_that_leads_out_stays_ref
     std::fs::rename(&link, &real).unwrap();
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let away_before = common::tree(&away);
-    let report = run(&fx, true, Target::All).await;
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     let notes = notes(&report);
     assert!(
         notes
@@ -261,10 +233,10 @@ async fn imported_models_of_both_kinds_come_through_up_and_down_untouched() {
     let own = fx.outside().join("my-imported.gguf");
     let before = std::fs::metadata(&own).unwrap();
     let own_bytes = common::bytes(&own);
-    run(&fx, true, first_step()).await;
-    let (files_before, rows_before) = (files(&fx), rows(&fx).await);
+    common::run_steps(&fx, Migrator::steps(), true, first_step()).await;
+    let (files_before, rows_before) = (common::files_but_db(&fx), rows(&fx).await);
 
-    let report = run(&fx, true, Target::All).await;
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     let imported_yml = fx.data.join(format!("models/imported/{IMPORTED}.yml"));
     let copy_yml = fx.data.join(format!("models/imported/{IMPORTED_COPY}.yml"));
     // The user's own file: still named, not touched.
@@ -291,10 +263,10 @@ async fn imported_models_of_both_kinds_come_through_up_and_down_untouched() {
         "an imported model was noted: {notes:?}"
     );
     assert_cortex_finds_every_model(&fx).await;
-    assert_eq!(verify_problems(&fx).await, Vec::<String>::new());
+    assert_eq!(common::verify_problems(&fx).await, Vec::<String>::new());
 
-    run(&fx, false, first_step()).await;
-    assert_eq!(files(&fx), files_before);
+    common::run_steps(&fx, Migrator::steps(), false, first_step()).await;
+    assert_eq!(common::files_but_db(&fx), files_before);
     assert_eq!(rows(&fx).await, rows_before);
     let back = std::fs::metadata(&own).unwrap();
     assert_eq!((back.ino(), back.mtime()), (before.ino(), before.mtime()));

@@ -16,39 +16,18 @@ use std::os::unix::fs::MetadataExt;
 use common::{Fixture, LLAMACPP_VARIANT, LLAMACPP_VERSION};
 use migration::Migrator;
 use migration::m20261203_000001_engine_folders_by_repository::FIRST_DEFINITION_CHECKSUM;
-use migration::toolkit::runner::{Options, Report, Runner, Target};
+use migration::toolkit::StepList;
+use migration::toolkit::runner::Target;
 use migration::toolkit::step::checksum;
-use migration::toolkit::{DataDir, Step, StepList};
 use sea_orm::{ConnectionTrait, DbBackend};
 
 const RENAME: &str = "m20261126_000002_rename_legacy_engines";
 const REPAIR: &str = "m20261203_000001_engine_folders_by_repository";
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
 
-async fn run(fx: &Fixture, steps: Vec<Box<dyn Step>>, up: bool, target: Target) -> Report {
-    let db = fx.connect().await;
-    let mut r = Runner::new(&db, steps, Options::default())
-        .await
-        .expect("opening the runner");
-    let report = if up {
-        r.up(target).await
-    } else {
-        r.down(target).await
-    };
-    report.unwrap_or_else(|e| panic!("{}: {e}", if up { "up" } else { "down" }))
-}
-
-/// Every file of the data folder but the database, which the history
-/// changes (its rows are compared on their own).
-fn files(fx: &Fixture) -> BTreeMap<String, String> {
-    let mut t = common::tree(&fx.data);
-    t.retain(|k, _| !k.starts_with("cortex.db"));
-    t
-}
-
 /// The files under `engines/`.
 fn engines_tree(fx: &Fixture) -> BTreeMap<String, String> {
-    files(fx)
+    common::files_but_db(fx)
         .into_iter()
         .filter(|(k, _)| k.starts_with("engines/"))
         .collect()
@@ -68,15 +47,6 @@ async fn stored_checksum(fx: &Fixture, step: &str) -> String {
     row.try_get("", "checksum").unwrap()
 }
 
-async fn verify_problems(fx: &Fixture) -> Vec<String> {
-    let db = fx.connect().await;
-    let dir = DataDir::new(&fx.data).unwrap();
-    cortex_migrate::verify::verify(&db, &Migrator::steps(), Some(&dir))
-        .await
-        .unwrap()
-        .problems()
-}
-
 /// The llama.cpp engine library where cortex.cpp v1.0.x loads it.
 fn llama_library(fx: &Fixture) -> std::path::PathBuf {
     fx.data
@@ -90,7 +60,7 @@ fn llama_library(fx: &Fixture) -> std::path::PathBuf {
 /// under the engine names, and its history has the first definition.
 async fn migrated_before_fix() -> Fixture {
     let fx = common::cortex_folder(3).await;
-    run(
+    common::run_steps(
         &fx,
         first_engine_rename::steps_before_fix(),
         true,
@@ -106,38 +76,21 @@ async fn migrated_before_fix() -> Fixture {
 async fn up_renames_engines_and_leaves_their_folders_where_cortex_loads_them() {
     let fx = common::cortex_folder(3).await;
     let before = engines_tree(&fx);
-    run(&fx, Migrator::steps(), true, Target::All).await;
+    common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     assert_eq!(
         engines_tree(&fx),
         before,
         "an engine folder moved or changed"
     );
     assert!(llama_library(&fx).is_file());
-    let db = fx.connect().await;
-    let rows = common::db_rows_of(&db, &["engines"]).await;
-    let names: Vec<String> = rows["engines"]
-        .iter()
-        .filter_map(|r| {
-            r.iter()
-                .find(|(c, _)| c == "engine_name")
-                .map(|(_, v)| v.clone())
-        })
-        .collect();
+    let names = common::column_values(&fx, "engines", "engine_name").await;
     // Local rows keep the repository name cortex.cpp writes.
     assert!(
         names.iter().any(|n| n.contains("cortex.llamacpp")),
         "{names:?}"
     );
     assert!(!names.iter().any(|n| n.contains("llama-cpp")), "{names:?}");
-    let models = common::db_rows_of(&db, &["models"]).await;
-    let engines: Vec<String> = models["models"]
-        .iter()
-        .filter_map(|r| {
-            r.iter()
-                .find(|(c, _)| c == "engine")
-                .map(|(_, v)| v.clone())
-        })
-        .collect();
+    let engines = common::column_values(&fx, "models", "engine").await;
     assert!(
         engines.iter().any(|n| n.contains("llama-cpp")),
         "{engines:?}"
@@ -146,7 +99,7 @@ async fn up_renames_engines_and_leaves_their_folders_where_cortex_loads_them() {
         !engines.iter().any(|n| n.contains("cortex.")),
         "{engines:?}"
     );
-    assert!(verify_problems(&fx).await.is_empty());
+    assert!(common::verify_problems(&fx).await.is_empty());
 }
 
 #[tokio::test]
@@ -177,7 +130,7 @@ async fn the_first_definitions_checksum_is_the_one_the_repair_recognises() {
 async fn a_folder_migrated_before_the_fix_gets_its_engines_back_and_verifies_clean() {
     let fx = common::cortex_folder(3).await;
     let original = engines_tree(&fx);
-    run(
+    common::run_steps(
         &fx,
         first_engine_rename::steps_before_fix(),
         true,
@@ -186,14 +139,14 @@ async fn a_folder_migrated_before_the_fix_gets_its_engines_back_and_verifies_cle
     .await;
     // The old main's checksum reads as a changed step to this binary.
     assert!(
-        verify_problems(&fx)
+        common::verify_problems(&fx)
             .await
             .iter()
             .any(|p| p.contains(RENAME)),
         "verify should name the superseded definition before the repair"
     );
 
-    let report = run(&fx, Migrator::steps(), true, Target::All).await;
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     assert_eq!(
         engines_tree(&fx),
         original,
@@ -214,26 +167,26 @@ async fn a_folder_migrated_before_the_fix_gets_its_engines_back_and_verifies_cle
     let db = fx.connect().await;
     let engine_rows = format!("{:?}", common::db_rows_of(&db, &["engines"]).await);
     assert!(!engine_rows.contains("llama-cpp"), "{engine_rows}");
-    assert_eq!(verify_problems(&fx).await, Vec::<String>::new());
+    assert_eq!(common::verify_problems(&fx).await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn down_from_the_repair_gives_back_the_old_mains_folder_and_history() {
     let fx = migrated_before_fix().await;
-    let tree_before = files(&fx);
+    let tree_before = common::files_but_db(&fx);
     let db = fx.connect().await;
     let rows_before = common::db_rows(&db).await;
     drop(db);
-    run(&fx, Migrator::steps(), true, Target::All).await;
+    common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     let last_before_repair = Migrator::steps()[6].name().to_owned();
-    run(
+    common::run_steps(
         &fx,
         Migrator::steps(),
         false,
         Target::To(last_before_repair),
     )
     .await;
-    assert_eq!(files(&fx), tree_before);
+    assert_eq!(common::files_but_db(&fx), tree_before);
     let db = fx.connect().await;
     assert_eq!(common::db_rows(&db).await, rows_before);
     assert_eq!(
@@ -245,26 +198,26 @@ async fn down_from_the_repair_gives_back_the_old_mains_folder_and_history() {
 #[tokio::test]
 async fn down_to_cortex_v3_after_the_repair_gives_back_every_byte() {
     let fx = common::cortex_folder(3).await;
-    let tree_before = files(&fx);
+    let tree_before = common::files_but_db(&fx);
     let db = fx.connect().await;
     let state_before = common::db_state(&db, &CORTEX_TABLES).await;
     drop(db);
-    run(
+    common::run_steps(
         &fx,
         first_engine_rename::steps_before_fix(),
         true,
         Target::All,
     )
     .await;
-    run(&fx, Migrator::steps(), true, Target::All).await;
-    run(
+    common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
+    common::run_steps(
         &fx,
         Migrator::steps(),
         false,
         Target::To(Migrator::steps()[3].name().into()),
     )
     .await;
-    assert_eq!(files(&fx), tree_before);
+    assert_eq!(common::files_but_db(&fx), tree_before);
     let db = fx.connect().await;
     let state_after = common::db_state(&db, &CORTEX_TABLES).await;
     // The history differs (steps 0..=3 applied now, adopted before); rows
@@ -281,9 +234,9 @@ async fn a_reinstalled_engine_wins_and_the_rest_merges_around_it() {
     let lib = llama_library(&fx);
     std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
     std::fs::write(&lib, b"reinstalled engine").unwrap();
-    let tree_before = files(&fx);
+    let tree_before = common::files_but_db(&fx);
 
-    let report = run(&fx, Migrator::steps(), true, Target::All).await;
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     assert_eq!(std::fs::read(&lib).unwrap(), b"reinstalled engine");
     // Everything that did not clash is back under the repository name.
     let deps = fx.data.join("engines/cortex.llamacpp/deps/libcudart.so.12");
@@ -300,14 +253,14 @@ async fn a_reinstalled_engine_wins_and_the_rest_merges_around_it() {
     assert!(fx.data.join("engines/cortex.onnx").is_dir());
 
     let last_before_repair = Migrator::steps()[6].name().to_owned();
-    run(
+    common::run_steps(
         &fx,
         Migrator::steps(),
         false,
         Target::To(last_before_repair),
     )
     .await;
-    assert_eq!(files(&fx), tree_before);
+    assert_eq!(common::files_but_db(&fx), tree_before);
 }
 
 #[tokio::test]
@@ -318,7 +271,7 @@ async fn engines_go_back_by_rename_a_sparse_20gb_file_keeps_its_inode() {
     f.set_len(20 << 30).unwrap();
     drop(f);
     let before = std::fs::metadata(&big).unwrap();
-    run(&fx, Migrator::steps(), true, Target::All).await;
+    common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     let back = fx
         .data
         .join("engines/cortex.llamacpp/deps/libcublasLt.so.12");
@@ -329,23 +282,23 @@ async fn engines_go_back_by_rename_a_sparse_20gb_file_keeps_its_inode() {
         "the file was copied, not renamed"
     );
     assert_eq!(after.blocks(), before.blocks(), "blocks were written");
-    run(&fx, Migrator::steps(), false, Target::To(RENAME.into())).await;
+    common::run_steps(&fx, Migrator::steps(), false, Target::To(RENAME.into())).await;
     assert_eq!(std::fs::metadata(&big).unwrap().ino(), before.ino());
 }
 
 #[tokio::test]
 async fn a_fresh_folder_gets_nothing_from_the_repair() {
     let fx = common::cortex_folder(3).await;
-    run(
+    common::run_steps(
         &fx,
         Migrator::steps(),
         true,
         Target::To(Migrator::steps()[6].name().into()),
     )
     .await;
-    let tree = files(&fx);
-    let report = run(&fx, Migrator::steps(), true, Target::All).await;
-    assert_eq!(files(&fx), tree);
+    let tree = common::files_but_db(&fx);
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
+    assert_eq!(common::files_but_db(&fx), tree);
     let repair = format!("{report:?}");
     assert!(repair.contains(REPAIR), "{repair}");
     assert!(!repair.contains("moved"), "{repair}");

@@ -91,3 +91,51 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.db_url()))
     }
 }
+
+/// Runs `steps` up or down to `target` on the fixture's folder with the
+/// real runner, panicking with the error.
+pub async fn run_steps(
+    fx: &Fixture,
+    steps: Vec<Box<dyn migration::toolkit::Step>>,
+    up: bool,
+    target: migration::toolkit::Target,
+) -> migration::toolkit::Report {
+    let db = fx.connect().await;
+    let mut r = migration::toolkit::Runner::new(&db, steps, Default::default())
+        .await
+        .expect("opening the runner");
+    let report = if up {
+        r.up(target).await
+    } else {
+        r.down(target).await
+    };
+    report.unwrap_or_else(|e| panic!("{}: {e}", if up { "up" } else { "down" }))
+}
+
+/// What `verify` finds wrong with the fixture, against this binary's steps.
+pub async fn verify_problems(fx: &Fixture) -> Vec<String> {
+    use migration::toolkit::StepList;
+    let db = fx.connect().await;
+    let dir = migration::toolkit::DataDir::new(&fx.data).expect("opening the data folder");
+    cortex_migrate::verify::verify(&db, &migration::Migrator::steps(), Some(&dir))
+        .await
+        .expect("verify")
+        .problems()
+}
+
+/// Every file of the data folder but the database (its rows are compared
+/// on their own; the history changes its bytes).
+pub fn files_but_db(fx: &Fixture) -> std::collections::BTreeMap<String, String> {
+    let mut t = tree(&fx.data);
+    t.retain(|k, _| !k.starts_with("cortex.db"));
+    t
+}
+
+/// The values of `column` in every row of `table`.
+pub async fn column_values(fx: &Fixture, table: &str, column: &str) -> Vec<String> {
+    let db = fx.connect().await;
+    db_rows_of(&db, &[table]).await[table]
+        .iter()
+        .filter_map(|r| r.iter().find(|(c, _)| c == column).map(|(_, v)| v.clone()))
+        .collect()
+}
