@@ -11,6 +11,8 @@
 //! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only.
 
 mod common;
+#[path = "support/first_engine_rename.rs"]
+mod first_engine_rename;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,9 @@ enum Start {
     Empty,
     /// A cortex.cpp folder at this schema version: adoption first.
     Cortex(u8),
+    /// A cortex.cpp v3 folder taken up by the engine rename's first
+    /// definition (engine folders and rows renamed): only the repair runs.
+    BeforeFix,
 }
 
 struct Bench {
@@ -61,6 +66,11 @@ impl Bench {
         let fx = match start {
             Start::Empty => common::Fixture::empty(),
             Start::Cortex(v) => common::cortex_folder(v).await,
+            Start::BeforeFix => {
+                let fx = common::cortex_folder(3).await;
+                first_engine_rename::migrate_before_fix(&fx.db_url()).await;
+                fx
+            }
         };
         if migrated {
             let o = common::cli_with(&fx.data, &["up"], None, None);
@@ -111,6 +121,15 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
             targets.extend(
                 steps
                     .iter()
+                    .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
+            );
+        }
+        (None, Start::BeforeFix) => {
+            let done = first_engine_rename::steps_before_fix().len();
+            targets.extend(
+                steps
+                    .iter()
+                    .skip(done)
                     .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
             );
         }
@@ -300,6 +319,20 @@ async fn down_through_the_folder_steps_killed_at_every_boundary_recovers() {
 #[tokio::test]
 async fn down_through_the_folder_steps_failed_at_every_boundary_is_before_or_after() {
     exercise("error", Start::Cortex(1), Some(&cortex_v3())).await;
+}
+
+#[tokio::test]
+async fn the_engine_folder_repair_killed_at_every_boundary_recovers_before_or_after() {
+    exercise("kill", Start::BeforeFix, None).await;
+}
+
+#[tokio::test]
+async fn down_from_the_engine_folder_repair_killed_at_every_boundary_recovers() {
+    let before_repair = first_engine_rename::steps_before_fix()
+        .last()
+        .map(|s| s.name().to_owned())
+        .unwrap();
+    exercise("kill", Start::BeforeFix, Some(&before_repair)).await;
 }
 
 #[tokio::test]
