@@ -303,7 +303,10 @@ async fn check_paths<C: ConnectionTrait>(
                         .extend(path_problem(d, &format!("file {id}"), &stored, &name));
                 }
             }
-            paths.detail = format!("{n} path(s) resolve as cortex.cpp opens them (data folder {})", d.root().display());
+            paths.detail = format!(
+                "{n} path(s) resolve as cortex.cpp opens them (data folder {})",
+                d.root().display()
+            );
         }
         Some(_) => paths.detail = "no Cortex tables yet".into(),
     }
