@@ -303,3 +303,29 @@ async fn a_fresh_folder_gets_nothing_from_the_repair() {
     assert!(repair.contains(REPAIR), "{repair}");
     assert!(!repair.contains("moved"), "{repair}");
 }
+
+#[tokio::test]
+async fn a_folder_holding_a_non_utf8_name_is_merged_around_never_removed() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = migrated_before_fix().await;
+    // Cortex re-created the repository folder, so the old one is merged
+    // entry by entry; a name the merge cannot carry stays, with its folder.
+    std::fs::create_dir_all(fx.data.join("engines/cortex.llamacpp/deps")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"lib\xff\xfe-cuda.so");
+    let odd = fx.data.join("engines/llama-cpp/deps").join(name);
+    std::fs::write(&odd, b"\x7fELF").unwrap();
+    let tree_before = common::files_but_db(&fx);
+    let report = common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
+    assert_eq!(std::fs::read(&odd).unwrap(), b"\x7fELF");
+    assert!(format!("{report:?}").contains("was left where it is"));
+    assert!(llama_library(&fx).is_file());
+    let last_before_repair = Migrator::steps()[6].name().to_owned();
+    common::run_steps(
+        &fx,
+        Migrator::steps(),
+        false,
+        Target::To(last_before_repair),
+    )
+    .await;
+    assert_eq!(common::files_but_db(&fx), tree_before);
+}

@@ -32,6 +32,7 @@ use std::path::Path;
 use sea_orm_migration::prelude::*;
 
 use crate::cortex::bulk;
+use crate::m20261126_000002_rename_legacy_engines::RENAMES;
 use crate::toolkit::book::STEPS_TABLE;
 use crate::toolkit::recipe::{self, RecipeOp};
 use crate::toolkit::step::checksum;
@@ -42,13 +43,6 @@ pub struct Migration;
 
 /// The step whose first definition moved the engine folders.
 const RENAME_STEP: &str = "m20261126_000002_rename_legacy_engines";
-
-/// (repository name, engine name), as the first definition renamed them.
-const NAMES: [(&str, &str); 3] = [
-    ("cortex.llamacpp", "llama-cpp"),
-    ("cortex.onnx", "onnxruntime"),
-    ("cortex.tensorrt-llm", "tensorrt-llm"),
-];
 
 /// The checksum `m20261126_000002_rename_legacy_engines` had in its first
 /// definition ("rename-legacy-engines/1", which moved folders). A test
@@ -69,7 +63,7 @@ impl Step for Migration {
         format!(
             "engine-folders-by-repository/1: undo the Move ops of {RENAME_STEP} \
              when its checksum is {FIRST_DEFINITION_CHECKSUM}, merging into existing folders; \
-             local engines rows named {NAMES:?} back to the repository name unless that variant has one; \
+             local engines rows named {RENAMES:?} back to the repository name unless that variant has one; \
              set its checksum to the current definition's"
         )
     }
@@ -105,14 +99,24 @@ fn plan(root: &Path, from: &str, to: &str, out: &mut Merge) -> bool {
         return false;
     };
     let mut names: Vec<String> = Vec::new();
-    for e in entries.flatten() {
-        match e.file_name().into_string() {
-            Ok(n) => names.push(n),
-            Err(n) => out.clashes.push(format!("{from}/{}", n.to_string_lossy())),
+    // An entry that cannot be read or named in UTF-8 stays where it is, so
+    // its folder is not emptied (and never removed with it inside).
+    let mut all = true;
+    for e in entries {
+        match e.map(|e| e.file_name().into_string()) {
+            Ok(Ok(n)) => names.push(n),
+            Ok(Err(n)) => {
+                out.clashes.push(format!("{from}/{}", n.to_string_lossy()));
+                all = false;
+            }
+            Err(_) => {
+                out.clashes.push(from.to_owned());
+                all = false;
+            }
         }
     }
     names.sort();
-    let mut all = !names.is_empty();
+    all &= !names.is_empty();
     for n in names {
         all &= plan(root, &format!("{from}/{n}"), &format!("{to}/{n}"), out);
     }
@@ -247,7 +251,7 @@ async fn engine_rows_back<C: sea_orm_migration::sea_orm::ConnectionTrait>(
     }
     let (mut forward, mut inverse) = (Vec::new(), Vec::new());
     for (id, name, variant) in &all {
-        let Some((repo, _)) = NAMES.iter().find(|(_, engine)| engine == name) else {
+        let Some((repo, _)) = RENAMES.iter().find(|(_, engine)| engine == name) else {
             continue;
         };
         if all.iter().any(|(_, n, v)| n == repo && v == variant) {
