@@ -6,6 +6,8 @@
 //! (`ToAbsoluteCortexDataPath`: relative to the data folder, absolute as is;
 //! `engine/utils/file_manager_utils.cc`, v1.0.9). Reads only.
 
+use std::path::{Path, PathBuf};
+
 use migration::cortex::model_yml::ModelYml;
 use migration::toolkit::adopt::{self, Found};
 use migration::toolkit::book::{self, AppliedStep};
@@ -235,8 +237,9 @@ async fn schema_checks<C: ConnectionTrait>(
     Ok((checks, applied))
 }
 
-/// Every path the database holds (model.yml files, uploaded files) must
-/// exist inside the data folder.
+/// Every path the database holds (model.yml files, uploaded files) and
+/// every `files:` entry of those model.yml files must resolve as cortex.cpp
+/// opens it.
 async fn check_paths<C: ConnectionTrait>(
     conn: &C,
     dir: Option<&DataDir>,
@@ -273,10 +276,10 @@ async fn check_paths<C: ConnectionTrait>(
                 }
                 n += 1;
                 let what = format!("model {id}");
-                match path_problem(d, &what, &p, &p) {
-                    Some(problem) => paths.problems.push(problem),
-                    None => {
-                        let (k, problems) = files_problems(d, &what, &p);
+                match resolve(d, &what, &p, &p) {
+                    Err(problem) => paths.problems.push(problem),
+                    Ok(yml) => {
+                        let (k, problems) = files_problems(d, &format!("{what} ({p}"), &yml);
                         n += k;
                         paths.problems.extend(problems);
                     }
@@ -300,7 +303,7 @@ async fn check_paths<C: ConnectionTrait>(
                     let stored = format!("files/{name}");
                     paths
                         .problems
-                        .extend(path_problem(d, &format!("file {id}"), &stored, &name));
+                        .extend(resolve(d, &format!("file {id}"), &stored, &name).err());
                 }
             }
             paths.detail = format!(
@@ -318,38 +321,40 @@ const HEAL: &str = "the data folder was moved since; `cortex-migrate up` makes s
      relative when it runs m20261126_000001_relative_model_paths (data already past it: \
      `cortex-migrate down --to cortex_v3`, then `cortex-migrate up`)";
 
-/// What is wrong with the path `stored` of `what` (shown as `shown`), if
-/// anything: into an earlier place of a moved data folder, outside the data
-/// folder, or missing; each with what to do.
-fn path_problem(d: &DataDir, what: &str, stored: &str, shown: &str) -> Option<String> {
+/// Where the path `stored` of `what` (shown as `shown`) is, or what is
+/// wrong with it: into an earlier place of a moved data folder, outside the
+/// data folder, or missing; each with what to do.
+fn resolve(
+    d: &DataDir,
+    what: &str,
+    stored: &str,
+    shown: &str,
+) -> std::result::Result<PathBuf, String> {
     match d.locate_healing(stored) {
-        (Located::Inside { abs, .. }, true) => Some(format!(
+        (Located::Inside { abs, .. }, true) => Err(format!(
             "{what}: `{shown}` does not exist; the file is at {}: {HEAL}",
             abs.display()
         )),
-        (Located::Inside { abs, .. }, false) if abs.exists() => None,
-        (Located::Inside { abs, .. }, false) => Some(format!(
+        (Located::Inside { abs, .. }, false) if abs.exists() => Ok(abs),
+        (Located::Inside { abs, .. }, false) => Err(format!(
             "{what}: {} does not exist; put the file back (a backup: `cortex-migrate backups \
              list`), or remove the model in Cortex",
             abs.display()
         )),
-        (Located::Outside { reason, .. }, _) => Some(format!(
+        (Located::Outside { reason, .. }, _) => Err(format!(
             "{what}: `{shown}`: {reason}; Cortex keeps this inside its data folder, so put the \
              file there and point the row at it, or remove the model in Cortex"
         )),
     }
 }
 
-/// The `files:` entries of the model.yml at `yml` (stored form), checked
-/// as cortex.cpp opens them: how many there are and what is wrong. An
-/// absolute path outside the data folder that exists (an imported model's
-/// own file) is fine. A model.yml that does not parse is left to the steps
-/// that note it.
-fn files_problems(d: &DataDir, what: &str, yml: &str) -> (usize, Vec<String>) {
-    let Located::Inside { abs, rel } = d.locate(yml) else {
-        return (0, Vec::new());
-    };
-    let Ok(text) = std::fs::read_to_string(&abs) else {
+/// The `files:` entries of the model.yml at `yml` (resolved already),
+/// checked as cortex.cpp opens them: how many there are and what is wrong.
+/// `what` names the model and its yml. An absolute path outside the data
+/// folder that exists (an imported model's own file) is fine. A model.yml
+/// that does not parse is left to the steps that note it.
+fn files_problems(d: &DataDir, what: &str, yml: &Path) -> (usize, Vec<String>) {
+    let Ok(text) = std::fs::read_to_string(yml) else {
         return (0, Vec::new());
     };
     let Ok(files) = ModelYml::parse(&text).and_then(|y| y.files()) else {
@@ -358,7 +363,7 @@ fn files_problems(d: &DataDir, what: &str, yml: &str) -> (usize, Vec<String>) {
     let problems = files
         .iter()
         .filter_map(|entry| {
-            let what = format!("{what} ({rel}, files:)");
+            let what = format!("{what}, files:)");
             if looks_absolute(entry) {
                 if std::path::Path::new(entry).exists() {
                     return None;
@@ -374,7 +379,7 @@ fn files_problems(d: &DataDir, what: &str, yml: &str) -> (usize, Vec<String>) {
                     )),
                 };
             }
-            path_problem(d, &what, entry, entry)
+            resolve(d, &what, entry, entry).err()
         })
         .collect();
     (files.len(), problems)
