@@ -247,58 +247,48 @@ impl Content {
             0,
         ));
 
-        // (4) `cortex models import` (the default "symlink" option, which
-        // makes no symlink): the yml goes to models/imported/<id>.yml, and
-        // files: keeps the absolute path of the user's own file, outside the
-        // data folder; branch_name "imported" (`ImportModel`,
-        // engine/controllers/models.cc, v1.0.2 to v1.0.9).
-        let imported_weights = outside.join("my-imported.gguf");
-        models.push(Model {
-            id: IMPORTED.into(),
-            short: IMPORTED.into(),
-            author: String::new(),
-            branch: "imported".into(),
-            db_path: format!("models/imported/{IMPORTED}.yml"),
-            yml: Some(data.join(format!("models/imported/{IMPORTED}.yml"))),
-            files_entry: imported_weights.display().to_string(),
-            weights: Some(imported_weights),
-            format: "local",
-            source: "imported".into(),
-            status: "downloaded",
-            engine: names.llama,
-            metadata: String::new(),
-            since: 0,
-            stop: "</s>",
-            prompt_template: "[INST] {system_message}\n{prompt} [/INST]",
-            ctx_len: 4096,
-            ngl: 33,
-        });
-
-        // (4b) `cortex models import --option copy`: the gguf is copied to
-        // models/imported/<file name>, and files: holds that copy's
-        // absolute path, inside the data folder; branch_name "" (same
-        // source).
-        let copied = data.join(format!("models/imported/{IMPORTED_COPY}.gguf"));
-        models.push(Model {
-            id: IMPORTED_COPY.into(),
-            short: IMPORTED_COPY.into(),
-            author: String::new(),
-            branch: String::new(),
-            db_path: format!("models/imported/{IMPORTED_COPY}.yml"),
-            yml: Some(data.join(format!("models/imported/{IMPORTED_COPY}.yml"))),
-            files_entry: copied.display().to_string(),
-            weights: Some(copied),
-            format: "local",
-            source: "imported".into(),
-            status: "downloaded",
-            engine: names.llama,
-            metadata: String::new(),
-            since: 0,
-            stop: "</s>",
-            prompt_template: "[INST] {system_message}\n{prompt} [/INST]",
-            ctx_len: 4096,
-            ngl: 33,
-        });
+        // (4) `cortex models import` (`ImportModel`,
+        // engine/controllers/models.cc, v1.0.2 to v1.0.9): the yml goes to
+        // models/imported/<id>.yml and files: holds an absolute path.
+        let imported = |id: &str, weights: PathBuf, branch: &str| {
+            let db_path = format!("models/imported/{id}.yml");
+            Model {
+                id: id.into(),
+                short: id.into(),
+                author: String::new(),
+                branch: branch.into(),
+                yml: Some(data.join(&db_path)),
+                db_path,
+                files_entry: weights.display().to_string(),
+                weights: Some(weights),
+                format: "local",
+                source: "imported".into(),
+                status: "downloaded",
+                engine: names.llama,
+                metadata: String::new(),
+                since: 0,
+                stop: "</s>",
+                prompt_template: "[INST] {system_message}\n{prompt} [/INST]",
+                ctx_len: 4096,
+                ngl: 33,
+            }
+        };
+        // The default "symlink" option (which makes no symlink): files:
+        // names the user's own file, outside the data folder; branch_name
+        // "imported".
+        models.push(imported(
+            IMPORTED,
+            outside.join("my-imported.gguf"),
+            "imported",
+        ));
+        // `--option copy`: the gguf is copied to models/imported/<file
+        // name>, and files: names that copy, inside the data folder;
+        // branch_name "".
+        models.push(imported(
+            IMPORTED_COPY,
+            data.join(format!("models/imported/{IMPORTED_COPY}.gguf")),
+            "",
+        ));
 
         // (5) the hub catalogue sync writes `downloadable` rows, always with
         // the new engine name. It came with model sources (cortex.cpp
