@@ -101,25 +101,9 @@ impl Release {
     /// (`engine/database/models.cc` at v1.0.3, v1.0.4, 79f7679d, 0fa83b2e,
     /// v1.0.5 and v1.0.12); a missing one makes the whole list fail.
     pub fn model_columns(self) -> &'static [&'static str] {
-        const V0: &[&str] = &[
-            "model_id",
-            "author_repo_id",
-            "branch_name",
-            "path_to_model_yaml",
-            "model_alias",
-        ];
-        const V1: &[&str] = &[
-            "model_id",
-            "author_repo_id",
-            "branch_name",
-            "path_to_model_yaml",
-            "model_alias",
-            "model_format",
-            "model_source",
-            "status",
-            "engine",
-        ];
-        const V3: &[&str] = &[
+        // Each schema adds columns at the end: v0 has the first five, v1
+        // and v2 nine, v3 all ten.
+        const ALL: [&str; 10] = [
             "model_id",
             "author_repo_id",
             "branch_name",
@@ -132,9 +116,9 @@ impl Release {
             "metadata",
         ];
         match self {
-            Release::V1_0_3 | Release::V1_0_4 => V0,
-            Release::Schema1Nightly | Release::Schema2Nightly => V1,
-            Release::V1_0_5ToV1_0_12 => V3,
+            Release::V1_0_3 | Release::V1_0_4 => &ALL[..5],
+            Release::Schema1Nightly | Release::Schema2Nightly => &ALL[..9],
+            Release::V1_0_5ToV1_0_12 => &ALL,
         }
     }
 
