@@ -20,7 +20,7 @@ use migration::toolkit::lock::FolderLock;
 use migration::toolkit::paths::DataDir;
 use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
 use migration::toolkit::step::{StepList, hex};
-use migration::toolkit::{MigrateError, ProgressSink, durable};
+use migration::toolkit::{MigrateError, ProgressSink, atomic_fs};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sha2::{Digest, Sha256};
 
@@ -316,7 +316,7 @@ async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()>
         std::process::id(),
         WRITERS.fetch_add(1, Ordering::Relaxed)
     ));
-    durable::replace_via(&path, &tmp, f.as_bytes(), true)?;
+    atomic_fs::replace_via(&path, &tmp, f.as_bytes(), true)?;
     Ok(())
 }
 

@@ -9,12 +9,13 @@
 use std::path::{Path, PathBuf};
 
 use migration::cortex::model_yml::ModelYml;
+use migration::golden;
 use migration::toolkit::adopt::{self, Found};
-use migration::toolkit::book::{self, AppliedStep};
+use migration::toolkit::history::{self, AppliedStep};
 use migration::toolkit::journal::PendingJournal;
 use migration::toolkit::paths::{DataDir, Located, looks_absolute};
+use migration::toolkit::snapshot;
 use migration::toolkit::step::{Step, checksum};
-use migration::toolkit::{golden, snapshot};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 
@@ -126,7 +127,7 @@ async fn schema_checks<C: ConnectionTrait>(
     }
     checks.push(journal);
 
-    let applied = book::applied(conn)
+    let applied = history::applied(conn)
         .await
         .map_err(db_err("reading the migration history"))?;
     let mut history = Check {

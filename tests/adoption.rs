@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 use common::{Fixture, TableRows};
 use migration::Migrator;
+use migration::golden;
 use migration::toolkit::runner::{Options, Report, Runner, Target};
-use migration::toolkit::{MigrateError, StepList, golden, snapshot};
+use migration::toolkit::{MigrateError, StepList, snapshot};
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
 

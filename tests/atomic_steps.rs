@@ -124,6 +124,6 @@ async fn binary_step_failing_half_way_leaves_the_step_before() {
         migration::toolkit::snapshot::sqlite_snapshot(&db)
             .await
             .unwrap(),
-        migration::toolkit::golden::golden("sqlite", &first).unwrap()
+        migration::golden::golden("sqlite", &first).unwrap()
     );
 }

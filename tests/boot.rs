@@ -221,7 +221,7 @@ async fn boot_can_step_newer_data_down_with_its_stored_recipe() {
         1,
         "the newer step's data was not kept"
     );
-    let applied = migration::toolkit::book::applied(&b.db).await.unwrap();
+    let applied = migration::toolkit::history::applied(&b.db).await.unwrap();
     assert!(
         applied
             .iter()

@@ -66,7 +66,7 @@ fn names() -> Vec<String> {
 /// The applied steps, in step order.
 async fn applied(fx: &Fixture) -> Vec<String> {
     let db = fx.connect().await;
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
+    let applied = migration::toolkit::history::applied(&db).await.unwrap();
     db.close().await.unwrap();
     names()
         .into_iter()

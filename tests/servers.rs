@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use migration::Migrator;
+use migration::golden;
 use migration::toolkit::runner::{Options, Report, Runner, Target};
-use migration::toolkit::{StepList, golden, snapshot};
+use migration::toolkit::{StepList, snapshot};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
 use servers::{Server, TestDb, cli};
@@ -177,7 +178,7 @@ async fn every_step_down_returns_the_schema_before_it(server: Server, test: &str
             all[i]
         );
     }
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
+    let applied = migration::toolkit::history::applied(&db).await.unwrap();
     assert!(
         applied.is_empty(),
         "{server:?}: history not empty after the last down: {applied:?}"

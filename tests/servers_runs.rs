@@ -52,7 +52,7 @@ async fn eight_at_once(server: Server) {
     println!("{server:?}: 8 processes, {applied} steps applied once, {waited} waited for the lock");
 
     let conn = db.connect().await;
-    let applied = migration::toolkit::book::applied(&conn).await.unwrap();
+    let applied = migration::toolkit::history::applied(&conn).await.unwrap();
     assert_eq!(applied.len(), steps());
     // All ended at the same data version.
     let st: serde_json::Value =
@@ -242,7 +242,7 @@ async fn mariadb_history_without_the_state_table_still_runs_steps() {
         None,
     ));
     assert_eq!(
-        migration::toolkit::book::applied(&conn)
+        migration::toolkit::history::applied(&conn)
             .await
             .unwrap()
             .len(),
@@ -250,7 +250,7 @@ async fn mariadb_history_without_the_state_table_still_runs_steps() {
     );
     ok(&cli(&db.url, dir.path(), &["up"], None));
     assert_eq!(
-        migration::toolkit::book::applied(&conn)
+        migration::toolkit::history::applied(&conn)
             .await
             .unwrap()
             .len(),
@@ -283,7 +283,7 @@ async fn mariadb_reset_leaves_no_bookkeeping_table() {
     assert!(
         tables
             .iter()
-            .all(|t| t.starts_with(migration::toolkit::schema::ARCHIVE_PREFIX)),
+            .all(|t| t.starts_with(migration::toolkit::schema_ops::ARCHIVE_PREFIX)),
         "{tables:?}"
     );
 }
@@ -296,7 +296,7 @@ async fn a_migrator_waiting_for_the_advisory_lock_gives_up_after_its_timeout() {
         };
         let dir = tempfile::tempdir().unwrap();
         let conn = db.connect().await;
-        let holder = migration::toolkit::advisory::ServerLock::acquire(&conn, None, &|_| {})
+        let holder = migration::toolkit::lock::server::ServerLock::acquire(&conn, None, &|_| {})
             .await
             .unwrap();
         let o = cli(&db.url, dir.path(), &["--lock-timeout", "1", "up"], None);

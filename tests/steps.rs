@@ -8,8 +8,9 @@ mod common;
 
 use cortex_migrate::connect::{self, Place};
 use migration::Migrator;
+use migration::golden;
 use migration::toolkit::runner::{Options, Runner, Target};
-use migration::toolkit::{StepList, golden, snapshot};
+use migration::toolkit::{StepList, snapshot};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 async fn empty_folder() -> (tempfile::TempDir, DatabaseConnection) {
@@ -99,7 +100,7 @@ async fn every_step_down_returns_the_schema_before_it() {
             all[i]
         );
     }
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
+    let applied = migration::toolkit::history::applied(&db).await.unwrap();
     assert!(
         applied.is_empty(),
         "history not empty after the last down: {applied:?}"
@@ -234,7 +235,7 @@ async fn migrator_up_called_directly_runs_through_the_cortex_runner() {
     use sea_orm_migration::MigratorTrait;
     let (t, db) = empty_folder().await;
     Migrator::up(&db, None).await.unwrap();
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
+    let applied = migration::toolkit::history::applied(&db).await.unwrap();
     assert_eq!(applied.len(), names().len());
     assert!(
         applied
@@ -245,6 +246,6 @@ async fn migrator_up_called_directly_runs_through_the_cortex_runner() {
     // The lock file shows the runner took the folder lock.
     assert!(t.path().join(".cortex-migrate/lock").exists());
     Migrator::down(&db, Some(1)).await.unwrap();
-    let applied = migration::toolkit::book::applied(&db).await.unwrap();
+    let applied = migration::toolkit::history::applied(&db).await.unwrap();
     assert_eq!(applied.len(), names().len() - 1);
 }

@@ -11,7 +11,8 @@ pub use sea_orm_migration;
 pub use sea_orm_migration::prelude::*;
 
 pub mod cortex;
-pub mod toolkit;
+pub mod golden;
+pub use migration_toolkit as toolkit;
 
 mod m20240913_000001_cortex_v0;
 mod m20241010_000001_cortex_v1;
@@ -42,4 +43,4 @@ impl StepList for Migrator {
     }
 }
 
-cortex_migrator!(Migrator);
+toolkit::cortex_migrator!(Migrator);

@@ -134,4 +134,4 @@ fn created_default(backend: DbBackend, col: Engines) -> ColumnDef {
     c
 }
 
-crate::ops_migration!(Migration);
+crate::toolkit::ops_migration!(Migration);

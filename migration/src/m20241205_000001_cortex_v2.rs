@@ -72,4 +72,4 @@ impl Step for Migration {
     }
 }
 
-crate::ops_migration!(Migration);
+crate::toolkit::ops_migration!(Migration);

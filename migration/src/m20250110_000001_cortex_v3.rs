@@ -60,4 +60,4 @@ impl Step for Migration {
     }
 }
 
-crate::ops_migration!(Migration);
+crate::toolkit::ops_migration!(Migration);

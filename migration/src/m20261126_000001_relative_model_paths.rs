@@ -21,7 +21,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText, bulk};
 use crate::toolkit::paths::{Located, looks_absolute};
-use crate::toolkit::recipe;
+use crate::toolkit::undo;
 use crate::toolkit::{Folder, Step, StepKind};
 
 #[derive(DeriveMigrationName)]
@@ -154,7 +154,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        recipe::replay_recorded(manager, self.name()).await
+        undo::replay_recorded(manager, self.name()).await
     }
 }
 

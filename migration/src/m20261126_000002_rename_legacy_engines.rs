@@ -39,7 +39,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText, bulk};
-use crate::toolkit::recipe;
+use crate::toolkit::undo;
 use crate::toolkit::{Folder, MigrateError, Step, StepKind};
 
 #[derive(DeriveMigrationName)]
@@ -187,6 +187,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        recipe::replay_recorded(manager, self.name()).await
+        undo::replay_recorded(manager, self.name()).await
     }
 }

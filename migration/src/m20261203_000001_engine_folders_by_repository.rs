@@ -33,9 +33,9 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::bulk;
 use crate::m20261126_000002_rename_legacy_engines::RENAMES;
-use crate::toolkit::book::STEPS_TABLE;
-use crate::toolkit::recipe::{self, RecipeOp};
+use crate::toolkit::history::STEPS_TABLE;
 use crate::toolkit::step::checksum;
+use crate::toolkit::undo::{self, RecipeOp};
 use crate::toolkit::{Folder, Step, StepKind};
 
 #[derive(DeriveMigrationName)]
@@ -136,7 +136,7 @@ impl MigrationTrait for Migration {
         }
         let folder = Folder::current()?;
         let root = folder.dir().root().to_path_buf();
-        let moved_by_first: Vec<(String, String)> = recipe::load(conn, RENAME_STEP)
+        let moved_by_first: Vec<(String, String)> = undo::load(conn, RENAME_STEP)
             .await?
             .map(|r| r.ops)
             .unwrap_or_default()
@@ -218,7 +218,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        recipe::replay_recorded(manager, self.name()).await
+        undo::replay_recorded(manager, self.name()).await
     }
 }
 

@@ -107,7 +107,7 @@ pub async fn db_rows_of(conn: &DatabaseConnection, tables: &[&str]) -> BTreeMap<
 
 /// The versions of the applied steps, in the order the history lists them.
 pub async fn applied_versions(conn: &DatabaseConnection) -> Vec<String> {
-    migration::toolkit::book::applied(conn)
+    migration::toolkit::history::applied(conn)
         .await
         .unwrap_or_else(|e| panic!("reading the applied steps: {e}"))
         .into_iter()

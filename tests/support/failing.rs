@@ -98,7 +98,7 @@ impl StepList for FailingMigrator {
     }
 }
 
-migration::cortex_migrator!(FailingMigrator);
+migration::toolkit::cortex_migrator!(FailingMigrator);
 
 /// A data folder with the files the failing step touches.
 pub fn folder() -> tempfile::TempDir {

@@ -9,7 +9,7 @@
 
 use migration::Migrator;
 use migration::cortex::{self, YmlRead, YmlText, bulk};
-use migration::toolkit::recipe::{self, RecipeOp};
+use migration::toolkit::undo::{self, RecipeOp};
 use migration::toolkit::{Folder, MigrateError, Step, StepKind, StepList};
 use sea_orm_migration::prelude::*;
 
@@ -242,6 +242,6 @@ impl MigrationTrait for FirstRename {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        recipe::replay_recorded(manager, self.name()).await
+        undo::replay_recorded(manager, self.name()).await
     }
 }

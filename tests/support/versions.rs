@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use migration::cortex::bulk;
-use migration::toolkit::recipe::{self, LineEdit, RecipeOp};
+use migration::toolkit::undo::{self, LineEdit, RecipeOp};
 use migration::toolkit::{Folder, SchemaOp, Step, StepKind, StepList, run_ops};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use sea_orm_migration::prelude::*;
@@ -153,7 +153,7 @@ impl MigrationTrait for S5 {
                 before: "name: old".into(),
                 after: "name: new".into(),
             };
-            if let Ok(new) = recipe::apply_line_edits(&text, std::slice::from_ref(&edit)) {
+            if let Ok(new) = undo::apply_line_edits(&text, std::slice::from_ref(&edit)) {
                 folder.rewrite("notes/config.yml", new.into_bytes()).await?;
                 folder.record(RecipeOp::EditLines {
                     path: "notes/config.yml".into(),
@@ -190,7 +190,7 @@ impl MigrationTrait for S5 {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        recipe::replay_recorded(m, self.name()).await
+        undo::replay_recorded(m, self.name()).await
     }
 }
 
@@ -223,7 +223,7 @@ impl StepList for OldMigrator {
         vec![Box::new(S1), Box::new(S2), Box::new(S3)]
     }
 }
-migration::cortex_migrator!(OldMigrator);
+migration::toolkit::cortex_migrator!(OldMigrator);
 
 /// The newer binary: steps 1..5.
 pub struct NewMigrator;
@@ -238,7 +238,7 @@ impl StepList for NewMigrator {
         ]
     }
 }
-migration::cortex_migrator!(NewMigrator);
+migration::toolkit::cortex_migrator!(NewMigrator);
 
 /// A newer-still binary whose last step cannot store its down.
 pub struct NewestMigrator;

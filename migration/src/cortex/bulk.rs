@@ -8,7 +8,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::toolkit::Folder;
-use crate::toolkit::recipe::RecipeOp;
+use crate::toolkit::undo::RecipeOp;
 
 /// Keys per statement: well under every backend's limits.
 const CHUNK: usize = 250;
@@ -51,7 +51,7 @@ pub fn set_by_key(
 /// Runs statements on the step's connection.
 pub async fn run<C: ConnectionTrait>(conn: &C, statements: &[String]) -> Result<(), DbErr> {
     for sql in statements {
-        crate::toolkit::schema::exec(conn, sql.clone()).await?;
+        crate::toolkit::schema_ops::exec(conn, sql.clone()).await?;
     }
     Ok(())
 }

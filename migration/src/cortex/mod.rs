@@ -8,7 +8,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
 
 use crate::toolkit::Folder;
 use crate::toolkit::paths::{DataDir, Located};
-use crate::toolkit::recipe::{LineEdit, RecipeOp};
+use crate::toolkit::undo::{LineEdit, RecipeOp};
 use model_yml::ModelYml;
 
 /// The columns of a `models` row the folder steps use.

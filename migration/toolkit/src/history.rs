@@ -64,7 +64,7 @@ fn seaql_create(backend: DbBackend) -> TableCreateStatement {
 }
 
 fn steps_create(backend: DbBackend) -> TableCreateStatement {
-    use super::schema::key_text;
+    use super::schema_ops::key_text;
     Table::create()
         .table(CortexMigrateSteps::Table)
         .if_not_exists()
@@ -126,7 +126,7 @@ enum CortexMigrateState {
 }
 
 fn state_create(backend: DbBackend) -> TableCreateStatement {
-    use super::schema::key_text;
+    use super::schema_ops::key_text;
     Table::create()
         .table(CortexMigrateState::Table)
         .if_not_exists()

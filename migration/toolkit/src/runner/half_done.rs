@@ -9,9 +9,9 @@ use std::time::Instant;
 use sea_orm_migration::prelude::*;
 
 use super::{Runner, StepReport};
-use crate::toolkit::book;
-use crate::toolkit::context::StepContext;
-use crate::toolkit::error::{Direction, MigrateError, Result};
+use crate::error::{Direction, MigrateError, Result};
+use crate::history;
+use crate::step_context::StepContext;
 
 impl Runner<'_> {
     /// Settles the steps MySQL left half done: reverts each (runs the
@@ -28,7 +28,7 @@ impl Runner<'_> {
         complete: bool,
     ) -> Result<Vec<StepReport>> {
         self.prepare().await?;
-        let half = book::half_done(&self.conn)
+        let half = history::half_done(&self.conn)
             .await
             .map_err(|e| self.err("reading the steps' state", e))?;
         let mut done = Vec::new();
@@ -56,11 +56,9 @@ impl Runner<'_> {
             );
             let txn = self.begin().await?;
             let manager = SchemaManager::new(&txn);
-            let body = StepContext::scope(
-                Arc::clone(&ctx),
-                crate::toolkit::schema::run_ops(&manager, &ops),
-            )
-            .await;
+            let body =
+                StepContext::scope(Arc::clone(&ctx), crate::schema_ops::run_ops(&manager, &ops))
+                    .await;
             drop(manager);
             match body {
                 Ok(()) => txn
@@ -76,7 +74,7 @@ impl Runner<'_> {
                     });
                 }
             }
-            book::clear_state(&self.conn, &h.step)
+            history::clear_state(&self.conn, &h.step)
                 .await
                 .map_err(|e| self.err("clearing the step's state", e))?;
             done.push(StepReport {

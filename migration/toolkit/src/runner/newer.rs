@@ -2,11 +2,11 @@
 //! the steps this binary does not know, stood in for by the recipes the
 //! newer binary stored so that `down` can undo them.
 
-use crate::toolkit::backup;
-use crate::toolkit::book::AppliedStep;
-use crate::toolkit::error::{MigrateError, Result};
-use crate::toolkit::recipe::Recipe;
-use crate::toolkit::recorded::RecordedStep;
+use crate::backup;
+use crate::error::{MigrateError, Result};
+use crate::history::AppliedStep;
+use crate::recorded::RecordedStep;
+use crate::undo::Recipe;
 
 use super::Runner;
 

@@ -6,12 +6,12 @@
 use std::fs;
 use std::path::Path;
 
-use super::super::durable::{self, exists, remove_any, sync_dir};
-use super::super::error::{MigrateError, Result};
-use super::super::fault;
-use super::super::paths::DataDir;
-use super::super::platform;
 use super::{FileOp, work_dir};
+use crate::atomic_fs::{self, exists, remove_any, sync_dir};
+use crate::error::{MigrateError, Result};
+use crate::fault;
+use crate::paths::DataDir;
+use crate::platform;
 
 /// Keeps the current version of `path` at `old`: a hard link (no bytes
 /// copied), or a copy when they are on different filesystems.
@@ -39,7 +39,7 @@ pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: boo
     let root = dir.root();
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
     keep_old(&p, &o, sync)?;
-    durable::replace_via(&p, &t, content, sync)
+    atomic_fs::replace_via(&p, &t, content, sync)
 }
 
 pub(super) fn force_copy() -> bool {
@@ -86,7 +86,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
             let p = root.join(path);
             if !exists(&p) {
                 fs::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
-                durable::sync_parent(&p)?;
+                atomic_fs::sync_parent(&p)?;
             }
         }
         FileOp::Rename { from, to } => {
@@ -94,8 +94,8 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
             match (exists(&f), exists(&t)) {
                 (true, false) => {
                     platform::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
-                    durable::sync_parent(&f)?;
-                    durable::sync_parent(&t)?;
+                    atomic_fs::sync_parent(&f)?;
+                    atomic_fs::sync_parent(&t)?;
                 }
                 (false, true) => {}
                 (true, true) => {
@@ -117,14 +117,14 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::CopyMove { from, to } | FileOp::Copy { from, to } => {
             let (f, t) = (root.join(from), root.join(to));
             if !exists(&t) {
-                let partial = durable::with_suffix(&t, ".cortex-migrate-partial");
+                let partial = atomic_fs::with_suffix(&t, ".cortex-migrate-partial");
                 remove_any(&partial)?;
-                let total = durable::tree_size(&f)?;
-                let mut report = |done: u64| super::super::context::report_bytes(done, total);
-                durable::copy_verified(&f, &partial, &mut report)?;
+                let total = atomic_fs::tree_size(&f)?;
+                let mut report = |done: u64| crate::step_context::report_bytes(done, total);
+                atomic_fs::copy_verified(&f, &partial, &mut report)?;
                 platform::rename(&partial, &t)
                     .map_err(|e| MigrateError::io("move", &partial, e))?;
-                durable::sync_parent(&t)?;
+                atomic_fs::sync_parent(&t)?;
             }
         }
         FileOp::Rewrite { path, old, tmp } => {
@@ -138,15 +138,15 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
                     keep_old(&p, &o, true)?;
                 }
                 platform::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
-                durable::sync_parent(&p)?;
+                atomic_fs::sync_parent(&p)?;
             }
         }
         FileOp::Create { path, new } => {
             let p = root.join(path);
             if !exists(&p) {
-                durable::write_new(&p, &new.0)?;
-            } else if durable::read(&p)? != new.0 {
-                durable::write_atomic(&p, &new.0)?;
+                atomic_fs::write_new(&p, &new.0)?;
+            } else if atomic_fs::read(&p)? != new.0 {
+                atomic_fs::write_atomic(&p, &new.0)?;
             }
         }
         FileOp::Delete { path, trash } => {
@@ -154,8 +154,8 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
             if exists(&p) && !exists(&t) {
                 platform::rename(&p, &t)
                     .map_err(|e| MigrateError::io("delete (move to trash)", &p, e))?;
-                durable::sync_parent(&p)?;
-                durable::sync_parent(&t)?;
+                atomic_fs::sync_parent(&p)?;
+                atomic_fs::sync_parent(&t)?;
             }
         }
     }
@@ -170,7 +170,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
             let p = root.join(path);
             if exists(&p) {
                 match fs::remove_dir(&p) {
-                    Ok(()) => durable::sync_parent(&p)?,
+                    Ok(()) => atomic_fs::sync_parent(&p)?,
                     Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
                         tracing::warn!(path = %p.display(), "folder created by the step is not empty; left in place");
                     }
@@ -182,23 +182,23 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
             let (f, t) = (root.join(from), root.join(to));
             if !exists(&f) && exists(&t) {
                 platform::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
-                durable::sync_parent(&f)?;
-                durable::sync_parent(&t)?;
+                atomic_fs::sync_parent(&f)?;
+                atomic_fs::sync_parent(&t)?;
             }
         }
         FileOp::CopyMove { from, to } => {
             let (f, t) = (root.join(from), root.join(to));
-            remove_any(&durable::with_suffix(&t, ".cortex-migrate-partial"))?;
+            remove_any(&atomic_fs::with_suffix(&t, ".cortex-migrate-partial"))?;
             if exists(&f) {
                 remove_any(&t)?;
-                durable::sync_parent(&t)?;
+                atomic_fs::sync_parent(&t)?;
             }
         }
         FileOp::Copy { to, .. } => {
             let t = root.join(to);
-            remove_any(&durable::with_suffix(&t, ".cortex-migrate-partial"))?;
+            remove_any(&atomic_fs::with_suffix(&t, ".cortex-migrate-partial"))?;
             remove_any(&t)?;
-            durable::sync_parent(&t)?;
+            atomic_fs::sync_parent(&t)?;
         }
         FileOp::Rewrite { path, old, tmp } => {
             let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
@@ -208,21 +208,21 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
                 // leaves both names: the kept one goes either way.
                 platform::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
                 remove_any(&o)?;
-                durable::sync_parent(&p)?;
+                atomic_fs::sync_parent(&p)?;
             }
         }
         FileOp::Create { path, .. } => {
             let p = root.join(path);
             remove_any(&p)?;
-            durable::sync_parent(&p)?;
+            atomic_fs::sync_parent(&p)?;
         }
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&t) && !exists(&p) {
                 platform::rename(&t, &p)
                     .map_err(|e| MigrateError::io("restore from trash", &t, e))?;
-                durable::sync_parent(&p)?;
-                durable::sync_parent(&t)?;
+                atomic_fs::sync_parent(&p)?;
+                atomic_fs::sync_parent(&t)?;
             }
         }
     }

@@ -22,22 +22,22 @@ use sea_orm_migration::sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
-use crate::toolkit::adopt::{self, Found};
-use crate::toolkit::advisory::{self, ServerLock};
-use crate::toolkit::backup::{self, Recorder};
-use crate::toolkit::book::{self, AppliedStep, Origin, Record};
-use crate::toolkit::context::StepContext;
-use crate::toolkit::error::{Direction, MigrateError, Result};
-use crate::toolkit::fault;
-use crate::toolkit::journal::PendingJournal;
-use crate::toolkit::lock::FolderLock;
-use crate::toolkit::paths::DataDir;
-use crate::toolkit::progress::{Event, ProgressSink};
-use crate::toolkit::recipe::{Recipe, RecipeOp};
-use crate::toolkit::schema::ops_sql;
-use crate::toolkit::snapshot;
-use crate::toolkit::status::{Status, read_status};
-use crate::toolkit::step::{Step, checksum, down_archives};
+use crate::adopt::{self, Found};
+use crate::backup::{self, Recorder};
+use crate::error::{Direction, MigrateError, Result};
+use crate::fault;
+use crate::history::{self, AppliedStep, Origin, Record};
+use crate::journal::PendingJournal;
+use crate::lock::FolderLock;
+use crate::lock::{self, ServerLock};
+use crate::paths::DataDir;
+use crate::progress::{Event, ProgressSink};
+use crate::schema_ops::ops_sql;
+use crate::snapshot;
+use crate::status::{Status, read_status};
+use crate::step::{Step, checksum, down_archives};
+use crate::step_context::StepContext;
+use crate::undo::{Recipe, RecipeOp};
 
 /// The environment variable that names the data folder when no other way
 /// does (how `sea-orm-cli migrate` finds it for PostgreSQL and MySQL).
@@ -292,7 +292,7 @@ impl<'c> Runner<'c> {
         };
         if self.backend != DbBackend::Sqlite && self.server_lock.is_none() {
             if let DatabaseExecutor::Connection(c) = &self.conn
-                && !advisory::pool_allows_lock(c)
+                && !lock::server::pool_allows_lock(c)
             {
                 return Err(MigrateError::Refused(
                     "the connection pool has a single connection; the migration lock needs one of its \
@@ -337,7 +337,7 @@ impl<'c> Runner<'c> {
                 pending.step
             )));
         }
-        let applied = book::is_applied(&self.conn, &pending.step)
+        let applied = history::is_applied(&self.conn, &pending.step)
             .await
             .map_err(|e| self.err("checking the interrupted step", e))?;
         let committed = match pending.direction {
@@ -389,7 +389,7 @@ impl<'c> Runner<'c> {
             // step run relies on them.
             Found::Managed | Found::Empty => {
                 let txn = self.begin().await?;
-                book::install(&txn)
+                history::install(&txn)
                     .await
                     .map_err(|e| self.err("creating the bookkeeping tables", e))?;
                 txn.commit()
@@ -424,7 +424,7 @@ impl<'c> Runner<'c> {
 
     /// The applied steps (the migration history), oldest first.
     async fn read_applied<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<AppliedStep>> {
-        book::applied(conn)
+        history::applied(conn)
             .await
             .map_err(|e| self.err("reading the migration history", e))
     }
@@ -551,7 +551,7 @@ impl<'c> Runner<'c> {
 
     async fn run_inner(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let mut report = self.prepare().await?;
-        if let Some(h) = book::half_done(&self.conn)
+        if let Some(h) = history::half_done(&self.conn)
             .await
             .map_err(|e| self.err("reading the steps' state", e))?
             .into_iter()
@@ -676,7 +676,7 @@ impl<'c> Runner<'c> {
         if mysql {
             // Outside the step's transaction: MySQL commits DDL on its own,
             // so a step that dies half-way must be known as such.
-            book::mark_running(&self.conn, &name, direction)
+            history::mark_running(&self.conn, &name, direction)
                 .await
                 .map_err(|e| wrap(self.err("marking the step as running", e)))?;
         }
@@ -724,7 +724,7 @@ impl<'c> Runner<'c> {
                     })?;
                 }
                 if mysql {
-                    book::clear_state(&self.conn, &name)
+                    history::clear_state(&self.conn, &name)
                         .await
                         .map_err(|e| wrap(self.err("clearing the step's state", e)))?;
                 }
@@ -746,7 +746,7 @@ impl<'c> Runner<'c> {
             }
             Err(e) => {
                 if mysql {
-                    let _ = book::mark_failed(&self.conn, &name, &e.to_string()).await;
+                    let _ = history::mark_failed(&self.conn, &name, &e.to_string()).await;
                 }
                 if let Some(journal) = ctx.take_journal()
                     && let Err(undo) = journal.rollback()
@@ -791,7 +791,7 @@ impl<'c> Runner<'c> {
                 let schema_after = Some(snapshot::snapshot(txn).await.map_err(db)?);
                 let sum = checksum(step.as_ref(), self.backend);
                 let recipe = self.down_recipe(step.as_ref(), ctx);
-                book::record_up(
+                history::record_up(
                     txn,
                     Record {
                         version: step.name(),
@@ -804,7 +804,7 @@ impl<'c> Runner<'c> {
                 .await
                 .map_err(db)?;
             }
-            Direction::Down => book::record_down(txn, step.name()).await.map_err(db)?,
+            Direction::Down => history::record_down(txn, step.name()).await.map_err(db)?,
         }
         fault::point("step: recorded")?;
         Ok(())

@@ -9,13 +9,13 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DatabaseTransaction, DbBackend};
 
 use super::{Runner, Target};
-use crate::toolkit::adopt::{self, Found};
-use crate::toolkit::book::{self, Origin, Record};
-use crate::toolkit::context::StepContext;
-use crate::toolkit::error::{Direction, Result};
-use crate::toolkit::journal::FileOp;
-use crate::toolkit::schema::ops_sql;
-use crate::toolkit::step::{StepKind, down_archives};
+use crate::adopt::{self, Found};
+use crate::error::{Direction, Result};
+use crate::history::{self, Origin, Record};
+use crate::journal::FileOp;
+use crate::schema_ops::ops_sql;
+use crate::step::{StepKind, down_archives};
+use crate::step_context::StepContext;
 
 /// A planned step, for `plan`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -75,7 +75,7 @@ impl Runner<'_> {
                         out.push(self.planned(i, direction, true));
                     }
                 }
-                Found::Managed | Found::Empty => book::install(txn)
+                Found::Managed | Found::Empty => history::install(txn)
                     .await
                     .map_err(|e| self.err("creating the bookkeeping tables", e))?,
             }
@@ -110,7 +110,7 @@ impl Runner<'_> {
             match body {
                 Ok(()) => {
                     match direction {
-                        Direction::Up => book::record_up(
+                        Direction::Up => history::record_up(
                             txn,
                             Record {
                                 version: step.name(),
@@ -122,7 +122,7 @@ impl Runner<'_> {
                         )
                         .await
                         .map_err(|e| self.err("planning", e))?,
-                        Direction::Down => book::record_down(txn, step.name())
+                        Direction::Down => history::record_down(txn, step.name())
                             .await
                             .map_err(|e| self.err("planning", e))?,
                     }

@@ -9,9 +9,9 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::book::STEPS_TABLE;
-use super::context::Folder;
 use super::error::MigrateError;
+use super::history::STEPS_TABLE;
+use super::step_context::Folder;
 
 /// One action of a recipe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +179,7 @@ pub async fn replay(manager: &SchemaManager<'_>, step: &str, recipe: &Recipe) ->
     let mut edits: Vec<(String, Vec<u8>)> = Vec::new();
     for op in &recipe.ops {
         match (op, &folder) {
-            (RecipeOp::Sql { sql }, _) => super::schema::exec(conn, sql.clone()).await?,
+            (RecipeOp::Sql { sql }, _) => super::schema_ops::exec(conn, sql.clone()).await?,
             (RecipeOp::Move { from, to }, Some(f)) => {
                 // Edits gathered so far concern paths before this move.
                 if !edits.is_empty() {

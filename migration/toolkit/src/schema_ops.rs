@@ -190,7 +190,7 @@ impl SchemaOp {
                 table,
                 key,
                 columns,
-            } if super::context::resuming() => {
+            } if super::step_context::resuming() => {
                 let archive = archive_name(archive_tag, table);
                 let mut present = Vec::new();
                 for c in columns.iter() {
@@ -206,7 +206,7 @@ impl SchemaOp {
                 }
                 Ok(())
             }
-            SchemaOp::ArchiveTable { archive_tag, table } if super::context::resuming() => {
+            SchemaOp::ArchiveTable { archive_tag, table } if super::step_context::resuming() => {
                 if manager.has_table(*table).await?
                     && !manager.has_table(archive_name(archive_tag, table)).await?
                 {
@@ -218,13 +218,13 @@ impl SchemaOp {
                 }
                 Ok(())
             }
-            SchemaOp::DropTable(t) if super::context::resuming() => {
+            SchemaOp::DropTable(t) if super::step_context::resuming() => {
                 if manager.has_table(*t).await? {
                     self.exec_sql(conn, backend).await?;
                 }
                 Ok(())
             }
-            SchemaOp::DropDerivedColumn { table, column } if super::context::resuming() => {
+            SchemaOp::DropDerivedColumn { table, column } if super::step_context::resuming() => {
                 if manager.has_table(*table).await? && manager.has_column(*table, *column).await? {
                     self.exec_sql(conn, backend).await?;
                 }
@@ -270,10 +270,10 @@ pub fn ops_sql(backend: DbBackend, ops: &[SchemaOp]) -> Vec<String> {
 
 /// Runs one statement on `conn`: the fault point every statement passes,
 /// then the debug and SQL logs, then the statement itself.
-pub(crate) async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
+pub async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
     super::fault::point("sql: before statement").map_err(DbErr::from)?;
     tracing::debug!(%sql, "execute");
-    super::context::log_sql(&sql);
+    super::step_context::log_sql(&sql);
     conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
         .map(|_| ())
@@ -367,16 +367,16 @@ macro_rules! ops_migration {
                 &self,
                 manager: &$crate::sea_orm_migration::SchemaManager,
             ) -> Result<(), $crate::sea_orm_migration::DbErr> {
-                let ops = $crate::toolkit::Step::up_ops(self, manager.get_database_backend());
-                $crate::toolkit::run_ops(manager, &ops).await
+                let ops = $crate::Step::up_ops(self, manager.get_database_backend());
+                $crate::run_ops(manager, &ops).await
             }
 
             async fn down(
                 &self,
                 manager: &$crate::sea_orm_migration::SchemaManager,
             ) -> Result<(), $crate::sea_orm_migration::DbErr> {
-                let ops = $crate::toolkit::Step::down_ops(self, manager.get_database_backend());
-                $crate::toolkit::run_ops(manager, &ops).await
+                let ops = $crate::Step::down_ops(self, manager.get_database_backend());
+                $crate::run_ops(manager, &ops).await
             }
         }
     };

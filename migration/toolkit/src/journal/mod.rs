@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::durable::{self, exists, remove_any, sync_dir};
+use super::atomic_fs::{self, exists, remove_any, sync_dir};
 use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::paths::DataDir;
@@ -457,7 +457,7 @@ impl Journal {
             self.create_dir_all(parent)?;
         }
         let parent = ato.parent().unwrap_or(self.dir.root());
-        let same = durable::same_filesystem(&afrom, parent)? && !force_copy();
+        let same = atomic_fs::same_filesystem(&afrom, parent)? && !force_copy();
         let op = if same {
             FileOp::Rename {
                 from: from.to_path_buf(),
@@ -577,7 +577,7 @@ impl Journal {
                 _ => None,
             })
             .collect();
-        durable::sync_filesystems(
+        atomic_fs::sync_filesystems(
             std::iter::once(self.dir.state_dir().as_path())
                 .chain(parents.iter().map(PathBuf::as_path)),
         )
@@ -615,7 +615,7 @@ impl Journal {
         let in_state = work_file(id, "trash");
         // The trash must be on the item's filesystem, or the "move" would
         // be a copy of possibly gigabytes.
-        let trash = if durable::same_filesystem(&abs, &self.dir.state_dir())? {
+        let trash = if atomic_fs::same_filesystem(&abs, &self.dir.state_dir())? {
             in_state
         } else {
             let mut hidden = std::ffi::OsString::from(".");

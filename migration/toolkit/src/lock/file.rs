@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{MigrateError, Result};
-use super::journal::{ensure_state_dir, now_secs};
-use super::paths::DataDir;
-use super::platform;
+use crate::error::{MigrateError, Result};
+use crate::journal::{ensure_state_dir, now_secs};
+use crate::paths::DataDir;
+use crate::platform;
 
 const LOCK_FILE: &str = "lock";
 

@@ -6,7 +6,7 @@ use sea_orm_migration::MigrationTrait;
 use sea_orm_migration::sea_orm::DbBackend;
 use sha2::{Digest, Sha256};
 
-use super::schema::{SchemaOp, ops_sql};
+use super::schema_ops::{SchemaOp, ops_sql};
 
 /// Whether a step changes only the database, or files too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -7,8 +7,8 @@
 use sea_orm_migration::prelude::*;
 
 use super::error::MigrateError;
-use super::recipe::{self, Recipe};
 use super::step::{Step, StepKind};
+use super::undo::{self, Recipe};
 
 /// An applied step known only by its stored recipe.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl MigrationTrait for RecordedStep {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match &self.recipe {
-            Some(r) => recipe::replay(manager, &self.name, r).await,
+            Some(r) => undo::replay(manager, &self.name, r).await,
             None => Err(
                 MigrateError::Refused(format!("step {} has no stored recipe", self.name)).into(),
             ),

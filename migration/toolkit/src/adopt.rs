@@ -13,9 +13,9 @@
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::book::{self, Origin, Record};
 use super::error::{MigrateError, Result};
-use super::schema::SchemaOp;
+use super::history::{self, Origin, Record};
+use super::schema_ops::SchemaOp;
 use super::snapshot::{self, ColumnShape, TableShape};
 use super::step::{Step, checksum};
 
@@ -223,7 +223,7 @@ fn same_shape(found: &TableShape, want: &TableShape) -> Result<()> {
 
 /// Reads an unmanaged database and says what it is. Never writes.
 pub async fn inspect<C: ConnectionTrait>(conn: &C) -> Result<Found> {
-    if !book::applied(conn)
+    if !history::applied(conn)
         .await
         .map_err(|e| MigrateError::db("reading the database schema", e))?
         .is_empty()
@@ -233,7 +233,7 @@ pub async fn inspect<C: ConnectionTrait>(conn: &C) -> Result<Found> {
     inspect_unmanaged(conn).await
 }
 
-/// [`inspect`] for a database whose history (`book::applied`) is known to
+/// [`inspect`] for a database whose history (`history::applied`) is known to
 /// be empty: [`Found::Empty`] or [`Found::CortexCpp`], never
 /// [`Found::Managed`].
 pub async fn inspect_unmanaged<C: ConnectionTrait>(conn: &C) -> Result<Found> {
@@ -445,7 +445,7 @@ pub async fn adopt<C: ConnectionTrait>(
     steps: &[Box<dyn Step>],
 ) -> Result<Vec<String>> {
     let backend = conn.get_database_backend();
-    book::install(conn)
+    history::install(conn)
         .await
         .map_err(|e| MigrateError::db("creating the bookkeeping tables", e))?;
 
@@ -535,7 +535,7 @@ pub async fn adopt<C: ConnectionTrait>(
             continue;
         }
         let sum = checksum(step.as_ref(), backend);
-        book::record_up(
+        history::record_up(
             conn,
             Record {
                 version: step.name(),

@@ -9,7 +9,7 @@ pub(super) mod path_repr {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::path::PathBuf;
 
-    use super::super::super::platform::{self, RawName};
+    use crate::platform::{self, RawName};
 
     #[derive(Serialize, Deserialize)]
     #[serde(untagged)]

@@ -14,7 +14,7 @@ mod server;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use super::schema::ARCHIVE_PREFIX;
+use super::schema_ops::ARCHIVE_PREFIX;
 
 pub use mysql::mysql_snapshot;
 pub use postgres::postgres_snapshot;

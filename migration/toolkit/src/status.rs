@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
 
 use super::adopt::{self, Found};
-use super::book;
 use super::error::{Direction, MigrateError, Result};
+use super::history;
 use super::journal::PendingJournal;
 use super::lock::{self, Holder};
 use super::paths::DataDir;
@@ -62,7 +62,7 @@ pub struct Status {
     pub cortex_cpp: Option<String>,
     pub interrupted: Option<Interrupted>,
     /// Steps MySQL left running or failed half-way.
-    pub half_done: Vec<book::StepState>,
+    pub half_done: Vec<history::StepState>,
     pub lock_holder: Option<Holder>,
 }
 
@@ -85,7 +85,7 @@ pub async fn read_status<C: ConnectionTrait>(
     let err = |what: &str, e: DbErr| classify(db_path, what, e);
     check_readable(conn, db_path).await?;
     // With the error `adopt::inspect` gives when it reads the history first.
-    let applied = book::applied(conn)
+    let applied = history::applied(conn)
         .await
         .map_err(|e| MigrateError::db("reading the database schema", e))?;
     // A database with a history is managed; only one without can be
@@ -166,7 +166,7 @@ pub async fn read_status<C: ConnectionTrait>(
         pending,
         cortex_cpp: cortex.map(|c| c.describe()),
         interrupted,
-        half_done: book::half_done(conn)
+        half_done: history::half_done(conn)
             .await
             .map_err(|e| err("reading the steps' state", e))?,
         lock_holder: data_dir.and_then(lock::current_holder),

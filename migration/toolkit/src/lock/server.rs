@@ -11,8 +11,8 @@ use sea_orm_migration::sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
 };
 
-use super::error::{MigrateError, Result};
-use super::fault;
+use crate::error::{MigrateError, Result};
+use crate::fault;
 
 /// The PostgreSQL advisory lock key: "cortexmg" as a big-endian i64.
 /// Advisory locks are per database, so replicas of different databases on

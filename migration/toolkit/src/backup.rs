@@ -18,7 +18,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::durable;
+use super::atomic_fs;
 use super::error::{Direction, MigrateError, Result};
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
@@ -85,7 +85,7 @@ fn backups_dir(dir: &DataDir) -> PathBuf {
 }
 
 fn sha256_hex(path: &Path) -> Result<String> {
-    Ok(hex(&durable::hash_file(path)?))
+    Ok(hex(&atomic_fs::hash_file(path)?))
 }
 
 /// The UTC calendar date and time of an epoch time: (year, month, day,
@@ -114,7 +114,7 @@ fn stamp(secs: u64) -> String {
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
     let text = serde_json::to_vec_pretty(m)
         .map_err(|e| MigrateError::Refused(format!("cannot encode the backup manifest: {e}")))?;
-    durable::write_atomic(&folder.join("manifest.json"), &text)
+    atomic_fs::write_atomic(&folder.join("manifest.json"), &text)
 }
 
 /// Takes the backup of a run and records, while it goes, what the run
@@ -163,7 +163,7 @@ impl Recorder {
             ))
             .await;
         if let Err(e) = vacuum {
-            let _ = durable::remove_any(&partial);
+            let _ = atomic_fs::remove_any(&partial);
             let msg = e.to_string();
             return Err(if msg.contains("full") {
                 MigrateError::NoSpace { path: db_copy }
@@ -171,7 +171,7 @@ impl Recorder {
                 MigrateError::db("backing up the database (VACUUM INTO)", e)
             });
         }
-        durable::sync_dir(&partial)?;
+        atomic_fs::sync_dir(&partial)?;
         let database = FileEntry {
             stored: String::new(),
             path: DB_FILE.into(),
@@ -197,7 +197,7 @@ impl Recorder {
         let folder = root.join(&id);
         platform::rename(&partial, &folder)
             .map_err(|e| MigrateError::io("create backup", &folder, e))?;
-        durable::sync_dir(&root)?;
+        atomic_fs::sync_dir(&root)?;
         tracing::info!(backup = %id, "backup taken");
         Ok(Recorder {
             folder,
@@ -245,7 +245,7 @@ impl Recorder {
                             u.push(target.clone());
                         }
                     }
-                    let bytes = durable::read(&target)?;
+                    let bytes = atomic_fs::read(&target)?;
                     m.files.push(FileEntry {
                         path: key,
                         bytes: bytes.len() as u64,
@@ -280,7 +280,7 @@ impl Recorder {
             .map(|mut u| std::mem::take(&mut *u))
             .unwrap_or_default();
         if copied.len() > 32 && platform::WHOLE_FILESYSTEM_SYNC {
-            durable::sync_filesystem(&self.folder)?;
+            atomic_fs::sync_filesystem(&self.folder)?;
         } else {
             for f in &copied {
                 platform::sync_path(f).map_err(|e| MigrateError::io("sync", f, e))?;
@@ -288,9 +288,9 @@ impl Recorder {
         }
         let files = self.folder.join(FILES_DIR);
         if files.exists() {
-            durable::sync_dir(&files)?;
+            atomic_fs::sync_dir(&files)?;
         }
-        durable::sync_dir(&self.folder)
+        atomic_fs::sync_dir(&self.folder)
     }
 
     /// A step of the run committed: the manifest says so, durably.
@@ -354,13 +354,13 @@ pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
     let root = backups_dir(dir);
     let mut removed = Vec::new();
     for m in list(dir)?.into_iter().skip(keep) {
-        durable::remove_any(&root.join(&m.id))?;
+        atomic_fs::remove_any(&root.join(&m.id))?;
         removed.push(m.id);
     }
     if let Ok(entries) = fs::read_dir(&root) {
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().starts_with(".partial-") {
-                durable::remove_any(&e.path())?;
+                atomic_fs::remove_any(&e.path())?;
             }
         }
     }

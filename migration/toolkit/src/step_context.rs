@@ -14,7 +14,7 @@ use super::error::{Direction, MigrateError, Result};
 use super::journal::{Content, FileOp, Journal};
 use super::paths::DataDir;
 use super::progress::{Event, ProgressSink};
-use super::recipe::RecipeOp;
+use super::undo::RecipeOp;
 
 /// The context of the step that runs now.
 pub struct StepContext {

@@ -6,8 +6,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseExecutor};
 
-use super::book;
 use super::error::{Direction, MigrateError};
+use super::history;
 use super::runner::{Options, Report, Runner, Target, default_data_dir, sqlite_file};
 use super::status::read_status;
 use super::step::StepList;
@@ -83,7 +83,11 @@ pub async fn sea_orm_reset<M: StepList>(
 ) -> std::result::Result<(), DbErr> {
     let mut r = Runner::new(db, M::steps(), Options::default()).await?;
     print_report(&r.down(Target::All).await?);
-    for t in ["seaql_migrations", book::STEPS_TABLE, book::STATE_TABLE] {
+    for t in [
+        "seaql_migrations",
+        history::STEPS_TABLE,
+        history::STATE_TABLE,
+    ] {
         let drop = Table::drop().table(Alias::new(t)).if_exists().to_owned();
         r.connection().execute(&drop).await?;
     }
@@ -146,7 +150,7 @@ macro_rules! cortex_migrator {
         #[$crate::async_trait::async_trait]
         impl $crate::sea_orm_migration::MigratorTrait for $ty {
             fn migrations() -> Vec<Box<dyn $crate::sea_orm_migration::MigrationTrait>> {
-                <$ty as $crate::toolkit::StepList>::steps()
+                <$ty as $crate::StepList>::steps()
                     .into_iter()
                     .map(|s| s as Box<dyn $crate::sea_orm_migration::MigrationTrait>)
                     .collect()
@@ -159,7 +163,7 @@ macro_rules! cortex_migrator {
             where
                 C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
             {
-                $crate::toolkit::bridge::sea_orm_up::<$ty>(
+                $crate::sea_orm_adapter::sea_orm_up::<$ty>(
                     $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
                         db,
                     ),
@@ -175,7 +179,7 @@ macro_rules! cortex_migrator {
             where
                 C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
             {
-                $crate::toolkit::bridge::sea_orm_down::<$ty>(
+                $crate::sea_orm_adapter::sea_orm_down::<$ty>(
                     $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
                         db,
                     ),
@@ -188,7 +192,7 @@ macro_rules! cortex_migrator {
             where
                 C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
             {
-                $crate::toolkit::bridge::sea_orm_refresh::<$ty>(
+                $crate::sea_orm_adapter::sea_orm_refresh::<$ty>(
                     $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
                         db,
                     ),
@@ -200,7 +204,7 @@ macro_rules! cortex_migrator {
             where
                 C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
             {
-                $crate::toolkit::bridge::sea_orm_reset::<$ty>(
+                $crate::sea_orm_adapter::sea_orm_reset::<$ty>(
                     $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
                         db,
                     ),
@@ -212,7 +216,7 @@ macro_rules! cortex_migrator {
             where
                 C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
             {
-                $crate::toolkit::bridge::sea_orm_fresh::<$ty>(
+                $crate::sea_orm_adapter::sea_orm_fresh::<$ty>(
                     $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
                         db,
                     ),
@@ -224,7 +228,7 @@ macro_rules! cortex_migrator {
             where
                 C: $crate::sea_orm_migration::sea_orm::ConnectionTrait,
             {
-                $crate::toolkit::bridge::sea_orm_status::<$ty, C>(db).await
+                $crate::sea_orm_adapter::sea_orm_status::<$ty, C>(db).await
             }
         }
     };
