@@ -1,5 +1,7 @@
 //! Embeds the golden schema snapshots (`snapshots/<backend>/<step>.schema`)
-//! so that `verify` can compare a live database with them at run time.
+//! so that `verify` can compare a live database with them at run time, and
+//! gives every step file (`src/m<date>_<n>_<name>.rs`) its source text, of
+//! which its checksum is made: nobody keeps a definition string by hand.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -35,9 +37,57 @@ fn main() {
         let _ = writeln!(out, "    ({b:?}, {s:?}, include_str!({p:?})),");
     }
     out.push_str("];\n");
-    let dest =
-        Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("golden.rs");
-    if let Err(e) = std::fs::write(&dest, out) {
+    write_out("golden.rs", &out);
+    write_out("step_sources.rs", &step_sources());
+}
+
+fn write_out(name: &str, text: &str) {
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join(name);
+    if let Err(e) = std::fs::write(&dest, text) {
         panic!("cannot write {}: {e}", dest.display());
     }
+}
+
+/// Whether a file name is a step's: `m` + 8 digits + `_` + 6 digits + `_`
+/// + a name, `.rs`.
+fn step_module(file: &str) -> Option<&str> {
+    let stem = file.strip_suffix(".rs")?;
+    let b = stem.as_bytes();
+    let ok = b.len() > 17
+        && b[0] == b'm'
+        && b[1..9].iter().all(u8::is_ascii_digit)
+        && b[9] == b'_'
+        && b[10..16].iter().all(u8::is_ascii_digit)
+        && b[16] == b'_'
+        && stem[17..]
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    ok.then_some(stem)
+}
+
+/// `StepSource` for the `Migration` of every step file.
+fn step_sources() -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let mut steps = Vec::new();
+    if let Ok(files) = std::fs::read_dir(&src) {
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if let Some(module) = step_module(&name) {
+                steps.push((module.to_owned(), file.path().display().to_string()));
+            }
+        }
+    }
+    steps.sort();
+    let mut out = String::new();
+    for (module, path) in steps {
+        let _ = writeln!(
+            out,
+            "impl crate::toolkit::StepSource for crate::{module}::Migration {{\n    \
+             fn source(&self) -> &'static str {{\n        include_str!({path:?})\n    }}\n\n    \
+             fn superseded_checksums(&self) -> &'static [&'static str] {{\n        \
+             crate::superseded::checksums({module:?})\n    }}\n}}\n"
+        );
+    }
+    out
 }

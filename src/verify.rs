@@ -15,7 +15,7 @@ use migration::toolkit::history::{self, AppliedStep};
 use migration::toolkit::journal::PendingJournal;
 use migration::toolkit::paths::{DataDir, Located, looks_absolute};
 use migration::toolkit::snapshot;
-use migration::toolkit::step::{Step, checksum};
+use migration::toolkit::step::{ChecksumMatch, Step, checksum, compare_checksum};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 
@@ -144,6 +144,7 @@ async fn schema_checks<C: ConnectionTrait>(
             c.describe()
         ));
     }
+    let mut superseded = 0usize;
     for a in &applied {
         match steps.iter().find(|s| s.name() == a.version) {
             None => history.problems.push(format!(
@@ -151,20 +152,28 @@ async fn schema_checks<C: ConnectionTrait>(
                 a.version
             )),
             Some(s) => {
-                let ours = checksum(s.as_ref(), backend);
-                if let Some(stored) = &a.checksum
-                    && *stored != ours
-                {
-                    history.problems.push(format!(
+                let Some(stored) = &a.checksum else {
+                    continue;
+                };
+                let ours = checksum(s.as_ref());
+                match compare_checksum(s.as_ref(), stored) {
+                    ChecksumMatch::Current => {}
+                    ChecksumMatch::Superseded => superseded += 1,
+                    ChecksumMatch::Changed => history.problems.push(format!(
                         "step {} changed since it was applied (stored checksum {}, this binary's {})",
                         a.version,
                         // By characters: a tampered value is reported, never a panic.
                         stored.chars().take(12).collect::<String>(),
                         &ours[..12]
-                    ));
+                    )),
                 }
             }
         }
+    }
+    if superseded > 0 {
+        history.detail.push_str(&format!(
+            " ({superseded} recorded with an earlier checksum scheme, superseded explicitly)"
+        ));
     }
     checks.push(history);
 

@@ -60,13 +60,7 @@ fn llama_library(fx: &Fixture) -> std::path::PathBuf {
 /// under the engine names, and its history has the first definition.
 async fn migrated_before_fix() -> Fixture {
     let fx = common::cortex_folder(3).await;
-    common::run_steps(
-        &fx,
-        first_engine_rename::steps_before_fix(),
-        true,
-        Target::All,
-    )
-    .await;
+    first_engine_rename::migrate_before_fix(&fx.db_url()).await;
     assert!(fx.data.join("engines/llama-cpp").is_dir());
     assert!(!fx.data.join("engines/cortex.llamacpp").exists());
     fx
@@ -104,20 +98,23 @@ async fn up_renames_engines_and_leaves_their_folders_where_cortex_loads_them() {
 
 #[tokio::test]
 async fn the_first_definitions_checksum_is_the_one_the_repair_recognises() {
+    use first_engine_rename::first_scheme;
     let first = &first_engine_rename::FirstRename;
-    assert_eq!(
-        checksum(first, DbBackend::Sqlite),
-        FIRST_DEFINITION_CHECKSUM
-    );
-    assert_eq!(
-        checksum(first, DbBackend::Postgres),
-        FIRST_DEFINITION_CHECKSUM
-    );
+    let definition = first_engine_rename::first_definition();
+    for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+        assert_eq!(
+            first_scheme::checksum_with(first, backend, &definition),
+            FIRST_DEFINITION_CHECKSUM
+        );
+    }
     let current = &Migrator::steps()[5];
     assert_eq!(current.name(), RENAME);
-    assert_ne!(
-        checksum(current.as_ref(), DbBackend::Sqlite),
-        FIRST_DEFINITION_CHECKSUM
+    assert_ne!(checksum(current.as_ref()), FIRST_DEFINITION_CHECKSUM);
+    assert!(
+        !current
+            .superseded_checksums()
+            .contains(&FIRST_DEFINITION_CHECKSUM),
+        "the first definition is repaired, never accepted as it is"
     );
     let fx = migrated_before_fix().await;
     assert_eq!(
@@ -130,13 +127,7 @@ async fn the_first_definitions_checksum_is_the_one_the_repair_recognises() {
 async fn a_folder_migrated_before_the_fix_gets_its_engines_back_and_verifies_clean() {
     let fx = common::cortex_folder(3).await;
     let original = engines_tree(&fx);
-    common::run_steps(
-        &fx,
-        first_engine_rename::steps_before_fix(),
-        true,
-        Target::All,
-    )
-    .await;
+    first_engine_rename::migrate_before_fix(&fx.db_url()).await;
     // The old main's checksum reads as a changed step to this binary.
     assert!(
         common::verify_problems(&fx)
@@ -155,7 +146,7 @@ async fn a_folder_migrated_before_the_fix_gets_its_engines_back_and_verifies_cle
     assert!(llama_library(&fx).is_file());
     assert!(!fx.data.join("engines/llama-cpp").exists());
     assert!(!fx.data.join("engines/onnxruntime").exists());
-    let current = checksum(Migrator::steps()[5].as_ref(), DbBackend::Sqlite);
+    let current = checksum(Migrator::steps()[5].as_ref());
     assert_eq!(stored_checksum(&fx, RENAME).await, current);
     let notes = format!("{report:?}");
     assert!(notes.contains("moved 2 engine folder(s) back"), "{notes}");
@@ -202,13 +193,7 @@ async fn down_to_cortex_v3_after_the_repair_gives_back_every_byte() {
     let db = fx.connect().await;
     let state_before = common::db_state(&db, &CORTEX_TABLES).await;
     drop(db);
-    common::run_steps(
-        &fx,
-        first_engine_rename::steps_before_fix(),
-        true,
-        Target::All,
-    )
-    .await;
+    first_engine_rename::migrate_before_fix(&fx.db_url()).await;
     common::run_steps(&fx, Migrator::steps(), true, Target::All).await;
     common::run_steps(
         &fx,

@@ -23,7 +23,7 @@ async fn run_cli_dispatch_gives_each_step_its_transaction() {
     let files = common::tree(t.path());
 
     let err = run_migrate(
-        failing::FailingMigrator,
+        failing::FailingMigrator::new(),
         &db,
         Some(MigrateSubcommands::Up { num: None }),
         false,

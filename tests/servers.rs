@@ -740,6 +740,7 @@ async fn engine_rows_and_folders_renamed_before_the_fix_come_back_and_down_resto
         .up(Target::All)
         .await
         .unwrap();
+    first_engine_rename::write_first_scheme_checksums(&db).await;
     assert_eq!(
         engine_names().await,
         vec![Some("llama-cpp".to_owned())],

@@ -1,18 +1,19 @@
 //! The migrations of Cortex's data, schema and data folder alike, in one
-//! ordered list with one bookkeeping (`seaql_migrations`), and the toolkit
-//! every step shares. `Migrator` implements sea-orm-migration's
-//! `MigratorTrait` with `up`/`down`/`status` routed through the cortex
-//! runner, so `Migrator::up`, `run_cli` (and so `sea-orm-cli migrate`) and
-//! the `cortex-migrate` binary all get per-step transactions, the lock,
-//! crash recovery and adoption of cortex.cpp databases.
+//! ordered list with one bookkeeping (`seaql_migrations`). Each step is a
+//! file `m<date>_<n>_<name>.rs` holding one struct that implements
+//! [`toolkit::Step`]; [`Migrator`] is sea-orm-migration's `MigratorTrait`
+//! over them, routed through the toolkit's runner, so `Migrator::up`,
+//! `run_cli` (and so `sea-orm-cli migrate`) and the `cortex-migrate`
+//! binary all get per-step transactions, the lock, crash recovery and
+//! adoption of cortex.cpp databases.
 
-pub use async_trait;
+pub use migration_toolkit as toolkit;
 pub use sea_orm_migration;
 pub use sea_orm_migration::prelude::*;
 
 pub mod cortex;
 pub mod golden;
-pub use migration_toolkit as toolkit;
+mod superseded;
 
 mod m20240913_000001_cortex_v0;
 mod m20241010_000001_cortex_v1;
@@ -23,12 +24,15 @@ mod m20261126_000002_rename_legacy_engines;
 mod m20261126_000003_backfill_weights_bytes;
 pub mod m20261203_000001_engine_folders_by_repository;
 
+// `StepSource` (the source text a checksum is made of) of every step file.
+include!(concat!(env!("OUT_DIR"), "/step_sources.rs"));
+
 use toolkit::{Step, StepList};
 
 /// Every step of Cortex's data, oldest first. Append only.
-pub struct Migrator;
+pub struct CortexSteps;
 
-impl StepList for Migrator {
+impl StepList for CortexSteps {
     fn steps() -> Vec<Box<dyn Step>> {
         vec![
             Box::new(m20240913_000001_cortex_v0::Migration),
@@ -43,4 +47,6 @@ impl StepList for Migrator {
     }
 }
 
-toolkit::cortex_migrator!(Migrator);
+/// sea-orm-migration's migrator over [`CortexSteps`]:
+/// `Migrator::up(&db, None)` at Cortex boot, `run_cli(Migrator::new())`.
+pub type Migrator = toolkit::sea_orm_adapter::SeaOrmMigrator<CortexSteps>;

@@ -37,6 +37,7 @@ pub(crate) enum Hardware {
     Activated,
 }
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "cortex.cpp schema v0: schema_version, models, hardware"
@@ -107,5 +108,3 @@ impl Step for Migration {
         ]
     }
 }
-
-crate::toolkit::ops_migration!(Migration);

@@ -36,6 +36,7 @@ pub(crate) enum Engines {
 
 const NEW_MODEL_COLUMNS: &[&str] = &["model_format", "model_source", "status", "engine"];
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "cortex.cpp schema v1: models.model_format/model_source/status/engine, engines"
@@ -133,5 +134,3 @@ fn created_default(backend: DbBackend, col: Engines) -> ColumnDef {
     };
     c
 }
-
-crate::toolkit::ops_migration!(Migration);

@@ -18,6 +18,7 @@ pub(crate) enum Hardware {
     Priority,
 }
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "cortex.cpp schema v2: models.metadata, hardware.priority"
@@ -71,5 +72,3 @@ impl Step for Migration {
         ]
     }
 }
-
-crate::toolkit::ops_migration!(Migration);

@@ -19,6 +19,7 @@ pub(crate) enum Files {
     Bytes,
 }
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "cortex.cpp schema v3: files"
@@ -59,5 +60,3 @@ impl Step for Migration {
         ]
     }
 }
-
-crate::toolkit::ops_migration!(Migration);

@@ -19,14 +19,14 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::cortex::{self, YmlRead, YmlText, bulk};
+use crate::cortex::{self, YmlRead, YmlText};
 use crate::toolkit::paths::{Located, looks_absolute};
-use crate::toolkit::undo;
-use crate::toolkit::{Folder, Step, StepKind};
+use crate::toolkit::{Change, MigrateError, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "make absolute model paths inside the data folder relative (database and model.yml)"
@@ -36,29 +36,19 @@ impl Step for Migration {
         StepKind::Folder
     }
 
-    fn definition(&self) -> String {
-        "relative-model-paths/1: models.path_to_model_yaml and model.yml files: entries; \
-         absolute paths inside the data folder become relative with / separators; others unchanged"
-            .into()
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let folder = Folder::current()?;
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let folder = cx.folder()?;
         let dir = folder.dir().clone();
-        let conn = manager.get_connection();
+        let conn = cx.manager().get_connection();
         let rows = cortex::model_rows(conn).await?;
 
-        let mut new_paths = Vec::new();
-        let mut old_paths = Vec::new();
+        let mut paths = Vec::new();
         let mut rewrites = cortex::Rewrites::default();
         let mut seen = std::collections::HashSet::new();
         let mut healed = 0usize;
         let total = rows.len() as u64;
         for (n, row) in rows.iter().enumerate() {
-            folder.rows_done(n as u64 + 1, total);
+            cx.rows_done(n as u64 + 1, total);
             let Some(stored) = cortex::stored_yml(row) else {
                 continue;
             };
@@ -66,13 +56,16 @@ impl MigrationTrait for Migration {
             if looks_absolute(stored)
                 && let Located::Inside { rel, .. } = &located
             {
-                new_paths.push((row.id.clone(), Some(rel.as_str().into())));
-                old_paths.push((row.id.clone(), Some(stored.into())));
+                paths.push(Change {
+                    key: row.id.clone(),
+                    old: Some(stored.into()),
+                    new: Some(rel.as_str().into()),
+                });
                 healed += usize::from(was_moved);
             }
             let (rel, text, read_only) = match cortex::read_located(row, stored, located) {
                 YmlText::Skip(why) => {
-                    folder.note(why);
+                    cx.note(why);
                     continue;
                 }
                 YmlText::Ok {
@@ -94,7 +87,7 @@ impl MigrationTrait for Migration {
             let yml = match cortex::parse_model_text(row, read) {
                 YmlRead::Ok { yml, .. } => yml,
                 YmlRead::Skip(why) => {
-                    folder.note(why);
+                    cx.note(why);
                     continue;
                 }
             };
@@ -114,12 +107,12 @@ impl MigrationTrait for Migration {
                 Ok(None) => continue,
                 Ok(Some(edited)) => edited,
                 Err(why) => {
-                    folder.note(format!("model {}: {rel}: {why}", row.id));
+                    cx.note(format!("model {}: {rel}: {why}", row.id));
                     continue;
                 }
             };
             if read_only {
-                folder.note(format!(
+                cx.note(format!(
                     "model {}: {rel} is read-only; its absolute files: entries were left as they were",
                     row.id
                 ));
@@ -130,22 +123,14 @@ impl MigrationTrait for Migration {
         }
         let files = rewrites.finish(&folder).await?;
 
-        bulk::set_recorded(
-            conn,
-            &folder,
-            "models",
-            "model_id",
-            "path_to_model_yaml",
-            &new_paths,
-            &old_paths,
-        )
-        .await?;
-        folder.note(format!(
+        cx.set_values("models", "model_id", "path_to_model_yaml", &paths)
+            .await?;
+        cx.note(format!(
             "{} database path(s) and {files} model.yml file(s) made relative",
-            new_paths.len()
+            paths.len()
         ));
         if healed > 0 {
-            folder.note(format!(
+            cx.note(format!(
                 "{healed} path(s) into an earlier place of the data folder healed \
                  (the folder was moved; the files are here)"
             ));
@@ -153,8 +138,8 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        undo::replay_recorded(manager, self.name()).await
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
     }
 }
 

@@ -38,9 +38,8 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::cortex::{self, YmlRead, YmlText, bulk};
-use crate::toolkit::undo;
-use crate::toolkit::{Folder, MigrateError, Step, StepKind};
+use crate::cortex::{self, YmlRead, YmlText};
+use crate::toolkit::{Change, MigrateError, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -59,6 +58,7 @@ fn renamed(name: &str) -> Option<&'static str> {
         .map(|(_, new)| *new)
 }
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "rename legacy engine names (cortex.llamacpp, cortex.onnx, cortex.tensorrt-llm) in models and model.yml; engine rows and folders keep repository names"
@@ -68,10 +68,77 @@ impl Step for Migration {
         StepKind::Folder
     }
 
-    fn definition(&self) -> String {
-        format!(
-            "rename-legacy-engines/2: {RENAMES:?} in models.engine, model.yml engine:; engines rows and folders keep repository names"
-        )
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let folder = cx.folder()?;
+        let dir = folder.dir().clone();
+        let conn = cx.manager().get_connection();
+
+        for (old, new) in RENAMES {
+            rename_in(cx, ("models", "model_id", "engine"), old, new).await?;
+        }
+
+        // model.yml: the `engine:` field, whatever the row says (cortex.cpp
+        // accepted both names, so the two may disagree). A file without a
+        // legacy name in it is not even parsed.
+        let mut rewrites = cortex::Rewrites::default();
+        let mut seen = std::collections::HashSet::new();
+        for row in cortex::model_rows(conn).await? {
+            let read = match cortex::read_model_text(&dir, &row) {
+                None => continue,
+                Some(YmlText::Ok { text, .. })
+                    if !RENAMES.iter().any(|(old, _)| text.contains(old)) =>
+                {
+                    continue;
+                }
+                Some(read) => read,
+            };
+            let (rel, yml, read_only) = match cortex::parse_model_text(&row, read) {
+                YmlRead::Skip(why) => {
+                    cx.note(why);
+                    continue;
+                }
+                YmlRead::Ok {
+                    rel,
+                    yml,
+                    read_only,
+                } => (rel, yml, read_only),
+            };
+            let Some(new) = yml.engine().and_then(renamed) else {
+                continue;
+            };
+            if !seen.insert(rel.clone()) {
+                continue;
+            }
+            if read_only {
+                cx.note(format!(
+                    "model {}: {rel} is read-only; its engine: was left as {}",
+                    row.id,
+                    yml.engine().unwrap_or_default()
+                ));
+                continue;
+            }
+            match yml.edit_engine(new) {
+                Ok(Some(edit)) => {
+                    let text = yml.apply(std::slice::from_ref(&edit)).map_err(|reason| {
+                        MigrateError::Yaml {
+                            path: dir.root().join(&rel),
+                            reason,
+                        }
+                    })?;
+                    rewrites
+                        .push(&folder, rel, text, std::slice::from_ref(&edit))
+                        .await?;
+                }
+                Ok(None) => {}
+                Err(why) => cx.note(format!("model {}: {rel}: {why}", row.id)),
+            }
+        }
+        rewrites.finish(&folder).await?;
+        Ok(())
+    }
+
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
     }
 }
 
@@ -94,16 +161,15 @@ async fn keys<C: sea_orm_migration::sea_orm::ConnectionTrait>(
 }
 
 /// Sets `column` of the rows of `table` that read `old` to `new`, keyed by
-/// `key`, and records the statements that set `old` back.
-async fn rename_in<C: sea_orm_migration::sea_orm::ConnectionTrait>(
-    conn: &C,
-    folder: &Folder,
+/// `key` (the context records the statements that set `old` back).
+async fn rename_in(
+    cx: &StepContext<'_>,
     (table, key, column): (&str, &str, &str),
     old: &str,
     new: &str,
-) -> Result<(), DbErr> {
+) -> Result<(), MigrateError> {
     let ids = keys(
-        conn,
+        cx.manager().get_connection(),
         Query::select()
             .column(Alias::new(key))
             .from(Alias::new(table))
@@ -112,81 +178,13 @@ async fn rename_in<C: sea_orm_migration::sea_orm::ConnectionTrait>(
         key,
     )
     .await?;
-    let to = |v: &str| -> Vec<(String, Option<Value>)> {
-        ids.iter().map(|i| (i.clone(), Some(v.into()))).collect()
-    };
-    bulk::set_recorded(conn, folder, table, key, column, &to(new), &to(old)).await
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let folder = Folder::current()?;
-        let dir = folder.dir().clone();
-        let conn = manager.get_connection();
-
-        for (old, new) in RENAMES {
-            rename_in(conn, &folder, ("models", "model_id", "engine"), old, new).await?;
-        }
-
-        // model.yml: the `engine:` field, whatever the row says (cortex.cpp
-        // accepted both names, so the two may disagree). A file without a
-        // legacy name in it is not even parsed.
-        let mut rewrites = cortex::Rewrites::default();
-        let mut seen = std::collections::HashSet::new();
-        for row in cortex::model_rows(conn).await? {
-            let read = match cortex::read_model_text(&dir, &row) {
-                None => continue,
-                Some(YmlText::Ok { text, .. })
-                    if !RENAMES.iter().any(|(old, _)| text.contains(old)) =>
-                {
-                    continue;
-                }
-                Some(read) => read,
-            };
-            let (rel, yml, read_only) = match cortex::parse_model_text(&row, read) {
-                YmlRead::Skip(why) => {
-                    folder.note(why);
-                    continue;
-                }
-                YmlRead::Ok {
-                    rel,
-                    yml,
-                    read_only,
-                } => (rel, yml, read_only),
-            };
-            let Some(new) = yml.engine().and_then(renamed) else {
-                continue;
-            };
-            if !seen.insert(rel.clone()) {
-                continue;
-            }
-            if read_only {
-                folder.note(format!(
-                    "model {}: {rel} is read-only; its engine: was left as {}",
-                    row.id,
-                    yml.engine().unwrap_or_default()
-                ));
-                continue;
-            }
-            match yml.edit_engine(new) {
-                Ok(Some(edit)) => {
-                    let text = yml
-                        .apply(std::slice::from_ref(&edit))
-                        .map_err(|e| folder.fail(MigrateError::Refused(e)))?;
-                    rewrites
-                        .push(&folder, rel, text, std::slice::from_ref(&edit))
-                        .await?;
-                }
-                Ok(None) => {}
-                Err(why) => folder.note(format!("model {}: {rel}: {why}", row.id)),
-            }
-        }
-        rewrites.finish(&folder).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        undo::replay_recorded(manager, self.name()).await
-    }
+    let changes: Vec<Change> = ids
+        .into_iter()
+        .map(|key| Change {
+            key,
+            old: Some(old.into()),
+            new: Some(new.into()),
+        })
+        .collect();
+    cx.set_values(table, key, column, &changes).await
 }

@@ -7,9 +7,9 @@
 use sea_orm_migration::prelude::*;
 
 use crate::cortex::model_yml::ModelYml;
-use crate::cortex::{self, YmlRead, YmlText, bulk};
+use crate::cortex::{self, YmlRead, YmlText};
 use crate::toolkit::paths::Located;
-use crate::toolkit::{Folder, SchemaOp, Step, StepKind, run_ops};
+use crate::toolkit::{MigrateError, SchemaOp, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -19,6 +19,7 @@ enum Models {
     WeightsBytes,
 }
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "add models.weights_bytes and fill it from the weight files on disk"
@@ -44,46 +45,16 @@ impl Step for Migration {
         }]
     }
 
-    fn definition(&self) -> String {
-        "backfill-weights-bytes/1: sum of the sizes of the files: entries of each model.yml".into()
-    }
-}
-
-/// Sums the sizes of a model's weight files; `Err` says what is missing.
-fn weights_bytes(dir: &crate::toolkit::DataDir, files: &[String]) -> Result<u64, String> {
-    let mut total = 0;
-    for f in files {
-        // Imported models keep weights outside the data folder: reading
-        // their size changes nothing, so an absolute path is followed.
-        let path = if std::path::Path::new(f).is_absolute() {
-            std::path::PathBuf::from(f)
-        } else {
-            match dir.locate(f) {
-                Located::Inside { abs, .. } => abs,
-                Located::Outside { reason, .. } => return Err(format!("weights `{f}`: {reason}")),
-            }
-        };
-        let meta =
-            std::fs::metadata(&path).map_err(|e| format!("weights {} ({e})", path.display()))?;
-        total += meta.len();
-    }
-    Ok(total)
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        run_ops(manager, &self.up_ops(backend)).await?;
-        let folder = Folder::current()?;
-        let dir = folder.dir().clone();
-        let conn = manager.get_connection();
-        let rows = cortex::model_rows(conn).await?;
+    /// Adds the column, then fills it from the files on disk.
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.run(&self.up_ops(cx.backend())).await?;
+        let dir = cx.folder()?.dir().clone();
+        let rows = cortex::model_rows(cx.manager().get_connection()).await?;
         let total = rows.len() as u64;
         let mut sizes = Vec::new();
         let mut skipped = 0;
         for (n, row) in rows.iter().enumerate() {
-            folder.rows_done(n as u64 + 1, total);
+            cx.rows_done(n as u64 + 1, total);
             let Some(read) = cortex::read_model_text(&dir, row) else {
                 continue;
             };
@@ -108,23 +79,42 @@ impl MigrationTrait for Migration {
                 Ok(bytes) => sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64))))),
                 Err(why) => {
                     skipped += 1;
-                    folder.note(why);
+                    cx.note(why);
                 }
             }
         }
-        bulk::run(
-            conn,
-            &bulk::set_by_key(backend, "models", "model_id", "weights_bytes", &sizes),
-        )
-        .await?;
-        folder.note(format!(
+        cx.fill_derived("models", "model_id", "weights_bytes", &sizes)
+            .await?;
+        cx.note(format!(
             "weights_bytes filled for {} of {total} model(s); {skipped} skipped",
             sizes.len()
         ));
         Ok(())
     }
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_ops(manager, &self.down_ops(manager.get_database_backend())).await
+    /// Drops the column (its values are computed again by the next `up`).
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.run(&self.down_ops(cx.backend())).await
     }
+}
+
+/// Sums the sizes of a model's weight files; `Err` says what is missing.
+fn weights_bytes(dir: &crate::toolkit::DataDir, files: &[String]) -> Result<u64, String> {
+    let mut total = 0;
+    for f in files {
+        // Imported models keep weights outside the data folder: reading
+        // their size changes nothing, so an absolute path is followed.
+        let path = if std::path::Path::new(f).is_absolute() {
+            std::path::PathBuf::from(f)
+        } else {
+            match dir.locate(f) {
+                Located::Inside { abs, .. } => abs,
+                Located::Outside { reason, .. } => return Err(format!("weights `{f}`: {reason}")),
+            }
+        };
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("weights {} ({e})", path.display()))?;
+        total += meta.len();
+    }
+    Ok(total)
 }

@@ -31,12 +31,11 @@ use std::path::Path;
 
 use sea_orm_migration::prelude::*;
 
-use crate::cortex::bulk;
 use crate::m20261126_000002_rename_legacy_engines::RENAMES;
 use crate::toolkit::history::STEPS_TABLE;
 use crate::toolkit::step::checksum;
-use crate::toolkit::undo::{self, RecipeOp};
-use crate::toolkit::{Folder, Step, StepKind};
+use crate::toolkit::undo::{self, UndoOp};
+use crate::toolkit::{Change, MigrateError, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -45,11 +44,13 @@ pub struct Migration;
 const RENAME_STEP: &str = "m20261126_000002_rename_legacy_engines";
 
 /// The checksum `m20261126_000002_rename_legacy_engines` had in its first
-/// definition ("rename-legacy-engines/1", which moved folders). A test
-/// computes it from that definition with the runner's checksum function.
+/// definition ("rename-legacy-engines/1", which moved folders), in the
+/// first checksum scheme (see `superseded.rs`). A test computes it from a
+/// verbatim copy of that definition.
 pub const FIRST_DEFINITION_CHECKSUM: &str =
     "89851a486a00fdfb8432b8624237a7491b6504a79ac9ba16461151daa31b2a64";
 
+#[async_trait::async_trait]
 impl Step for Migration {
     fn summary(&self) -> &'static str {
         "engine folders back under their repository names (cortex.llamacpp, ...) where an earlier definition moved them"
@@ -59,13 +60,82 @@ impl Step for Migration {
         StepKind::Folder
     }
 
-    fn definition(&self) -> String {
-        format!(
-            "engine-folders-by-repository/1: undo the Move ops of {RENAME_STEP} \
-             when its checksum is {FIRST_DEFINITION_CHECKSUM}, merging into existing folders; \
-             local engines rows named {RENAMES:?} back to the repository name unless that variant has one; \
-             set its checksum to the current definition's"
-        )
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let conn = cx.manager().get_connection();
+        let stored = stored_checksum(conn).await?;
+        if stored.as_deref() != Some(FIRST_DEFINITION_CHECKSUM) {
+            return Ok(());
+        }
+        let folder = cx.folder()?;
+        let root = folder.dir().root().to_path_buf();
+        let moved_by_first: Vec<(String, String)> = undo::load(conn, RENAME_STEP)
+            .await?
+            .map(|r| r.ops)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|op| match op {
+                // The recipe moves back: `from` is where the folder went.
+                UndoOp::Move { from, to } => Some((from, to)),
+                _ => None,
+            })
+            .collect();
+
+        let mut merge = Merge::default();
+        for (from, to) in &moved_by_first {
+            let afrom = root.join(from);
+            if std::fs::symlink_metadata(&afrom).is_err() {
+                cx.note(format!("{from} is gone; nothing to move back to {to}"));
+                continue;
+            }
+            folder.dir().require_inside(&afrom)?;
+            plan(&root, from, to, &mut merge);
+        }
+        for (from, to) in &merge.moves {
+            folder.move_path(from, to).await?;
+        }
+        // Only the outermost emptied folder: its emptied children go with it.
+        let mut removed: Vec<&String> = Vec::new();
+        for dir in merge.emptied.iter().rev() {
+            if removed.iter().any(|r| dir.starts_with(&format!("{r}/"))) {
+                continue;
+            }
+            folder.delete(dir).await?;
+            removed.push(dir);
+        }
+        for c in &merge.clashes {
+            cx.note(format!(
+                "{c} was left where it is: Cortex has a folder or file of that name under the \
+                 repository name already; remove whichever copy you do not need"
+            ));
+        }
+        if !merge.moves.is_empty() {
+            cx.note(format!(
+                "moved {} engine folder(s) back under their repository names",
+                merge.moves.len()
+            ));
+        }
+
+        engine_rows_back(cx).await?;
+
+        let current = checksum(&crate::m20261126_000002_rename_legacy_engines::Migration);
+        let change = Change {
+            key: RENAME_STEP.to_owned(),
+            old: Some(FIRST_DEFINITION_CHECKSUM.into()),
+            new: Some(current.clone().into()),
+        };
+        cx.set_values(STEPS_TABLE, "version", "checksum", &[change])
+            .await?;
+        cx.note(format!(
+            "{RENAME_STEP} was applied by its first definition (checksum {}), which moved \
+             engine folders; its record now carries the corrected definition's checksum {}",
+            &FIRST_DEFINITION_CHECKSUM[..12],
+            current.get(..12).unwrap_or(&current)
+        ));
+        Ok(())
+    }
+
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
     }
 }
 
@@ -126,108 +196,10 @@ fn plan(root: &Path, from: &str, to: &str, out: &mut Merge) -> bool {
     all
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        let stored = stored_checksum(conn).await?;
-        if stored.as_deref() != Some(FIRST_DEFINITION_CHECKSUM) {
-            return Ok(());
-        }
-        let folder = Folder::current()?;
-        let root = folder.dir().root().to_path_buf();
-        let moved_by_first: Vec<(String, String)> = undo::load(conn, RENAME_STEP)
-            .await?
-            .map(|r| r.ops)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|op| match op {
-                // The recipe moves back: `from` is where the folder went.
-                RecipeOp::Move { from, to } => Some((from, to)),
-                _ => None,
-            })
-            .collect();
-
-        let mut merge = Merge::default();
-        for (from, to) in &moved_by_first {
-            let afrom = root.join(from);
-            if std::fs::symlink_metadata(&afrom).is_err() {
-                folder.note(format!("{from} is gone; nothing to move back to {to}"));
-                continue;
-            }
-            folder
-                .dir()
-                .require_inside(&afrom)
-                .map_err(|e| folder.fail(e))?;
-            plan(&root, from, to, &mut merge);
-        }
-        for (from, to) in &merge.moves {
-            folder.move_path(from, to).await?;
-            folder.record(RecipeOp::Move {
-                from: to.clone(),
-                to: from.clone(),
-            });
-        }
-        // Only the outermost emptied folder: its emptied children go with it.
-        let mut removed: Vec<&String> = Vec::new();
-        for dir in merge.emptied.iter().rev() {
-            if removed.iter().any(|r| dir.starts_with(&format!("{r}/"))) {
-                continue;
-            }
-            folder.delete(dir).await?;
-            removed.push(dir);
-        }
-        for c in &merge.clashes {
-            folder.note(format!(
-                "{c} was left where it is: Cortex has a folder or file of that name under the \
-                 repository name already; remove whichever copy you do not need"
-            ));
-        }
-        if !merge.moves.is_empty() {
-            folder.note(format!(
-                "moved {} engine folder(s) back under their repository names",
-                merge.moves.len()
-            ));
-        }
-
-        engine_rows_back(conn, &folder).await?;
-
-        let backend = manager.get_database_backend();
-        let current = checksum(
-            &crate::m20261126_000002_rename_legacy_engines::Migration,
-            backend,
-        );
-        let key = RENAME_STEP.to_owned();
-        bulk::set_recorded(
-            conn,
-            &folder,
-            STEPS_TABLE,
-            "version",
-            "checksum",
-            &[(key.clone(), Some(current.clone().into()))],
-            &[(key, Some(FIRST_DEFINITION_CHECKSUM.into()))],
-        )
-        .await?;
-        folder.note(format!(
-            "{RENAME_STEP} was applied by its first definition (checksum {}), which moved \
-             engine folders; its record now carries the corrected definition's checksum {}",
-            &FIRST_DEFINITION_CHECKSUM[..12],
-            current.get(..12).unwrap_or(&current)
-        ));
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        undo::replay_recorded(manager, self.name()).await
-    }
-}
-
 /// Sets local `engines` rows named by engine name back to the repository
 /// name cortex.cpp writes, and records the inverse.
-async fn engine_rows_back<C: sea_orm_migration::sea_orm::ConnectionTrait>(
-    conn: &C,
-    folder: &Folder,
-) -> Result<(), DbErr> {
+async fn engine_rows_back(cx: &StepContext<'_>) -> Result<(), MigrateError> {
+    let conn = cx.manager().get_connection();
     let q = Query::select()
         .columns([Engines::Id, Engines::EngineName, Engines::Variant])
         .from(Engines::Table)
@@ -249,36 +221,31 @@ async fn engine_rows_back<C: sea_orm_migration::sea_orm::ConnectionTrait>(
             all.push((id, name, variant));
         }
     }
-    let (mut forward, mut inverse) = (Vec::new(), Vec::new());
+    let mut changes = Vec::new();
     for (id, name, variant) in &all {
         let Some((repo, _)) = RENAMES.iter().find(|(_, engine)| engine == name) else {
             continue;
         };
         if all.iter().any(|(_, n, v)| n == repo && v == variant) {
-            folder.note(format!(
+            cx.note(format!(
                 "engines row {id} ({name}, variant {}) was left as it is: cortex.cpp has \
                  written a {repo} row for that variant since; remove whichever you do not need",
                 variant.as_deref().unwrap_or("none")
             ));
             continue;
         }
-        forward.push((id.to_string(), Some((*repo).into())));
-        inverse.push((id.to_string(), Some(name.clone().into())));
+        changes.push(Change {
+            key: id.to_string(),
+            old: Some(name.clone().into()),
+            new: Some((*repo).into()),
+        });
     }
-    if !forward.is_empty() {
-        bulk::set_recorded(
-            conn,
-            folder,
-            "engines",
-            "id",
-            "engine_name",
-            &forward,
-            &inverse,
-        )
-        .await?;
-        folder.note(format!(
+    if !changes.is_empty() {
+        cx.set_values("engines", "id", "engine_name", &changes)
+            .await?;
+        cx.note(format!(
             "{} local engine row(s) named by repository again",
-            forward.len()
+            changes.len()
         ));
     }
     Ok(())

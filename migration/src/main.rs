@@ -5,5 +5,5 @@ use sea_orm_migration::prelude::*;
 
 #[tokio::main]
 async fn main() {
-    cli::run_cli(migration::Migrator).await;
+    cli::run_cli(migration::Migrator::new()).await;
 }

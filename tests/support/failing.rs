@@ -1,9 +1,11 @@
 //! A test-only migrator whose second step fails half-way, after changing
 //! the schema, the rows and files in the data folder.
 
-use migration::toolkit::{Folder, Step, StepKind, StepList};
-use sea_orm::{ConnectionTrait, DbErr};
-use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+use migration::toolkit::{
+    MigrateError, SeaOrmMigrator, Step, StepContext, StepKind, StepList, StepSource,
+};
+use sea_orm::ConnectionTrait;
+use sea_orm_migration::MigrationName;
 
 pub struct CreateNotes;
 pub struct FailHalfway;
@@ -23,10 +25,26 @@ impl MigrationName for FailHalfway {
     }
 }
 
+impl StepSource for CreateNotes {
+    fn source(&self) -> &'static str {
+        include_str!("failing.rs")
+    }
+}
+
+impl StepSource for FailHalfway {
+    fn source(&self) -> &'static str {
+        include_str!("failing.rs")
+    }
+}
+
 #[async_trait::async_trait]
-impl MigrationTrait for CreateNotes {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let c = m.get_connection();
+impl Step for CreateNotes {
+    fn summary(&self) -> &'static str {
+        "test: create notes"
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let c = cx.manager().get_connection();
         c.execute_unprepared("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
             .await?;
         c.execute_unprepared("INSERT INTO notes (body) VALUES ('first'), ('second')")
@@ -34,31 +52,34 @@ impl MigrationTrait for CreateNotes {
         Ok(())
     }
 
-    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.get_connection()
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.manager()
+            .get_connection()
             .execute_unprepared("DROP TABLE notes")
             .await?;
         Ok(())
     }
 }
 
-impl Step for CreateNotes {
-    fn summary(&self) -> &'static str {
-        "test: create notes"
-    }
-}
-
 #[async_trait::async_trait]
-impl MigrationTrait for FailHalfway {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let c = m.get_connection();
+impl Step for FailHalfway {
+    fn summary(&self) -> &'static str {
+        "test: fail half-way"
+    }
+
+    fn kind(&self) -> StepKind {
+        StepKind::Folder
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let c = cx.manager().get_connection();
         c.execute_unprepared("ALTER TABLE notes ADD COLUMN tag TEXT")
             .await?;
         c.execute_unprepared("UPDATE notes SET body = body || ' (changed)', tag = 'x'")
             .await?;
         c.execute_unprepared("CREATE TABLE half (id INTEGER)")
             .await?;
-        let folder = Folder::current()?;
+        let folder = cx.folder()?;
         folder.create_dir_all("models/new/place").await?;
         folder
             .move_path("models/a/model.gguf", "models/new/place/model.gguf")
@@ -70,35 +91,25 @@ impl MigrationTrait for FailHalfway {
         folder
             .create_file("models/new/created.txt", b"hello".to_vec())
             .await?;
-        Err(DbErr::Migration(
+        Err(MigrateError::Refused(
             "the second step fails half-way on purpose".into(),
         ))
     }
 
-    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
+    async fn down(&self, _cx: &StepContext<'_>) -> Result<(), MigrateError> {
         Ok(())
     }
 }
 
-impl Step for FailHalfway {
-    fn summary(&self) -> &'static str {
-        "test: fail half-way"
-    }
+pub struct FailingSteps;
 
-    fn kind(&self) -> StepKind {
-        StepKind::Folder
-    }
-}
-
-pub struct FailingMigrator;
-
-impl StepList for FailingMigrator {
+impl StepList for FailingSteps {
     fn steps() -> Vec<Box<dyn Step>> {
         vec![Box::new(CreateNotes), Box::new(FailHalfway)]
     }
 }
 
-migration::toolkit::cortex_migrator!(FailingMigrator);
+pub type FailingMigrator = SeaOrmMigrator<FailingSteps>;
 
 /// A data folder with the files the failing step touches.
 pub fn folder() -> tempfile::TempDir {

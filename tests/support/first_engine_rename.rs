@@ -3,15 +3,26 @@
 //! `engines/cortex.llamacpp` to `engines/llama-cpp` (and the other two),
 //! which no cortex.cpp release reads. Kept here, verbatim but for its name,
 //! to build data folders "migrated by the old main" for the repair step's
-//! tests, and to prove the checksum that step recognises.
+//! tests, and to prove the checksum that step recognises. It is written in
+//! today's step shape; what it does is the first definition's, line for
+//! line.
 
 #![allow(dead_code)]
 
+#[path = "first_scheme.rs"]
+pub mod first_scheme;
+
 use migration::Migrator;
-use migration::cortex::{self, YmlRead, YmlText, bulk};
-use migration::toolkit::undo::{self, RecipeOp};
-use migration::toolkit::{Folder, MigrateError, Step, StepKind, StepList};
+use migration::cortex::{self, YmlRead, YmlText};
+use migration::toolkit::{Change, MigrateError, Step, StepContext, StepKind, StepList, StepSource};
 use sea_orm_migration::prelude::*;
+
+/// The definition text the first scheme hashed for this step.
+pub fn first_definition() -> String {
+    format!(
+        "rename-legacy-engines/1: {RENAMES:?} in engines/, engines.engine_name, models.engine, model.yml engine:"
+    )
+}
 
 /// Migrates the SQLite database at `url` (and its folder) through every
 /// step of main before the fix.
@@ -25,6 +36,30 @@ pub async fn migrate_before_fix(url: &str) {
         .up(migration::toolkit::Target::All)
         .await
         .expect("migrating as main did before the fix");
+    write_first_scheme_checksums(&db).await;
+}
+
+/// Writes into the history the checksums main stored before the fix (the
+/// first checksum scheme), so the data folder reads as it left it.
+pub async fn write_first_scheme_checksums(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let backend = db.get_database_backend();
+    for (i, step) in steps_before_fix().iter().enumerate() {
+        // Index 5 is this first definition (see `steps_before_fix`).
+        let sum = if i == 5 {
+            first_scheme::checksum_with(step.as_ref(), backend, &first_definition())
+        } else {
+            first_scheme::checksum(step.as_ref(), backend)
+        };
+        let q = Query::update()
+            .table(Alias::new("cortex_migrate_steps"))
+            .value(Alias::new("checksum"), sum)
+            .and_where(Expr::col(Alias::new("version")).eq(step.name()))
+            .to_owned();
+        db.execute(&q)
+            .await
+            .expect("writing a first-scheme checksum");
+    }
 }
 
 /// The steps of main before the fix: v0..v3, relative paths, this first
@@ -58,19 +93,9 @@ fn renamed(name: &str) -> Option<&'static str> {
         .map(|(_, new)| *new)
 }
 
-impl Step for FirstRename {
-    fn summary(&self) -> &'static str {
-        "rename legacy engines (cortex.llamacpp, cortex.onnx, cortex.tensorrt-llm): folders, rows, model.yml"
-    }
-
-    fn kind(&self) -> StepKind {
-        StepKind::Folder
-    }
-
-    fn definition(&self) -> String {
-        format!(
-            "rename-legacy-engines/1: {RENAMES:?} in engines/, engines.engine_name, models.engine, model.yml engine:"
-        )
+impl StepSource for FirstRename {
+    fn source(&self) -> &'static str {
+        include_str!("first_engine_rename.rs")
     }
 }
 
@@ -101,15 +126,14 @@ async fn keys<C: sea_orm_migration::sea_orm::ConnectionTrait>(
 
 /// Sets `column` of the rows of `table` that read `old` to `new`, keyed by
 /// `key`, and records the statements that set `old` back.
-async fn rename_in<C: sea_orm_migration::sea_orm::ConnectionTrait>(
-    conn: &C,
-    folder: &Folder,
+async fn rename_in(
+    cx: &StepContext<'_>,
     (table, key, column): (&str, &str, &str),
     old: &str,
     new: &str,
-) -> Result<(), DbErr> {
+) -> Result<(), MigrateError> {
     let ids = keys(
-        conn,
+        cx.manager().get_connection(),
         Query::select()
             .column(Alias::new(key))
             .from(Alias::new(table))
@@ -118,18 +142,31 @@ async fn rename_in<C: sea_orm_migration::sea_orm::ConnectionTrait>(
         key,
     )
     .await?;
-    let to = |v: &str| -> Vec<(String, Option<Value>)> {
-        ids.iter().map(|i| (i.clone(), Some(v.into()))).collect()
-    };
-    bulk::set_recorded(conn, folder, table, key, column, &to(new), &to(old)).await
+    let changes: Vec<Change> = ids
+        .into_iter()
+        .map(|key| Change {
+            key,
+            old: Some(old.into()),
+            new: Some(new.into()),
+        })
+        .collect();
+    cx.set_values(table, key, column, &changes).await
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for FirstRename {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let folder = Folder::current()?;
+impl Step for FirstRename {
+    fn summary(&self) -> &'static str {
+        "rename legacy engines (cortex.llamacpp, cortex.onnx, cortex.tensorrt-llm): folders, rows, model.yml"
+    }
+
+    fn kind(&self) -> StepKind {
+        StepKind::Folder
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let folder = cx.folder()?;
         let dir = folder.dir().clone();
-        let conn = manager.get_connection();
+        let conn = cx.manager().get_connection();
 
         for (old, new) in RENAMES {
             // engines: one row per (name, variant); a legacy and a current
@@ -157,30 +194,27 @@ impl MigrationTrait for FirstRename {
             )
             .await?;
             if !clash.is_empty() {
-                return Err(folder.fail(MigrateError::Refused(format!(
+                return Err(MigrateError::Refused(format!(
                     "the engines table has both {old} and {new} for variant(s) {}; \
                      remove the one Cortex no longer uses and run again",
                     clash.join(", ")
-                ))));
+                )));
             }
-            rename_in(conn, &folder, ("engines", "id", "engine_name"), old, new).await?;
-            rename_in(conn, &folder, ("models", "model_id", "engine"), old, new).await?;
+            rename_in(cx, ("engines", "id", "engine_name"), old, new).await?;
+            rename_in(cx, ("models", "model_id", "engine"), old, new).await?;
 
             let (from, to) = (format!("engines/{old}"), format!("engines/{new}"));
             let (afrom, ato) = (dir.root().join(&from), dir.root().join(&to));
             if afrom.exists() {
                 if ato.exists() {
-                    return Err(folder.fail(MigrateError::Refused(format!(
+                    return Err(MigrateError::Refused(format!(
                         "both {} and {} exist; remove the one Cortex no longer uses and run again",
                         afrom.display(),
                         ato.display()
-                    ))));
+                    )));
                 }
-                if let Err(e) = dir.require_inside(&afrom) {
-                    return Err(folder.fail(e));
-                }
+                dir.require_inside(&afrom)?;
                 folder.move_path(&from, &to).await?;
-                folder.record(RecipeOp::Move { from: to, to: from });
             }
         }
 
@@ -201,7 +235,7 @@ impl MigrationTrait for FirstRename {
             };
             let (rel, yml, read_only) = match cortex::parse_model_text(&row, read) {
                 YmlRead::Skip(why) => {
-                    folder.note(why);
+                    cx.note(why);
                     continue;
                 }
                 YmlRead::Ok {
@@ -217,7 +251,7 @@ impl MigrationTrait for FirstRename {
                 continue;
             }
             if read_only {
-                folder.note(format!(
+                cx.note(format!(
                     "model {}: {rel} is read-only; its engine: was left as {}",
                     row.id,
                     yml.engine().unwrap_or_default()
@@ -228,20 +262,20 @@ impl MigrationTrait for FirstRename {
                 Ok(Some(edit)) => {
                     let text = yml
                         .apply(std::slice::from_ref(&edit))
-                        .map_err(|e| folder.fail(MigrateError::Refused(e)))?;
+                        .map_err(MigrateError::Refused)?;
                     rewrites
                         .push(&folder, rel, text, std::slice::from_ref(&edit))
                         .await?;
                 }
                 Ok(None) => {}
-                Err(why) => folder.note(format!("model {}: {rel}: {why}", row.id)),
+                Err(why) => cx.note(format!("model {}: {rel}: {why}", row.id)),
             }
         }
         rewrites.finish(&folder).await?;
         Ok(())
     }
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        undo::replay_recorded(manager, self.name()).await
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
     }
 }

@@ -5,10 +5,12 @@
 
 #![allow(dead_code)]
 
-use migration::cortex::bulk;
-use migration::toolkit::undo::{self, LineEdit, RecipeOp};
-use migration::toolkit::{Folder, SchemaOp, Step, StepKind, StepList, run_ops};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use migration::toolkit::undo::{self, LineEdit};
+use migration::toolkit::{
+    Change, LinesEdited, MigrateError, SchemaOp, SeaOrmMigrator, Step, StepContext, StepKind,
+    StepList, StepSource,
+};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 
 macro_rules! named {
@@ -40,9 +42,16 @@ fn notes_table() -> TableCreateStatement {
         .to_owned()
 }
 
-/// A step written as schema ops: `up_ops`/`down_ops` are all there is.
+/// A step written as schema ops: `up_ops`/`down_ops` are all there is. Its
+/// source (for the checksum) is the text of those ops.
 macro_rules! ops_step {
     ($ty:ident, $summary:expr, up: $up:expr, down: $down:expr) => {
+        impl StepSource for $ty {
+            fn source(&self) -> &'static str {
+                concat!(stringify!($up), "\n", stringify!($down))
+            }
+        }
+        #[async_trait::async_trait]
         impl Step for $ty {
             fn summary(&self) -> &'static str {
                 $summary
@@ -52,15 +61,6 @@ macro_rules! ops_step {
             }
             fn down_ops(&self, _b: DbBackend) -> Vec<SchemaOp> {
                 $down
-            }
-        }
-        #[async_trait::async_trait]
-        impl MigrationTrait for $ty {
-            async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-                run_ops(m, &self.up_ops(m.get_database_backend())).await
-            }
-            async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-                run_ops(m, &self.down_ops(m.get_database_backend())).await
             }
         }
     };
@@ -122,29 +122,33 @@ down: vec![
     SchemaOp::ArchiveColumns { archive_tag: "t4", table: "notes", key: "id", columns: &["color"] },
 ]);
 
-impl Step for S5 {
-    fn summary(&self) -> &'static str {
-        "test: move notes-dir to notes, rename it in its config, tag untagged notes"
+impl StepSource for S5 {
+    fn source(&self) -> &'static str {
+        include_str!("versions.rs")
     }
-    fn kind(&self) -> StepKind {
-        StepKind::Folder
-    }
-    fn definition(&self) -> String {
-        "move notes-dir -> notes; config name old -> new; tag NULL -> moved".into()
+}
+
+impl StepSource for S6 {
+    fn source(&self) -> &'static str {
+        include_str!("versions.rs")
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for S5 {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let folder = Folder::current()?;
+impl Step for S5 {
+    fn summary(&self) -> &'static str {
+        "test: move notes-dir to notes, rename it in its config, tag untagged notes"
+    }
+
+    fn kind(&self) -> StepKind {
+        StepKind::Folder
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        let folder = cx.folder()?;
         let root = folder.dir().root().to_path_buf();
         if root.join("notes-dir").exists() {
             folder.move_path("notes-dir", "notes").await?;
-            folder.record(RecipeOp::Move {
-                from: "notes".into(),
-                to: "notes-dir".into(),
-            });
         }
         let config = root.join("notes/config.yml");
         if let Ok(text) = std::fs::read_to_string(&config) {
@@ -154,15 +158,17 @@ impl MigrationTrait for S5 {
                 after: "name: new".into(),
             };
             if let Ok(new) = undo::apply_line_edits(&text, std::slice::from_ref(&edit)) {
-                folder.rewrite("notes/config.yml", new.into_bytes()).await?;
-                folder.record(RecipeOp::EditLines {
-                    path: "notes/config.yml".into(),
-                    edits: vec![edit.inverse()],
-                });
+                folder
+                    .write_edited(vec![LinesEdited {
+                        path: "notes/config.yml".into(),
+                        text: new,
+                        edits: vec![edit],
+                    }])
+                    .await?;
             }
         }
-        let conn = m.get_connection();
-        let backend = m.get_database_backend();
+        let conn = cx.manager().get_connection();
+        let backend = cx.backend();
         let rows = conn
             .query_all_raw(Statement::from_string(
                 backend,
@@ -173,61 +179,57 @@ impl MigrationTrait for S5 {
             .iter()
             .map(|r| r.try_get::<i64>("", "id").map(|i| i.to_string()))
             .collect::<Result<_, _>>()?;
-        let to_new: Vec<(String, Option<Value>)> = ids
-            .iter()
-            .map(|i| (i.clone(), Some("moved".into())))
+        let changes: Vec<Change> = ids
+            .into_iter()
+            .map(|key| Change {
+                key,
+                old: None,
+                new: Some("moved".into()),
+            })
             .collect();
-        let to_old: Vec<(String, Option<Value>)> = ids.iter().map(|i| (i.clone(), None)).collect();
-        bulk::run(
-            conn,
-            &bulk::set_by_key(backend, "notes", "id", "tag", &to_new),
-        )
-        .await?;
-        for sql in bulk::set_by_key(backend, "notes", "id", "tag", &to_old) {
-            folder.record(RecipeOp::Sql { sql });
-        }
-        Ok(())
+        cx.set_values("notes", "id", "tag", &changes).await
     }
 
-    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        undo::replay_recorded(m, self.name()).await
-    }
-}
-
-impl Step for S6 {
-    fn summary(&self) -> &'static str {
-        "test: merge labels (its down must read data)"
-    }
-    fn down_storable(&self) -> bool {
-        false
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for S6 {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.get_connection()
+impl Step for S6 {
+    fn summary(&self) -> &'static str {
+        "test: merge labels (its down must read data)"
+    }
+
+    fn down_storable(&self) -> bool {
+        false
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.manager()
+            .get_connection()
             .execute_unprepared("UPDATE labels SET name = lower(name)")
             .await?;
         Ok(())
     }
-    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
-        Err(DbErr::Migration("the old names are gone".into()))
+
+    async fn down(&self, _cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        Err(MigrateError::Refused("the old names are gone".into()))
     }
 }
 
 /// The older binary: steps 1..3.
-pub struct OldMigrator;
-impl StepList for OldMigrator {
+pub struct OldSteps;
+impl StepList for OldSteps {
     fn steps() -> Vec<Box<dyn Step>> {
         vec![Box::new(S1), Box::new(S2), Box::new(S3)]
     }
 }
-migration::toolkit::cortex_migrator!(OldMigrator);
+pub type OldMigrator = SeaOrmMigrator<OldSteps>;
 
 /// The newer binary: steps 1..5.
-pub struct NewMigrator;
-impl StepList for NewMigrator {
+pub struct NewSteps;
+impl StepList for NewSteps {
     fn steps() -> Vec<Box<dyn Step>> {
         vec![
             Box::new(S1),
@@ -238,7 +240,7 @@ impl StepList for NewMigrator {
         ]
     }
 }
-migration::toolkit::cortex_migrator!(NewMigrator);
+pub type NewMigrator = SeaOrmMigrator<NewSteps>;
 
 /// A newer-still binary whose last step cannot store its down.
 pub struct NewestMigrator;

@@ -1,14 +1,13 @@
 //! What the folder steps know about Cortex's data: `model.yml` files, the
 //! rows that point at them, and statements that change many rows at once.
 
-pub mod bulk;
 pub mod model_yml;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::toolkit::Folder;
 use crate::toolkit::paths::{DataDir, Located};
-use crate::toolkit::undo::{LineEdit, RecipeOp};
+use crate::toolkit::undo::LineEdit;
+use crate::toolkit::{Folder, LinesEdited, MigrateError};
 use model_yml::ModelYml;
 
 /// The columns of a `models` row the folder steps use.
@@ -138,12 +137,11 @@ pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
 pub const REWRITE_BATCH: usize = 512;
 
 /// `model.yml` rewrites a folder step gathers and hands to the journal
-/// [`REWRITE_BATCH`] at a time, each batch followed by recording the line
-/// edits that undo it.
+/// [`REWRITE_BATCH`] at a time; the folder records the line edits that undo
+/// each batch.
 #[derive(Debug, Default)]
 pub struct Rewrites {
-    pending: Vec<(String, Vec<u8>)>,
-    undo: Vec<RecipeOp>,
+    pending: Vec<LinesEdited>,
     done: usize,
 }
 
@@ -156,11 +154,11 @@ impl Rewrites {
         rel: String,
         text: String,
         edits: &[LineEdit],
-    ) -> Result<(), DbErr> {
-        self.pending.push((rel.clone(), text.into_bytes()));
-        self.undo.push(RecipeOp::EditLines {
+    ) -> Result<(), MigrateError> {
+        self.pending.push(LinesEdited {
             path: rel,
-            edits: edits.iter().map(LineEdit::inverse).collect(),
+            text,
+            edits: edits.to_vec(),
         });
         if self.pending.len() >= REWRITE_BATCH {
             self.flush(folder).await?;
@@ -169,19 +167,13 @@ impl Rewrites {
     }
 
     /// Hands over what is left; returns how many files were rewritten.
-    pub async fn finish(mut self, folder: &Folder) -> Result<usize, DbErr> {
+    pub async fn finish(mut self, folder: &Folder) -> Result<usize, MigrateError> {
         self.flush(folder).await?;
         Ok(self.done)
     }
 
-    async fn flush(&mut self, folder: &Folder) -> Result<(), DbErr> {
+    async fn flush(&mut self, folder: &Folder) -> Result<(), MigrateError> {
         self.done += self.pending.len();
-        folder
-            .rewrite_many(std::mem::take(&mut self.pending))
-            .await?;
-        std::mem::take(&mut self.undo)
-            .into_iter()
-            .for_each(|op| folder.record(op));
-        Ok(())
+        folder.write_edited(std::mem::take(&mut self.pending)).await
     }
 }

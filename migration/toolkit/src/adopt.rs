@@ -534,7 +534,7 @@ pub async fn adopt<C: ConnectionTrait>(
         if v > found.version {
             continue;
         }
-        let sum = checksum(step.as_ref(), backend);
+        let sum = checksum(step.as_ref());
         history::record_up(
             conn,
             Record {

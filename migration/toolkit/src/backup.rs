@@ -23,7 +23,6 @@ use super::error::{Direction, MigrateError, Result};
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
 use super::platform;
-use super::step::hex;
 
 /// The folder in a backup that holds the old versions of rewritten files.
 pub const FILES_DIR: &str = "files";
@@ -82,6 +81,11 @@ pub struct Manifest {
 
 fn backups_dir(dir: &DataDir) -> PathBuf {
     dir.state_dir().join(BACKUPS_DIR)
+}
+
+/// Lower-case hex of bytes.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sha256_hex(path: &Path) -> Result<String> {

@@ -160,6 +160,28 @@ pub enum MigrateError {
         waited_secs: u64,
     },
 
+    /// A lock inside this process was poisoned by a panic.
+    #[error("{what} is unusable after a panic in this process; run again")]
+    Poisoned { what: &'static str },
+
+    /// Work on another thread panicked.
+    #[error("{what} panicked: {detail}; nothing of it was committed, run again")]
+    Panicked { what: &'static str, detail: String },
+
+    /// `down` of a step that recorded no undo when it was applied.
+    #[error(
+        "step {step} has no stored undo (was it applied without cortex-migrate?); \
+         restore a backup taken before it instead"
+    )]
+    NoStoredUndo { step: String },
+
+    /// A stored undo that says it cannot be replayed.
+    #[error(
+        "step {step} cannot be undone from what it stored (its down reads data to decide); \
+         restore the backup taken before it instead"
+    )]
+    NotReplayable { step: String },
+
     #[error("{0}")]
     Refused(String),
 }
@@ -202,6 +224,14 @@ impl MigrateError {
             MigrateError::Step { source, .. } => source.root(),
             other => other,
         }
+    }
+}
+
+impl From<DbErr> for MigrateError {
+    /// A statement of a step failed; the runner classifies it further
+    /// (busy, read-only, not a database).
+    fn from(source: DbErr) -> Self {
+        MigrateError::db("a statement of the step", source)
     }
 }
 

@@ -7,18 +7,19 @@
 use sea_orm_migration::prelude::*;
 
 use super::error::MigrateError;
-use super::step::{Step, StepKind};
-use super::undo::{self, Recipe};
+use super::step::{Step, StepKind, StepSource};
+use super::step_context::StepContext;
+use super::undo::StoredUndo;
 
 /// An applied step known only by its stored recipe.
 #[derive(Debug, Clone)]
 pub struct RecordedStep {
     name: String,
-    recipe: Option<Recipe>,
+    recipe: Option<StoredUndo>,
 }
 
 impl RecordedStep {
-    pub fn new(name: String, recipe: Option<Recipe>) -> RecordedStep {
+    pub fn new(name: String, recipe: Option<StoredUndo>) -> RecordedStep {
         RecordedStep { name, recipe }
     }
 }
@@ -29,33 +30,38 @@ impl MigrationName for RecordedStep {
     }
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for RecordedStep {
-    async fn up(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        Err(MigrateError::Refused(format!(
-            "step {} belongs to a newer cortex-migrate; this binary can only undo it",
-            self.name
-        ))
-        .into())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match &self.recipe {
-            Some(r) => undo::replay(manager, &self.name, r).await,
-            None => Err(
-                MigrateError::Refused(format!("step {} has no stored recipe", self.name)).into(),
-            ),
-        }
+impl StepSource for RecordedStep {
+    /// A recorded step has no source here: its checksum is never compared,
+    /// it only goes down.
+    fn source(&self) -> &'static str {
+        ""
     }
 }
 
+#[async_trait::async_trait]
 impl Step for RecordedStep {
+    async fn up(&self, _cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        Err(MigrateError::Refused(format!(
+            "step {} belongs to a newer cortex-migrate; this binary can only undo it",
+            self.name
+        )))
+    }
+
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        match &self.recipe {
+            Some(r) => cx.replay(r).await,
+            None => Err(MigrateError::NoStoredUndo {
+                step: self.name.clone(),
+            }),
+        }
+    }
+
     fn summary(&self) -> &'static str {
         "applied by a newer cortex-migrate; undone from the recipe it stored"
     }
 
     fn kind(&self) -> StepKind {
-        if self.recipe.as_ref().is_some_and(Recipe::touches_files) {
+        if self.recipe.as_ref().is_some_and(StoredUndo::touches_files) {
             StepKind::Folder
         } else {
             StepKind::Schema

@@ -16,6 +16,17 @@ pub fn archive_name(tag: &str, table: &str) -> String {
     format!("{ARCHIVE_PREFIX}{tag}_{table}")
 }
 
+/// How a step's statements run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExecMode<'a> {
+    /// Finishing or reverting a step MySQL left half done: ops accept the
+    /// state a half-run left (an archive already made, a column already
+    /// gone) instead of refusing it.
+    pub resume: bool,
+    /// In a dry run (`plan`): where every statement is noted.
+    pub log: Option<&'a std::sync::Mutex<Vec<String>>>,
+}
+
 /// One change to the schema (and the data it carries).
 #[derive(Debug, Clone)]
 pub enum SchemaOp {
@@ -131,7 +142,7 @@ impl SchemaOp {
     }
 
     /// Runs the op, looking at what exists first.
-    pub async fn run(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn run(&self, manager: &SchemaManager<'_>, mode: ExecMode<'_>) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         let conn = manager.get_connection();
         match self {
@@ -144,8 +155,8 @@ impl SchemaOp {
                 let has_table = manager.has_table(table).await?;
                 let has_archive = manager.has_table(&archive).await?;
                 match (has_table, has_archive) {
-                    (false, true) => exec(conn, rename_sql(backend, &archive, table)).await,
-                    (false, false) => exec(conn, build(backend, stmt)).await,
+                    (false, true) => exec(conn, mode, rename_sql(backend, &archive, table)).await,
+                    (false, false) => exec(conn, mode, build(backend, stmt)).await,
                     (true, false) => Ok(()),
                     (true, true) => Err(DbErr::Migration(format!(
                         "both {table} and its archive {archive} exist; \
@@ -158,7 +169,7 @@ impl SchemaOp {
                 if manager.has_column(*table, &name).await? {
                     return Ok(());
                 }
-                self.exec_sql(conn, backend).await
+                self.exec_sql(conn, backend, mode).await
             }
             SchemaOp::RestoreColumns {
                 archive_tag,
@@ -179,9 +190,14 @@ impl SchemaOp {
                     }
                 }
                 if !kept.is_empty() {
-                    exec(conn, restore_sql(backend, &archive, table, key, &kept)).await?;
+                    exec(
+                        conn,
+                        mode,
+                        restore_sql(backend, &archive, table, key, &kept),
+                    )
+                    .await?;
                 }
-                exec(conn, format!("DROP TABLE {}", q(backend, &archive))).await
+                exec(conn, mode, format!("DROP TABLE {}", q(backend, &archive))).await
             }
             // Finishing or reverting a run MySQL left half done: each op
             // does only the part that is not done yet.
@@ -190,7 +206,7 @@ impl SchemaOp {
                 table,
                 key,
                 columns,
-            } if super::step_context::resuming() => {
+            } if mode.resume => {
                 let archive = archive_name(archive_tag, table);
                 let mut present = Vec::new();
                 for c in columns.iter() {
@@ -199,38 +215,44 @@ impl SchemaOp {
                     }
                 }
                 if !manager.has_table(&archive).await? && !present.is_empty() {
-                    exec(conn, archive_sql(backend, &archive, table, key, &present)).await?;
+                    exec(
+                        conn,
+                        mode,
+                        archive_sql(backend, &archive, table, key, &present),
+                    )
+                    .await?;
                 }
                 for c in present {
-                    exec(conn, drop_column_sql(backend, table, c)).await?;
+                    exec(conn, mode, drop_column_sql(backend, table, c)).await?;
                 }
                 Ok(())
             }
-            SchemaOp::ArchiveTable { archive_tag, table } if super::step_context::resuming() => {
+            SchemaOp::ArchiveTable { archive_tag, table } if mode.resume => {
                 if manager.has_table(*table).await?
                     && !manager.has_table(archive_name(archive_tag, table)).await?
                 {
                     exec(
                         conn,
+                        mode,
                         rename_sql(backend, table, &archive_name(archive_tag, table)),
                     )
                     .await?;
                 }
                 Ok(())
             }
-            SchemaOp::DropTable(t) if super::step_context::resuming() => {
+            SchemaOp::DropTable(t) if mode.resume => {
                 if manager.has_table(*t).await? {
-                    self.exec_sql(conn, backend).await?;
+                    self.exec_sql(conn, backend, mode).await?;
                 }
                 Ok(())
             }
-            SchemaOp::DropDerivedColumn { table, column } if super::step_context::resuming() => {
+            SchemaOp::DropDerivedColumn { table, column } if mode.resume => {
                 if manager.has_table(*table).await? && manager.has_column(*table, *column).await? {
-                    self.exec_sql(conn, backend).await?;
+                    self.exec_sql(conn, backend, mode).await?;
                 }
                 Ok(())
             }
-            _ => self.exec_sql(conn, backend).await,
+            _ => self.exec_sql(conn, backend, mode).await,
         }
     }
 
@@ -239,9 +261,10 @@ impl SchemaOp {
         &self,
         conn: &C,
         backend: DbBackend,
+        mode: ExecMode<'_>,
     ) -> Result<(), DbErr> {
         for s in self.sql(backend) {
-            exec(conn, s).await?;
+            exec(conn, mode, s).await?;
         }
         Ok(())
     }
@@ -256,9 +279,13 @@ impl SchemaOp {
 }
 
 /// Runs a list of ops in order.
-pub async fn run_ops(manager: &SchemaManager<'_>, ops: &[SchemaOp]) -> Result<(), DbErr> {
+pub async fn run_ops(
+    manager: &SchemaManager<'_>,
+    ops: &[SchemaOp],
+    mode: ExecMode<'_>,
+) -> Result<(), DbErr> {
     for op in ops {
-        op.run(manager).await?;
+        op.run(manager, mode).await?;
     }
     Ok(())
 }
@@ -270,10 +297,18 @@ pub fn ops_sql(backend: DbBackend, ops: &[SchemaOp]) -> Vec<String> {
 
 /// Runs one statement on `conn`: the fault point every statement passes,
 /// then the debug and SQL logs, then the statement itself.
-pub async fn exec<C: ConnectionTrait>(conn: &C, sql: String) -> Result<(), DbErr> {
-    super::fault::point("sql: before statement").map_err(DbErr::from)?;
+pub async fn exec<C: ConnectionTrait>(
+    conn: &C,
+    mode: ExecMode<'_>,
+    sql: String,
+) -> Result<(), DbErr> {
+    crate::fault::point("sql: before statement").map_err(DbErr::from)?;
     tracing::debug!(%sql, "execute");
-    super::step_context::log_sql(&sql);
+    if let Some(log) = mode.log
+        && let Ok(mut v) = log.lock()
+    {
+        v.push(sql.clone());
+    }
     conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
         .map(|_| ())
@@ -354,30 +389,4 @@ pub fn key_text(backend: DbBackend, col: impl IntoIden) -> ColumnDef {
         c.text();
     }
     c
-}
-
-/// Implements sea-orm-migration's `MigrationTrait` for a step written as
-/// schema ops: `up` runs its `up_ops`, `down` its `down_ops`.
-#[macro_export]
-macro_rules! ops_migration {
-    ($ty:ty) => {
-        #[$crate::async_trait::async_trait]
-        impl $crate::sea_orm_migration::MigrationTrait for $ty {
-            async fn up(
-                &self,
-                manager: &$crate::sea_orm_migration::SchemaManager,
-            ) -> Result<(), $crate::sea_orm_migration::DbErr> {
-                let ops = $crate::Step::up_ops(self, manager.get_database_backend());
-                $crate::run_ops(manager, &ops).await
-            }
-
-            async fn down(
-                &self,
-                manager: &$crate::sea_orm_migration::SchemaManager,
-            ) -> Result<(), $crate::sea_orm_migration::DbErr> {
-                let ops = $crate::Step::down_ops(self, manager.get_database_backend());
-                $crate::run_ops(manager, &ops).await
-            }
-        }
-    };
 }

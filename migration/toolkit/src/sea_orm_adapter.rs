@@ -1,16 +1,23 @@
-//! The bridge from sea-orm-migration's `MigratorTrait`: the functions the
-//! `cortex_migrator!` macro routes `up`, `down`, `status`, `refresh`,
-//! `reset` and `fresh` to, so that `Migrator::up`, `run_cli` and
-//! `sea-orm-cli migrate` all go through the cortex runner.
+//! sea-orm-migration's side of the runner: [`SeaOrmMigrator`] implements
+//! `MigratorTrait` over a step list, routing `up`, `down`, `status`,
+//! `refresh`, `reset` and `fresh` through the cortex runner, so that
+//! `Migrator::up`, `run_cli` and `sea-orm-cli migrate` all get it.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseExecutor};
 
-use super::error::{Direction, MigrateError};
-use super::history;
-use super::runner::{Options, Report, Runner, Target, default_data_dir, sqlite_file};
-use super::status::read_status;
-use super::step::StepList;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use sea_orm_migration::IntoSchemaManagerConnection;
+
+use crate::error::{Direction, MigrateError};
+use crate::history;
+use crate::progress::ProgressSink;
+use crate::runner::{Options, Report, Runner, Target, default_data_dir, sqlite_file};
+use crate::status::read_status;
+use crate::step::{Step, StepList};
+use crate::step_context::{StepContext, StepRun};
 
 fn print_report(report: &Report) {
     if let Some(r) = &report.recovered {
@@ -141,95 +148,118 @@ pub async fn sea_orm_status<M: StepList, C: ConnectionTrait>(
     Ok(())
 }
 
-/// Implements sea-orm-migration's `MigratorTrait` for a type that lists its
-/// steps with [`StepList`], routing `up`, `down`, `status`, `refresh`,
-/// `reset` and `fresh` through the cortex runner.
-#[macro_export]
-macro_rules! cortex_migrator {
-    ($ty:ty) => {
-        #[$crate::async_trait::async_trait]
-        impl $crate::sea_orm_migration::MigratorTrait for $ty {
-            fn migrations() -> Vec<Box<dyn $crate::sea_orm_migration::MigrationTrait>> {
-                <$ty as $crate::StepList>::steps()
-                    .into_iter()
-                    .map(|s| s as Box<dyn $crate::sea_orm_migration::MigrationTrait>)
-                    .collect()
-            }
+/// sea-orm-migration's migrator over the steps `S` lists: `up`, `down`,
+/// `status`, `refresh`, `reset` and `fresh` go through the cortex runner,
+/// so `Migrator::up(&db, None)`, `run_cli` and `sea-orm-cli migrate` get
+/// the same transactions, locks, recovery and adoption as `cortex-migrate`.
+pub struct SeaOrmMigrator<S>(PhantomData<S>);
 
-            async fn up<'c, C>(
-                db: C,
-                steps: Option<u32>,
-            ) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::sea_orm_adapter::sea_orm_up::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                    steps,
-                )
-                .await
-            }
+impl<S> SeaOrmMigrator<S> {
+    /// The migrator (a value, for `run_cli`).
+    pub const fn new() -> Self {
+        SeaOrmMigrator(PhantomData)
+    }
+}
 
-            async fn down<'c, C>(
-                db: C,
-                steps: Option<u32>,
-            ) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::sea_orm_adapter::sea_orm_down::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                    steps,
-                )
-                .await
-            }
+impl<S> Default for SeaOrmMigrator<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
-            async fn refresh<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::sea_orm_adapter::sea_orm_refresh::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                )
-                .await
-            }
+impl<S: StepList> StepList for SeaOrmMigrator<S> {
+    fn steps() -> Vec<Box<dyn Step>> {
+        S::steps()
+    }
+}
 
-            async fn reset<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::sea_orm_adapter::sea_orm_reset::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                )
-                .await
-            }
+#[async_trait::async_trait]
+impl<S: StepList> MigratorTrait for SeaOrmMigrator<S> {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        S::steps()
+            .into_iter()
+            .map(|step| Box::new(AsMigration(step)) as Box<dyn MigrationTrait>)
+            .collect()
+    }
 
-            async fn fresh<'c, C>(db: C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::IntoSchemaManagerConnection<'c>,
-            {
-                $crate::sea_orm_adapter::sea_orm_fresh::<$ty>(
-                    $crate::sea_orm_migration::IntoSchemaManagerConnection::into_database_executor(
-                        db,
-                    ),
-                )
-                .await
-            }
+    async fn up<'c, C>(db: C, steps: Option<u32>) -> Result<(), DbErr>
+    where
+        C: IntoSchemaManagerConnection<'c>,
+    {
+        sea_orm_up::<S>(db.into_database_executor(), steps).await
+    }
 
-            async fn status<C>(db: &C) -> Result<(), $crate::sea_orm_migration::DbErr>
-            where
-                C: $crate::sea_orm_migration::sea_orm::ConnectionTrait,
-            {
-                $crate::sea_orm_adapter::sea_orm_status::<$ty, C>(db).await
-            }
+    async fn down<'c, C>(db: C, steps: Option<u32>) -> Result<(), DbErr>
+    where
+        C: IntoSchemaManagerConnection<'c>,
+    {
+        sea_orm_down::<S>(db.into_database_executor(), steps).await
+    }
+
+    async fn refresh<'c, C>(db: C) -> Result<(), DbErr>
+    where
+        C: IntoSchemaManagerConnection<'c>,
+    {
+        sea_orm_refresh::<S>(db.into_database_executor()).await
+    }
+
+    async fn reset<'c, C>(db: C) -> Result<(), DbErr>
+    where
+        C: IntoSchemaManagerConnection<'c>,
+    {
+        sea_orm_reset::<S>(db.into_database_executor()).await
+    }
+
+    async fn fresh<'c, C>(db: C) -> Result<(), DbErr>
+    where
+        C: IntoSchemaManagerConnection<'c>,
+    {
+        sea_orm_fresh::<S>(db.into_database_executor()).await
+    }
+
+    async fn status<C>(db: &C) -> Result<(), DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        sea_orm_status::<S, C>(db).await
+    }
+}
+
+/// A step as sea-orm-migration's `MigrationTrait`, for what sea-orm reads
+/// of `migrations()` (names). Run directly, outside the runner, a step gets
+/// no data folder and no journal: schema steps work, a folder step says so.
+struct AsMigration(Box<dyn Step>);
+
+impl MigrationName for AsMigration {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AsMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.run(manager, Direction::Up).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.run(manager, Direction::Down).await
+    }
+}
+
+impl AsMigration {
+    async fn run(&self, manager: &SchemaManager<'_>, direction: Direction) -> Result<(), DbErr> {
+        let run = Arc::new(StepRun::new(
+            self.0.name(),
+            direction,
+            None,
+            ProgressSink::default(),
+        ));
+        let cx = StepContext::new(manager, run);
+        match direction {
+            Direction::Up => self.0.up(&cx).await?,
+            Direction::Down => self.0.down(&cx).await?,
         }
-    };
+        Ok(())
+    }
 }

@@ -14,7 +14,7 @@ use super::journal::PendingJournal;
 use super::lock::{self, Holder};
 use super::paths::DataDir;
 use super::runner::{check_readable, classify};
-use super::step::{Step, StepKind, checksum};
+use super::step::{ChecksumMatch, Step, StepKind, compare_checksum};
 
 /// One step as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -115,7 +115,7 @@ pub async fn read_status<C: ConnectionTrait>(
         };
         let drifted = a
             .and_then(|a| a.checksum.as_ref())
-            .is_some_and(|c| *c != checksum(s.as_ref(), backend));
+            .is_some_and(|c| compare_checksum(s.as_ref(), c) == ChecksumMatch::Changed);
         steps.push(StepStatus {
             name: s.name().to_owned(),
             summary: s.summary().to_owned(),
@@ -152,7 +152,7 @@ pub async fn read_status<C: ConnectionTrait>(
         .last()
         .and_then(|a| a.schema_after.as_ref())
         .map(|s| {
-            super::step::hex(&<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))[..16].to_owned()
+            format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))[..16].to_owned()
         });
     Ok(Status {
         backend: format!("{backend:?}").to_lowercase(),

@@ -1,65 +1,61 @@
-//! What a running step can reach besides its `SchemaManager`: the data
-//! folder, the journal for its file operations and the progress sink. The
-//! runner sets it (a tokio task-local) around each step; a folder step that
-//! is called any other way gets a clear error instead of touching files
-//! without a journal.
+//! What a running step reaches, and the only way it reaches it: the
+//! [`StepContext`] the runner hands to `up` and `down`. It holds the step's
+//! `SchemaManager` (inside the step's transaction), runs schema ops, sets
+//! values recording what undoes them, hands out the data folder
+//! ([`Folder`], whose every change goes through the step's journal), takes
+//! notes and progress, and replays the step's stored undo.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use sea_orm_migration::DbErr;
+use sea_orm_migration::SchemaManager;
+use sea_orm_migration::prelude::Value;
+use sea_orm_migration::sea_orm::DbBackend;
 
-use super::backup::Recorder;
-use super::error::{Direction, MigrateError, Result};
-use super::journal::{Content, FileOp, Journal};
-use super::paths::DataDir;
-use super::progress::{Event, ProgressSink};
-use super::undo::RecipeOp;
+use crate::backup::Recorder;
+use crate::error::{Direction, MigrateError, Result};
+use crate::journal::{Content, FileOp, Journal, Observer};
+use crate::paths::DataDir;
+use crate::progress::{Event, ProgressSink};
+use crate::rows;
+use crate::schema_ops::{self, ExecMode, SchemaOp};
+use crate::undo::{self, LineEdit, StoredUndo, UndoOp};
 
-/// The context of the step that runs now.
-pub struct StepContext {
+/// What the runner keeps of the step that runs now.
+pub(crate) struct StepRun {
     pub(crate) step: String,
     pub(crate) direction: Direction,
     pub(crate) data_dir: Option<DataDir>,
     pub(crate) journal: Mutex<Option<Journal>>,
     pub(crate) progress: ProgressSink,
-    /// The typed error behind the `DbErr` a step had to return.
-    pub(crate) error: Mutex<Option<MigrateError>>,
     /// When set, file operations are only described, not done (`plan`).
     pub(crate) dry_run: Option<Mutex<Vec<FileOp>>>,
     /// Lines a step wants shown in its summary (skipped models and such).
     pub(crate) notes: Mutex<Vec<String>>,
     /// What undoes each change the step made, in the order made.
-    pub(crate) inverse: Mutex<Vec<RecipeOp>>,
+    pub(crate) inverse: Mutex<Vec<UndoOp>>,
     /// In a dry run (`plan`): every statement the step ran.
     pub(crate) sql_log: Option<Mutex<Vec<String>>>,
     /// The backup of the run, which keeps what the step's file operations
     /// replace.
     pub(crate) backup: Option<Arc<Recorder>>,
-    /// Finishing or reverting a step MySQL left half done: schema ops
-    /// accept the state a half-run left (an archive already made, a column
-    /// already gone) instead of refusing it.
+    /// Finishing or reverting a step MySQL left half done.
     pub(crate) resume: bool,
 }
 
-tokio::task_local! {
-    static CURRENT: Arc<StepContext>;
-}
-
-impl StepContext {
+impl StepRun {
     pub(crate) fn new(
         step: &str,
         direction: Direction,
         data_dir: Option<DataDir>,
         progress: ProgressSink,
     ) -> Self {
-        StepContext {
+        StepRun {
             step: step.to_owned(),
             direction,
             data_dir,
             journal: Mutex::new(None),
             progress,
-            error: Mutex::new(None),
             dry_run: None,
             notes: Mutex::new(Vec::new()),
             inverse: Mutex::new(Vec::new()),
@@ -92,17 +88,18 @@ impl StepContext {
             .unwrap_or_default()
     }
 
-    /// Runs `fut` with `ctx` as the current step context.
-    pub(crate) async fn scope<F: std::future::Future>(ctx: Arc<StepContext>, fut: F) -> F::Output {
-        CURRENT.scope(ctx, fut).await
-    }
-
     pub(crate) fn take_journal(&self) -> Option<Journal> {
         self.journal.lock().ok().and_then(|mut j| j.take())
     }
 
-    pub(crate) fn take_error(&self) -> Option<MigrateError> {
-        self.error.lock().ok().and_then(|mut e| e.take())
+    /// Makes the journal's records durable (before the step commits).
+    pub(crate) fn sync_journal(&self) -> Result<()> {
+        match self.journal.lock() {
+            Ok(mut j) => j.as_mut().map_or(Ok(()), Journal::sync),
+            Err(_) => Err(MigrateError::Poisoned {
+                what: "the step's journal",
+            }),
+        }
     }
 
     pub(crate) fn take_notes(&self) -> Vec<String> {
@@ -112,8 +109,8 @@ impl StepContext {
             .unwrap_or_default()
     }
 
-    /// The recorded inverse actions, newest first: the step's down recipe.
-    pub(crate) fn take_inverse(&self) -> Vec<RecipeOp> {
+    /// The recorded inverse actions, newest first: the step's stored undo.
+    pub(crate) fn take_inverse(&self) -> Vec<UndoOp> {
         let mut v = self
             .inverse
             .lock()
@@ -129,118 +126,320 @@ impl StepContext {
             .and_then(|d| d.lock().ok().map(|v| v.clone()))
             .unwrap_or_default()
     }
-}
 
-/// A folder step's handle on the data folder. Every change goes through the
-/// journal, so it commits or rolls back with the step's transaction.
-pub struct Folder {
-    ctx: Arc<StepContext>,
-    dir: DataDir,
-}
-
-impl Folder {
-    /// The data folder of the step that runs now, or an error (as the
-    /// `DbErr` a `MigrationTrait` method returns) when there is none.
-    pub fn current() -> std::result::Result<Folder, DbErr> {
-        let ctx = CURRENT.try_with(Arc::clone).map_err(|_| {
-            DbErr::Migration(
-                "a folder step must run through the cortex-migrate runner \
-                 (Migrator::up/down, `cortex-migrate`, or `sea-orm-cli migrate`)"
-                    .into(),
-            )
-        })?;
-        let Some(dir) = ctx.data_dir.clone() else {
-            let e = MigrateError::NoDataFolder {
-                step: ctx.step.clone(),
-            };
-            let msg = e.to_string();
-            if let Ok(mut slot) = ctx.error.lock() {
-                *slot = Some(e);
-            }
-            return Err(DbErr::Migration(msg));
-        };
-        Ok(Folder { ctx, dir })
-    }
-
-    /// The data folder.
-    pub fn dir(&self) -> &DataDir {
-        &self.dir
-    }
-
-    /// Which way the step runs.
-    pub fn direction(&self) -> Direction {
-        self.ctx.direction
-    }
-
-    /// Whether this is a `plan` (nothing is changed).
-    pub fn is_dry_run(&self) -> bool {
-        self.ctx.dry_run.is_some()
-    }
-
-    /// Turns a typed error into the `DbErr` a step returns, keeping the typed
-    /// one for the runner.
-    pub fn fail(&self, e: MigrateError) -> DbErr {
-        let msg = e.to_string();
-        if let Ok(mut slot) = self.ctx.error.lock()
-            && slot.is_none()
-        {
-            *slot = Some(e);
+    fn mode(&self) -> ExecMode<'_> {
+        ExecMode {
+            resume: self.resume,
+            log: self.sql_log.as_ref(),
         }
-        DbErr::Migration(msg)
     }
 
-    /// Adds a line to the step's summary (e.g. a model that was skipped).
-    pub fn note(&self, line: impl Into<String>) {
-        let line = line.into();
-        tracing::debug!(step = %self.ctx.step, "{line}");
-        self.ctx.progress.emit(Event::Note {
-            step: self.ctx.step.clone(),
+    fn note(&self, line: String) {
+        tracing::debug!(step = %self.step, "{line}");
+        self.progress.emit(Event::Note {
+            step: self.step.clone(),
             message: line.clone(),
         });
-        if let Ok(mut n) = self.ctx.notes.lock() {
+        if let Ok(mut n) = self.notes.lock() {
             n.push(line);
         }
     }
 
-    /// Reports rows filled in so far.
-    pub fn rows_done(&self, done: u64, total: u64) {
-        self.ctx.progress.emit(Event::Rows {
-            step: self.ctx.step.clone(),
+    fn push_undo(&self, op: UndoOp) {
+        if self.dry_run.is_some() {
+            return;
+        }
+        if let Ok(mut v) = self.inverse.lock() {
+            v.push(op);
+        }
+    }
+}
+
+impl Observer for StepRun {
+    fn done(&self, op: &FileOp, dir: &DataDir) -> Result<()> {
+        match &self.backup {
+            Some(b) => b.observe(op, dir),
+            None => Ok(()),
+        }
+    }
+
+    fn bytes_copied(&self, done: u64, total: u64) {
+        self.progress.emit(Event::Bytes {
+            step: self.step.clone(),
             done,
             total,
         });
+    }
+}
+
+/// What a step's `up` and `down` work with.
+pub struct StepContext<'a> {
+    manager: &'a SchemaManager<'a>,
+    run: Arc<StepRun>,
+}
+
+impl<'a> StepContext<'a> {
+    pub(crate) fn new(manager: &'a SchemaManager<'a>, run: Arc<StepRun>) -> Self {
+        StepContext { manager, run }
+    }
+
+    /// The schema manager, inside the step's transaction (sea-orm's own
+    /// `SchemaManager`: `has_table`, `create_table`, `get_connection`...).
+    pub fn manager(&self) -> &SchemaManager<'a> {
+        self.manager
+    }
+
+    /// The database backend.
+    pub fn backend(&self) -> DbBackend {
+        self.manager.get_database_backend()
+    }
+
+    /// Which way the step runs.
+    pub fn direction(&self) -> Direction {
+        self.run.direction
+    }
+
+    /// Whether this is a `plan` (run in a transaction that is rolled back;
+    /// file operations are only described).
+    pub fn is_dry_run(&self) -> bool {
+        self.run.dry_run.is_some()
+    }
+
+    /// Runs schema ops in order.
+    pub async fn run(&self, ops: &[SchemaOp]) -> Result<()> {
+        schema_ops::run_ops(self.manager, ops, self.run.mode())
+            .await
+            .map_err(MigrateError::from)
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&self, sql: String) -> Result<()> {
+        schema_ops::exec(self.manager.get_connection(), self.run.mode(), sql)
+            .await
+            .map_err(MigrateError::from)
+    }
+
+    /// Sets `column` of the rows of `table` whose `key` is given, from each
+    /// change's `old` to its `new` value (`None` = NULL), and records the
+    /// statements that set the old values back: the step's undo.
+    pub async fn set_values(
+        &self,
+        table: &str,
+        key: &str,
+        column: &str,
+        changes: &[Change],
+    ) -> Result<()> {
+        let backend = self.backend();
+        let pick = |new: bool| -> Vec<(String, Option<Value>)> {
+            changes
+                .iter()
+                .map(|c| {
+                    (
+                        c.key.clone(),
+                        if new { c.new.clone() } else { c.old.clone() },
+                    )
+                })
+                .collect()
+        };
+        for sql in rows::set_by_key(backend, table, key, column, &pick(true)) {
+            self.execute(sql).await?;
+        }
+        for sql in rows::set_by_key(backend, table, key, column, &pick(false)) {
+            self.run.push_undo(UndoOp::Sql { sql });
+        }
+        Ok(())
+    }
+
+    /// Fills `column` of the rows of `table` with values derived from files
+    /// (a backfill); nothing is recorded, since the step's `down_ops` drop
+    /// the column and the next `up` computes the values again.
+    pub async fn fill_derived(
+        &self,
+        table: &str,
+        key: &str,
+        column: &str,
+        values: &[(String, Option<Value>)],
+    ) -> Result<()> {
+        for sql in rows::set_by_key(self.backend(), table, key, column, values) {
+            self.execute(sql).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds what undoes a change the context cannot invert by itself (a
+    /// custom step's own bookkeeping). Ops run newest first.
+    pub fn push_undo(&self, op: UndoOp) {
+        self.run.push_undo(op);
+    }
+
+    /// The data folder, or [`MigrateError::NoDataFolder`] when none is known.
+    pub fn folder(&self) -> Result<Folder> {
+        let Some(dir) = self.run.data_dir.clone() else {
+            return Err(MigrateError::NoDataFolder {
+                step: self.run.step.clone(),
+            });
+        };
+        Ok(Folder {
+            run: Arc::clone(&self.run),
+            dir,
+        })
+    }
+
+    /// Adds a line to the step's summary (e.g. a model that was skipped).
+    pub fn note(&self, line: impl Into<String>) {
+        self.run.note(line.into());
+    }
+
+    /// Reports rows done so far.
+    pub fn rows_done(&self, done: u64, total: u64) {
+        self.run.progress.emit(Event::Rows {
+            step: self.run.step.clone(),
+            done,
+            total,
+        });
+    }
+
+    /// The `down` of a step whose `up` recorded its undo: replays it.
+    pub async fn undo(&self) -> Result<()> {
+        let step = self.run.step.clone();
+        let stored = undo::load(self.manager.get_connection(), &step)
+            .await?
+            .ok_or_else(|| MigrateError::NoStoredUndo { step: step.clone() })?;
+        self.replay(&stored).await
+    }
+
+    /// Replays a stored undo inside the running step: SQL on the step's
+    /// connection, file operations through its journal. A file that changed
+    /// or vanished since the step ran is left alone and noted, never
+    /// overwritten.
+    pub(crate) async fn replay(&self, stored: &StoredUndo) -> Result<()> {
+        if !stored.storable {
+            return Err(MigrateError::NotReplayable {
+                step: self.run.step.clone(),
+            });
+        }
+        let folder = if stored.touches_files() {
+            Some(self.folder()?)
+        } else {
+            None
+        };
+        let mut edits: Vec<(String, Vec<u8>)> = Vec::new();
+        for op in &stored.ops {
+            match (op, &folder) {
+                (UndoOp::Sql { sql }, _) => self.execute(sql.clone()).await?,
+                (UndoOp::Move { from, to }, Some(f)) => {
+                    // Edits gathered so far concern paths before this move.
+                    if !edits.is_empty() {
+                        f.rewrite_many(std::mem::take(&mut edits)).await?;
+                    }
+                    let root = f.dir().root();
+                    if root.join(to).exists() && !root.join(from).exists() {
+                        self.note(format!("{to} is already back in place"));
+                    } else if !root.join(from).exists() {
+                        self.note(format!("{from} is gone; it cannot be moved back to {to}"));
+                    } else {
+                        f.move_path(from, to).await?;
+                    }
+                }
+                (UndoOp::EditLines { path, edits: lines }, Some(f)) => {
+                    let abs = f.dir().root().join(path);
+                    let Ok(text) = std::fs::read_to_string(&abs) else {
+                        self.note(format!(
+                            "{path} is gone or unreadable; its lines were not changed back"
+                        ));
+                        continue;
+                    };
+                    match undo::apply_line_edits(&text, lines) {
+                        Ok(new) => edits.push((path.clone(), new.into_bytes())),
+                        Err(why) => self.note(format!(
+                            "{path} changed since the step ran ({why}); left as it is"
+                        )),
+                    }
+                }
+                // `touches_files` made the folder for every file op.
+                (_, None) => {
+                    return Err(MigrateError::NoDataFolder {
+                        step: self.run.step.clone(),
+                    });
+                }
+            }
+        }
+        if let (Some(f), false) = (&folder, edits.is_empty()) {
+            f.rewrite_many(edits).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One value [`StepContext::set_values`] changes.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The key of the row.
+    pub key: String,
+    /// The value the row has now.
+    pub old: Option<Value>,
+    /// The value it gets.
+    pub new: Option<Value>,
+}
+
+/// A model.yml (or other text file) whose lines a step edits: its path
+/// relative to the data folder, its new text, and the line edits that made
+/// it (their inverses are the step's undo).
+#[derive(Debug, Clone)]
+pub struct LinesEdited {
+    pub path: String,
+    pub text: String,
+    pub edits: Vec<LineEdit>,
+}
+
+/// A step's handle on the data folder. Every change goes through the
+/// journal, so it commits or rolls back with the step's transaction.
+pub struct Folder {
+    run: Arc<StepRun>,
+    dir: DataDir,
+}
+
+impl Folder {
+    /// The data folder.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
     }
 
     fn with_journal<T>(
         &self,
         f: impl FnOnce(&mut Journal) -> Result<T>,
         planned: impl FnOnce() -> Option<FileOp>,
-    ) -> std::result::Result<Option<T>, DbErr> {
-        if let Some(plan) = &self.ctx.dry_run {
+    ) -> Result<Option<T>> {
+        if let Some(plan) = &self.run.dry_run {
             if let (Some(op), Ok(mut v)) = (planned(), plan.lock()) {
                 v.push(op);
             }
             return Ok(None);
         }
         let mut slot = self
-            .ctx
+            .run
             .journal
             .lock()
-            .map_err(|_| DbErr::Migration("journal lock poisoned".into()))?;
+            .map_err(|_| MigrateError::Poisoned {
+                what: "the step's journal",
+            })?;
         if slot.is_none() {
-            let mut j = Journal::begin(&self.dir, &self.ctx.step, self.ctx.direction)
-                .map_err(|e| self.fail(e))?;
-            j.observe_with(self.ctx.backup.clone());
+            let mut j = Journal::begin(&self.dir, &self.run.step, self.run.direction)?;
+            let observer: Arc<dyn Observer> = Arc::clone(&self.run) as Arc<dyn Observer>;
+            j.observe_with(observer);
             *slot = Some(j);
         }
-        let Some(journal) = slot.as_mut() else {
-            return Err(DbErr::Migration("journal missing".into()));
-        };
-        f(journal).map(Some).map_err(|e| self.fail(e))
+        match slot.as_mut() {
+            Some(journal) => f(journal).map(Some),
+            None => Err(MigrateError::Poisoned {
+                what: "the step's journal",
+            }),
+        }
     }
 
-    /// Moves a file or folder (paths relative to the data folder).
-    pub async fn move_path(&self, from: &str, to: &str) -> std::result::Result<(), DbErr> {
+    /// Moves a file or folder (paths relative to the data folder); the
+    /// move back is the step's undo.
+    pub async fn move_path(&self, from: &str, to: &str) -> Result<()> {
         let (f, t) = (from.to_owned(), to.to_owned());
         self.blocking(
             move |j| j.move_path(Path::new(&f), Path::new(&t)),
@@ -251,19 +450,42 @@ impl Folder {
                 })
             },
         )
-        .await
+        .await?;
+        self.run.push_undo(UndoOp::Move {
+            from: to.to_owned(),
+            to: from.to_owned(),
+        });
+        Ok(())
     }
 
-    /// Replaces the content of a file.
-    pub async fn rewrite(&self, path: &str, content: Vec<u8>) -> std::result::Result<(), DbErr> {
+    /// Writes text files whose lines a step edited, all with one journal
+    /// sync; the inverse line edits are the step's undo.
+    pub async fn write_edited(&self, files: Vec<LinesEdited>) -> Result<()> {
+        let mut undo = Vec::with_capacity(files.len());
+        let mut items = Vec::with_capacity(files.len());
+        for f in files {
+            undo.push(UndoOp::EditLines {
+                path: f.path.clone(),
+                edits: f.edits.iter().map(LineEdit::inverse).collect(),
+            });
+            items.push((f.path, f.text.into_bytes()));
+        }
+        self.rewrite_many(items).await?;
+        undo.into_iter().for_each(|op| self.run.push_undo(op));
+        Ok(())
+    }
+
+    /// Replaces the content of a file. Nothing is recorded to undo it: a
+    /// step that uses it writes its own `down`.
+    pub async fn rewrite(&self, path: &str, content: Vec<u8>) -> Result<()> {
         let p = path.to_owned();
         self.blocking(
             move |j| j.rewrite(Path::new(&p), &content),
             || {
                 Some(FileOp::Rewrite {
                     path: path.into(),
-                    old: PathBuf::new(),
-                    tmp: PathBuf::new(),
+                    old: Default::default(),
+                    tmp: Default::default(),
                 })
             },
         )
@@ -271,17 +493,14 @@ impl Folder {
     }
 
     /// Replaces the content of many files at once (one journal sync for
-    /// all of them).
-    pub async fn rewrite_many(
-        &self,
-        items: Vec<(String, Vec<u8>)>,
-    ) -> std::result::Result<(), DbErr> {
-        if let Some(plan) = &self.ctx.dry_run {
+    /// all of them). Nothing is recorded to undo it.
+    pub async fn rewrite_many(&self, items: Vec<(String, Vec<u8>)>) -> Result<()> {
+        if let Some(plan) = &self.run.dry_run {
             if let Ok(mut v) = plan.lock() {
                 v.extend(items.iter().map(|(p, _)| FileOp::Rewrite {
                     path: p.into(),
-                    old: PathBuf::new(),
-                    tmp: PathBuf::new(),
+                    old: Default::default(),
+                    tmp: Default::default(),
                 }));
             }
             return Ok(());
@@ -291,23 +510,8 @@ impl Folder {
         self.blocking(move |j| j.rewrite_many(items), || None).await
     }
 
-    /// Records what undoes a change just made (kept as the step's down
-    /// recipe; replayed by its `down` or by an older binary).
-    pub fn record(&self, op: RecipeOp) {
-        if self.ctx.dry_run.is_some() {
-            return;
-        }
-        if let Ok(mut v) = self.ctx.inverse.lock() {
-            v.push(op);
-        }
-    }
-
-    /// Creates a new file.
-    pub async fn create_file(
-        &self,
-        path: &str,
-        content: Vec<u8>,
-    ) -> std::result::Result<(), DbErr> {
+    /// Creates a new file. Nothing is recorded to undo it.
+    pub async fn create_file(&self, path: &str, content: Vec<u8>) -> Result<()> {
         let p = path.to_owned();
         self.blocking(
             move |j| j.create_file(Path::new(&p), &content),
@@ -322,7 +526,7 @@ impl Folder {
     }
 
     /// Creates a folder and any missing parents.
-    pub async fn create_dir_all(&self, path: &str) -> std::result::Result<(), DbErr> {
+    pub async fn create_dir_all(&self, path: &str) -> Result<()> {
         let p = path.to_owned();
         self.blocking(
             move |j| j.create_dir_all(Path::new(&p)),
@@ -332,7 +536,8 @@ impl Folder {
     }
 
     /// Deletes a file or folder (into the trash until the step commits).
-    pub async fn delete(&self, path: &str) -> std::result::Result<(), DbErr> {
+    /// Nothing is recorded to undo it.
+    pub async fn delete(&self, path: &str) -> Result<()> {
         let p = path.to_owned();
         self.blocking(
             move |j| j.delete(Path::new(&p)),
@@ -352,48 +557,19 @@ impl Folder {
         &self,
         f: impl FnOnce(&mut Journal) -> Result<()> + Send + 'static,
         planned: impl FnOnce() -> Option<FileOp>,
-    ) -> std::result::Result<(), DbErr> {
-        if self.ctx.dry_run.is_some() {
+    ) -> Result<()> {
+        if self.run.dry_run.is_some() {
             return self.with_journal(|_| Ok(()), planned).map(|_| ());
         }
-        let ctx = Arc::clone(&self.ctx);
-        let dir = self.dir.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            CURRENT.sync_scope(Arc::clone(&ctx), || {
-                let folder = Folder { ctx, dir };
-                folder.with_journal(f, || None).map(|_| ())
-            })
-        });
-        handle
+        let folder = Folder {
+            run: Arc::clone(&self.run),
+            dir: self.dir.clone(),
+        };
+        tokio::task::spawn_blocking(move || folder.with_journal(f, || None).map(|_| ()))
             .await
-            .map_err(|e| DbErr::Migration(format!("file operation panicked: {e}")))?
+            .map_err(|e| MigrateError::Panicked {
+                what: "a file operation",
+                detail: e.to_string(),
+            })?
     }
-}
-
-/// Whether the current step is finishing or reverting a half-done run.
-pub(crate) fn resuming() -> bool {
-    CURRENT.try_with(|ctx| ctx.resume).unwrap_or(false)
-}
-
-/// Notes a statement the current step runs (kept only in a dry run, for
-/// `plan`).
-pub(crate) fn log_sql(sql: &str) {
-    let _ = CURRENT.try_with(|ctx| {
-        if let Some(log) = &ctx.sql_log
-            && let Ok(mut v) = log.lock()
-        {
-            v.push(sql.to_owned());
-        }
-    });
-}
-
-/// Reports bytes copied by the current step (from inside the journal).
-pub(crate) fn report_bytes(done: u64, total: u64) {
-    let _ = CURRENT.try_with(|ctx| {
-        ctx.progress.emit(Event::Bytes {
-            step: ctx.step.clone(),
-            done,
-            total,
-        })
-    });
 }

@@ -1,5 +1,5 @@
-//! Down recipes: what undoes a step, written down when the step is applied
-//! and kept with its bookkeeping row. A schema step's recipe is the SQL of
+//! Stored undo: what undoes a step, written down when the step is applied
+//! and kept with its history row (column `down_recipe`). A schema step's recipe is the SQL of
 //! its `down`; a folder step's is the inverse of each change it made (SQL
 //! that puts old values back, moves back, line edits back). A folder step's
 //! `down` replays its recipe, and an older binary that does not know the
@@ -11,12 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::MigrateError;
 use super::history::STEPS_TABLE;
-use super::step_context::Folder;
 
 /// One action of a recipe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum RecipeOp {
+pub enum UndoOp {
     /// A statement for the backend the step ran on.
     Sql { sql: String },
     /// Move a file or folder (paths relative to the data folder).
@@ -46,13 +45,13 @@ impl LineEdit {
     }
 }
 
-impl RecipeOp {
+impl UndoOp {
     /// One line for `plan` and logs.
     pub fn describe(&self) -> String {
         match self {
-            RecipeOp::Sql { sql } => format!("sql   {sql}"),
-            RecipeOp::Move { from, to } => format!("file  move {from} -> {to}"),
-            RecipeOp::EditLines { path, edits } => {
+            UndoOp::Sql { sql } => format!("sql   {sql}"),
+            UndoOp::Move { from, to } => format!("file  move {from} -> {to}"),
+            UndoOp::EditLines { path, edits } => {
                 format!("file  edit {path} ({} line(s))", edits.len())
             }
         }
@@ -61,27 +60,27 @@ impl RecipeOp {
 
 /// What undoes a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipe {
+pub struct StoredUndo {
     pub format: u32,
     /// `false`: the step's `down` reads data to decide; there is no recipe,
     /// only the backup taken before the step.
     pub storable: bool,
-    pub ops: Vec<RecipeOp>,
+    pub ops: Vec<UndoOp>,
 }
 
-impl Recipe {
+impl StoredUndo {
     pub const FORMAT: u32 = 1;
 
-    pub fn new(ops: Vec<RecipeOp>) -> Recipe {
-        Recipe {
+    pub fn new(ops: Vec<UndoOp>) -> StoredUndo {
+        StoredUndo {
             format: Self::FORMAT,
             storable: true,
             ops,
         }
     }
 
-    pub fn not_storable() -> Recipe {
-        Recipe {
+    pub fn not_storable() -> StoredUndo {
+        StoredUndo {
             format: Self::FORMAT,
             storable: false,
             ops: Vec::new(),
@@ -92,7 +91,7 @@ impl Recipe {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 
-    pub fn from_json(step: &str, text: &str) -> Result<Recipe, MigrateError> {
+    pub fn from_json(step: &str, text: &str) -> Result<StoredUndo, MigrateError> {
         serde_json::from_str(text).map_err(|e| {
             MigrateError::Refused(format!(
                 "the stored down recipe of {step} cannot be read: {e}"
@@ -102,7 +101,7 @@ impl Recipe {
 
     /// Whether replaying it touches files (needs the data folder).
     pub fn touches_files(&self) -> bool {
-        self.ops.iter().any(|o| !matches!(o, RecipeOp::Sql { .. }))
+        self.ops.iter().any(|o| !matches!(o, UndoOp::Sql { .. }))
     }
 }
 
@@ -110,7 +109,7 @@ impl Recipe {
 pub async fn load<C: ConnectionTrait>(
     conn: &C,
     step: &str,
-) -> Result<Option<Recipe>, MigrateError> {
+) -> Result<Option<StoredUndo>, MigrateError> {
     let q = Query::select()
         .column(Alias::new("down_recipe"))
         .from(Alias::new(STEPS_TABLE))
@@ -126,7 +125,7 @@ pub async fn load<C: ConnectionTrait>(
             .map_err(|e| MigrateError::db(format!("reading the down recipe of {step}"), e))?,
         None => None,
     };
-    text.map(|t| Recipe::from_json(step, &t)).transpose()
+    text.map(|t| StoredUndo::from_json(step, &t)).transpose()
 }
 
 /// Applies line edits to a text; `Err` names the first edit whose line no
@@ -157,79 +156,6 @@ pub fn apply_line_edits(text: &str, edits: &[LineEdit]) -> Result<String, String
         lines[i] = format!("{}{ending}", e.after);
     }
     Ok(lines.concat())
-}
-
-/// Replays a recipe inside the running step: SQL on the step's connection,
-/// file operations through its journal. A file that changed or vanished
-/// since the step ran is left alone and noted, never overwritten.
-pub async fn replay(manager: &SchemaManager<'_>, step: &str, recipe: &Recipe) -> Result<(), DbErr> {
-    if !recipe.storable {
-        return Err(MigrateError::Refused(format!(
-            "step {step} cannot be undone from a recipe (its down reads data to decide); \
-             restore the backup taken before it instead"
-        ))
-        .into());
-    }
-    let folder = if recipe.touches_files() {
-        Some(Folder::current()?)
-    } else {
-        None
-    };
-    let conn = manager.get_connection();
-    let mut edits: Vec<(String, Vec<u8>)> = Vec::new();
-    for op in &recipe.ops {
-        match (op, &folder) {
-            (RecipeOp::Sql { sql }, _) => super::schema_ops::exec(conn, sql.clone()).await?,
-            (RecipeOp::Move { from, to }, Some(f)) => {
-                // Edits gathered so far concern paths before this move.
-                if !edits.is_empty() {
-                    f.rewrite_many(std::mem::take(&mut edits)).await?;
-                }
-                let root = f.dir().root();
-                if root.join(to).exists() && !root.join(from).exists() {
-                    f.note(format!("{to} is already back in place"));
-                } else if !root.join(from).exists() {
-                    f.note(format!("{from} is gone; it cannot be moved back to {to}"));
-                } else {
-                    f.move_path(from, to).await?;
-                }
-            }
-            (RecipeOp::EditLines { path, edits: lines }, Some(f)) => {
-                let abs = f.dir().root().join(path);
-                let Ok(text) = std::fs::read_to_string(&abs) else {
-                    f.note(format!(
-                        "{path} is gone or unreadable; its lines were not changed back"
-                    ));
-                    continue;
-                };
-                match apply_line_edits(&text, lines) {
-                    Ok(new) => edits.push((path.clone(), new.into_bytes())),
-                    Err(why) => f.note(format!(
-                        "{path} changed since the step ran ({why}); left as it is"
-                    )),
-                }
-            }
-            (_, None) => {
-                return Err(DbErr::Migration(
-                    "recipe file operation without a data folder".into(),
-                ));
-            }
-        }
-    }
-    if let (Some(f), false) = (&folder, edits.is_empty()) {
-        f.rewrite_many(edits).await?;
-    }
-    Ok(())
-}
-
-/// The `down` of a folder step: replays what it recorded when it ran.
-pub async fn replay_recorded(manager: &SchemaManager<'_>, step: &str) -> Result<(), DbErr> {
-    let recipe = load(manager.get_connection(), step).await?.ok_or_else(|| {
-        DbErr::from(MigrateError::Refused(format!(
-            "step {step} has no recorded recipe to undo it (was it applied without cortex-migrate?)"
-        )))
-    })?;
-    replay(manager, step, &recipe).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{FileOp, work_dir};
+use super::{FileOp, Observer, work_dir};
 use crate::atomic_fs::{self, exists, remove_any, sync_dir};
 use crate::error::{MigrateError, Result};
 use crate::fault;
@@ -79,7 +79,7 @@ pub(super) fn rollback_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Res
 }
 
 /// Does `op` if it is not done yet, and fsyncs what it changed.
-pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
+pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Result<()> {
     let root = dir.root();
     match op {
         FileOp::CreateDir { path } => {
@@ -120,7 +120,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp) -> Result<()> {
                 let partial = atomic_fs::with_suffix(&t, ".cortex-migrate-partial");
                 remove_any(&partial)?;
                 let total = atomic_fs::tree_size(&f)?;
-                let mut report = |done: u64| crate::step_context::report_bytes(done, total);
+                let mut report = |done: u64| observer.bytes_copied(done, total);
                 atomic_fs::copy_verified(&f, &partial, &mut report)?;
                 platform::rename(&partial, &t)
                     .map_err(|e| MigrateError::io("move", &partial, e))?;

@@ -192,8 +192,24 @@ enum Record {
     Commit,
 }
 
+/// What sees the journal's work as it happens: the backup of the run keeps
+/// what an operation replaces, the step's progress shows bytes copied.
+pub trait Observer: Send + Sync {
+    /// Operation `op` was just done.
+    fn done(&self, _op: &FileOp, _dir: &DataDir) -> Result<()> {
+        Ok(())
+    }
+
+    /// A copy has written `done` of `total` bytes.
+    fn bytes_copied(&self, _done: u64, _total: u64) {}
+}
+
+/// The observer of a journal nobody watches (recovery, tests).
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
 /// The journal of the step that is running now.
-#[derive(Debug)]
 pub struct Journal {
     dir: DataDir,
     file: File,
@@ -208,7 +224,7 @@ pub struct Journal {
     next_id: u64,
     /// Sees each operation, contents included, right after it is done (the
     /// run's backup keeps the old bytes).
-    observer: Option<std::sync::Arc<super::backup::Recorder>>,
+    observer: std::sync::Arc<dyn Observer>,
 }
 
 /// A journal left by a process that died, found at the next start.
@@ -294,7 +310,7 @@ impl Journal {
             direction,
             ops: Vec::new(),
             next_id: 1,
-            observer: None,
+            observer: std::sync::Arc::new(NoObserver),
         };
         j.append(&Record::Begin {
             step: step.to_owned(),
@@ -308,7 +324,7 @@ impl Journal {
     }
 
     /// Lets `observer` see every operation done from now on.
-    pub fn observe_with(&mut self, observer: Option<std::sync::Arc<super::backup::Recorder>>) {
+    pub fn observe_with(&mut self, observer: std::sync::Arc<dyn Observer>) {
         self.observer = observer;
     }
 
@@ -394,7 +410,7 @@ impl Journal {
 
     /// Does an announced operation and marks it done.
     fn perform(&mut self, id: u64, op: &FileOp) -> Result<()> {
-        redo(&self.dir, op)?;
+        redo(&self.dir, op, self.observer.as_ref())?;
         self.mark_done(id, op)
     }
 
@@ -402,9 +418,7 @@ impl Journal {
     /// it as done (not yet durable: see [`Record::Done`]).
     fn mark_done(&mut self, id: u64, op: &FileOp) -> Result<()> {
         fault::point("journal: operation done")?;
-        if let Some(o) = &self.observer {
-            o.observe(op, &self.dir)?;
-        }
+        self.observer.done(op, &self.dir)?;
         self.write_record(&Record::Done { id })
     }
 
@@ -764,7 +778,7 @@ impl PendingJournal {
     pub fn roll_forward(self) -> Result<()> {
         for (op, done) in self.ops.iter().zip(&self.done) {
             if !done {
-                redo(&self.dir, op)?;
+                redo(&self.dir, op, &NoObserver)?;
             }
         }
         finalize_ops(&self.dir, &self.ops, &self.path)

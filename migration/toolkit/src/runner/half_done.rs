@@ -11,7 +11,7 @@ use sea_orm_migration::prelude::*;
 use super::{Runner, StepReport};
 use crate::error::{Direction, MigrateError, Result};
 use crate::history;
-use crate::step_context::StepContext;
+use crate::step_context::{StepContext, StepRun};
 
 impl Runner<'_> {
     /// Settles the steps MySQL left half done: reverts each (runs the
@@ -46,7 +46,7 @@ impl Runner<'_> {
                 Direction::Down => step.up_ops(backend),
             };
             let ctx = Arc::new(
-                StepContext::new(
+                StepRun::new(
                     &h.step,
                     h.direction,
                     self.data_dir.clone(),
@@ -56,10 +56,9 @@ impl Runner<'_> {
             );
             let txn = self.begin().await?;
             let manager = SchemaManager::new(&txn);
-            let body =
-                StepContext::scope(Arc::clone(&ctx), crate::schema_ops::run_ops(&manager, &ops))
-                    .await;
-            drop(manager);
+            let cx = StepContext::new(&manager, Arc::clone(&ctx));
+            let body = cx.run(&ops).await;
+            drop(cx);
             match body {
                 Ok(()) => txn
                     .commit()
@@ -70,7 +69,7 @@ impl Runner<'_> {
                     return Err(MigrateError::Step {
                         step: h.step.clone(),
                         direction: h.direction,
-                        source: Box::new(self.err("reverting the half-done step", e)),
+                        source: Box::new(self.step_failure("reverting the half-done step", e)),
                     });
                 }
             }

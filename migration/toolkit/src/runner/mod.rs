@@ -36,8 +36,8 @@ use crate::schema_ops::ops_sql;
 use crate::snapshot;
 use crate::status::{Status, read_status};
 use crate::step::{Step, checksum, down_archives};
-use crate::step_context::StepContext;
-use crate::undo::{Recipe, RecipeOp};
+use crate::step_context::{StepContext, StepRun};
+use crate::undo::{StoredUndo, UndoOp};
 
 /// The environment variable that names the data folder when no other way
 /// does (how `sea-orm-cli migrate` finds it for PostgreSQL and MySQL).
@@ -271,6 +271,16 @@ impl<'c> Runner<'c> {
     /// person can act on (corrupt, busy, read-only, full).
     fn reclassify(&self, e: MigrateError) -> MigrateError {
         reclassify(self.db_path.as_deref(), e)
+    }
+
+    /// The error a step's body returned, as a person can act on it: a
+    /// failed statement says `what` was being done and is classified
+    /// (corrupt, busy, read-only, full).
+    pub(crate) fn step_failure(&self, what: &str, e: MigrateError) -> MigrateError {
+        match e {
+            MigrateError::Db { source, .. } => self.err(what, source),
+            other => other,
+        }
     }
 
     /// Takes the lock, recovers an interrupted step and adopts a cortex.cpp
@@ -681,7 +691,7 @@ impl<'c> Runner<'c> {
                 .map_err(|e| wrap(self.err("marking the step as running", e)))?;
         }
         let txn = self.begin().await.map_err(wrap)?;
-        let mut ctx = StepContext::new(
+        let mut ctx = StepRun::new(
             &name,
             direction,
             self.data_dir.clone(),
@@ -697,10 +707,7 @@ impl<'c> Runner<'c> {
             .await
             // The journal's last records must be durable before the commit
             // makes the step final.
-            .and_then(|()| match ctx.journal.lock() {
-                Ok(mut j) => j.as_mut().map_or(Ok(()), |j| j.sync()),
-                Err(_) => Err(MigrateError::Refused("journal lock poisoned".into())),
-            })
+            .and_then(|()| ctx.sync_journal())
             .and_then(|()| fault::point("step: before commit"));
         let outcome = match outcome {
             Ok(()) => txn
@@ -767,29 +774,24 @@ impl<'c> Runner<'c> {
         txn: &DatabaseTransaction,
         i: usize,
         direction: Direction,
-        ctx: &Arc<StepContext>,
+        ctx: &Arc<StepRun>,
     ) -> Result<()> {
         let step = &self.steps[i];
         fault::point("step: transaction begun")?;
         let manager = SchemaManager::new(txn);
-        let body = StepContext::scope(Arc::clone(ctx), async {
-            match direction {
-                Direction::Up => step.up(&manager).await,
-                Direction::Down => step.down(&manager).await,
-            }
-        })
-        .await;
-        if let Err(e) = body {
-            return Err(ctx
-                .take_error()
-                .unwrap_or_else(|| classify(self.db_path.as_deref(), "running the step", e)));
-        }
+        let cx = StepContext::new(&manager, Arc::clone(ctx));
+        let body = match direction {
+            Direction::Up => step.up(&cx).await,
+            Direction::Down => step.down(&cx).await,
+        };
+        drop(cx);
+        body.map_err(|e| self.step_failure("running the step", e))?;
         fault::point("step: body done")?;
         let db = |e| classify(self.db_path.as_deref(), "recording the step", e);
         match direction {
             Direction::Up => {
                 let schema_after = Some(snapshot::snapshot(txn).await.map_err(db)?);
-                let sum = checksum(step.as_ref(), self.backend);
+                let sum = checksum(step.as_ref());
                 let recipe = self.down_recipe(step.as_ref(), ctx);
                 history::record_up(
                     txn,
@@ -813,16 +815,16 @@ impl<'c> Runner<'c> {
     /// What an older binary needs to undo this step without its code: the
     /// SQL of a schema step's `down`, or the inverse of every change a
     /// folder step recorded while it ran.
-    fn down_recipe(&self, step: &dyn Step, ctx: &StepContext) -> Option<String> {
+    fn down_recipe(&self, step: &dyn Step, ctx: &StepRun) -> Option<String> {
         let recipe = if !step.down_storable() {
-            Recipe::not_storable()
+            StoredUndo::not_storable()
         } else {
-            let mut ops: Vec<RecipeOp> = ops_sql(self.backend, &step.down_ops(self.backend))
+            let mut ops: Vec<UndoOp> = ops_sql(self.backend, &step.down_ops(self.backend))
                 .into_iter()
-                .map(|sql| RecipeOp::Sql { sql })
+                .map(|sql| UndoOp::Sql { sql })
                 .collect();
             ops.extend(ctx.take_inverse());
-            Recipe::new(ops)
+            StoredUndo::new(ops)
         };
         Some(recipe.to_json())
     }

@@ -6,7 +6,7 @@ use crate::backup;
 use crate::error::{MigrateError, Result};
 use crate::history::AppliedStep;
 use crate::recorded::RecordedStep;
-use crate::undo::Recipe;
+use crate::undo::StoredUndo;
 
 use super::Runner;
 
@@ -47,7 +47,7 @@ impl Runner<'_> {
                 continue;
             }
             let recipe = match &a.down_recipe {
-                Some(t) => Some(Recipe::from_json(&a.version, t)?),
+                Some(t) => Some(StoredUndo::from_json(&a.version, t)?),
                 None => None,
             };
             let at = self

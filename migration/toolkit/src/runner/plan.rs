@@ -15,7 +15,7 @@ use crate::history::{self, Origin, Record};
 use crate::journal::FileOp;
 use crate::schema_ops::ops_sql;
 use crate::step::{StepKind, down_archives};
-use crate::step_context::StepContext;
+use crate::step_context::{StepContext, StepRun};
 
 /// A planned step, for `plan`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -88,7 +88,7 @@ impl Runner<'_> {
             let step = &self.steps[i];
             let mut planned = self.planned(i, direction, false);
             let ctx = Arc::new(
-                StepContext::new(
+                StepRun::new(
                     step.name(),
                     direction,
                     self.data_dir.clone(),
@@ -97,13 +97,11 @@ impl Runner<'_> {
                 .dry(),
             );
             let manager = SchemaManager::new(txn);
-            let body = StepContext::scope(Arc::clone(&ctx), async {
-                match direction {
-                    Direction::Up => step.up(&manager).await,
-                    Direction::Down => step.down(&manager).await,
-                }
-            })
-            .await;
+            let cx = StepContext::new(&manager, Arc::clone(&ctx));
+            let body = match direction {
+                Direction::Up => step.up(&cx).await,
+                Direction::Down => step.down(&cx).await,
+            };
             planned.sql = ctx.take_sql();
             planned.files = ctx.planned_ops().iter().map(FileOp::describe).collect();
             planned.notes.extend(ctx.take_notes());
@@ -131,9 +129,7 @@ impl Runner<'_> {
                 Err(e) => {
                     planned.notes.push(format!(
                         "would fail: {}",
-                        ctx.take_error()
-                            .map(|e| e.to_string())
-                            .unwrap_or(e.to_string())
+                        self.step_failure("running the step", e)
                     ));
                     out.push(planned);
                     break;

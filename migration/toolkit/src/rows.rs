@@ -1,14 +1,11 @@
 //! Changing many rows with few statements: `UPDATE ... SET col = CASE key
 //! WHEN ... END WHERE key IN (...)`, a few hundred keys per statement, with
 //! values written as literals by sea-query for the backend at hand. The
-//! same text is what a down recipe stores, so an older binary replays
+//! same text is what a stored undo keeps, so an older binary replays
 //! exactly what would have run.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
-
-use crate::toolkit::Folder;
-use crate::toolkit::undo::RecipeOp;
+use sea_orm_migration::sea_orm::DbBackend;
 
 /// Keys per statement: well under every backend's limits.
 const CHUNK: usize = 250;
@@ -46,32 +43,4 @@ pub fn set_by_key(
             }
         })
         .collect()
-}
-
-/// Runs statements on the step's connection.
-pub async fn run<C: ConnectionTrait>(conn: &C, statements: &[String]) -> Result<(), DbErr> {
-    for sql in statements {
-        crate::toolkit::schema_ops::exec(conn, sql.clone()).await?;
-    }
-    Ok(())
-}
-
-/// Sets `column` of the rows of `table` to the values in `forward` (see
-/// [`set_by_key`]), then records in the step's down recipe the statements
-/// that set the values in `inverse`.
-pub async fn set_recorded<C: ConnectionTrait>(
-    conn: &C,
-    folder: &Folder,
-    table: &str,
-    key: &str,
-    column: &str,
-    forward: &[(String, Option<Value>)],
-    inverse: &[(String, Option<Value>)],
-) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    run(conn, &set_by_key(backend, table, key, column, forward)).await?;
-    for sql in set_by_key(backend, table, key, column, inverse) {
-        folder.record(RecipeOp::Sql { sql });
-    }
-    Ok(())
 }

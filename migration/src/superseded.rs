@@ -1,0 +1,49 @@
+//! Checksums the steps were recorded with before checksums came from their
+//! source text. The first scheme hashed the SQL of a step's ops on its
+//! backend plus a hand-kept definition text, so a step has up to one value
+//! per backend here. None of these steps changed what it does when the
+//! scheme changed: a history row that carries one of these values is the
+//! same step, accepted as superseded (`verify` says so), never silently.
+//!
+//! The first definition of `m20261126_000002_rename_legacy_engines` (which
+//! moved engine folders) is deliberately absent: its rows are repaired by
+//! `m20261203_000001_engine_folders_by_repository`, which recognizes it.
+
+/// The first-scheme checksums of step `name`.
+pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
+    match name {
+        "m20240913_000001_cortex_v0" => &[
+            "92a316a9fb85cea39f3a273d15d7a910331b715684bfa1966f5437eaa2340fbd",
+            "b444766ccdb0f6af1a53f17d94a5f393628d78853c07bc73dc78ba3e33a50760",
+        ],
+        "m20241010_000001_cortex_v1" => &[
+            "9c1a0b85f5e3f6034e9341c0f696cbe5901db52b9754c1229e40adc1761d01f9",
+            "10f6028702e876f865bdceb53b28f455223eba1cda84ba343746774ed7de7579",
+            "84bc548623c8e2a5911594546679b85d1948bdbf70dfa382df6223ad302916e5",
+        ],
+        "m20241205_000001_cortex_v2" => &[
+            "83196e3c6e2a26c236b2e67c1bd53b98ed1c536ecb73015fcc0be0a1aa24364a",
+            "9dccca09da6041114a2ee01304c3e3d4bea1b294949eba20743556ee16dffd25",
+        ],
+        "m20250110_000001_cortex_v3" => &[
+            "8ea77d509f92f31cd4ad3e26f8eb8cba48bd7a22f52c6b78d39190efafa87b41",
+            "cd812dbf9eda63390c57dfc4ef3cf6e7958f931a4145793ceff8682a1270663d",
+            "0a4963321b76f61d6b404c9332f4a370acb0219ecc5282244330e2b53eedf417",
+        ],
+        "m20261126_000001_relative_model_paths" => {
+            &["8f23854f0a44a8525f4c436a306becdc5bbf5c0f38b72e560d627fec544ab828"]
+        }
+        "m20261126_000002_rename_legacy_engines" => {
+            &["8e7eab9fc1782de55f58d61cd733692f90b4db1aaa639a596b144d36fdf8cd32"]
+        }
+        "m20261126_000003_backfill_weights_bytes" => &[
+            "a95f8f1cc6e3dd031e84a8c29abb3236a45cc31828e9f1d55ca5a2f288597a2d",
+            "a5b66de286284d0369faf93f88edecd3d9a2f6a81596d6486802072e88e9279d",
+            "1dbee2fcd4df3c78808de43c8c31977e331c8cb64c616afef43398fdf2b65ba7",
+        ],
+        "m20261203_000001_engine_folders_by_repository" => {
+            &["fbcd056a46c472deab69fa8cbab94a8a2ecb1eec61b7a28b812652aa9a7801ab"]
+        }
+        _ => &[],
+    }
+}
