@@ -104,7 +104,7 @@ pub async fn open_sqlite_file(file: &Path, create: bool) -> Result<DatabaseConne
                 .busy_timeout(BUSY_TIMEOUT)
         });
     Database::connect(opts).await.map_err(|e| {
-        match migration::toolkit::runner::classify(Some(file), "opening the database", e) {
+        match migration::toolkit::database::classify(Some(file), "opening the database", e) {
             MigrateError::Db { source, .. } => Error::Connect {
                 target: file.display().to_string(),
                 reason: source.to_string(),

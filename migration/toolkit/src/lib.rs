@@ -9,6 +9,7 @@ pub use sea_orm_migration;
 pub mod adopt;
 pub mod atomic_fs;
 pub mod backup;
+pub mod database;
 pub mod error;
 pub mod fault;
 pub mod history;

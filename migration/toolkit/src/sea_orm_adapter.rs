@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use sea_orm_migration::IntoSchemaManagerConnection;
 
+use crate::database::{default_data_dir, sqlite_file};
 use crate::error::{Direction, MigrateError};
 use crate::history;
 use crate::progress::ProgressSink;
-use crate::runner::{Options, Report, Runner, Target, default_data_dir, sqlite_file};
+use crate::runner::{Options, Report, Runner, Target};
 use crate::status::read_status;
 use crate::step::{Step, StepList};
 use crate::step_context::{StepContext, StepRun};

@@ -13,8 +13,8 @@ use super::history;
 use super::journal::PendingJournal;
 use super::lock::{self, Holder};
 use super::paths::DataDir;
-use super::runner::{check_readable, classify};
 use super::step::{ChecksumMatch, Step, StepKind, compare_checksum};
+use crate::database::{check_readable, classify};
 
 /// One step as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -12,18 +12,19 @@ mod plan;
 
 pub use plan::PlannedStep;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, DatabaseExecutor, DatabaseTransaction, DbBackend, IntoDatabaseExecutor,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::adopt::{self, Found};
 use crate::backup::{self, Recorder};
+use crate::database::{check_readable, classify, default_data_dir, reclassify, sqlite_file};
 use crate::error::{Direction, MigrateError, Result};
 use crate::fault;
 use crate::history::{self, AppliedStep, Origin, Record};
@@ -38,10 +39,6 @@ use crate::status::{Status, read_status};
 use crate::step::{Step, checksum, down_archives};
 use crate::step_context::{StepContext, StepRun};
 use crate::undo::{StoredUndo, UndoOp};
-
-/// The environment variable that names the data folder when no other way
-/// does (how `sea-orm-cli migrate` finds it for PostgreSQL and MySQL).
-pub const DATA_DIR_ENV: &str = "CORTEX_DATA_DIR";
 
 /// How far to go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,80 +133,6 @@ pub struct Runner<'c> {
     recorder: Option<Arc<Recorder>>,
     /// Names of steps a newer binary applied, stood in for by their recipes.
     recorded: Vec<String>,
-}
-
-/// The file behind a SQLite connection (`None` for an in-memory database).
-pub async fn sqlite_file<C: ConnectionTrait>(conn: &C) -> Result<Option<PathBuf>> {
-    if conn.get_database_backend() != DbBackend::Sqlite {
-        return Ok(None);
-    }
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "PRAGMA database_list",
-        ))
-        .await
-        .map_err(|e| MigrateError::db("finding the database file", e))?;
-    for r in rows {
-        let name: String = r.try_get("", "name").unwrap_or_default();
-        let file: String = r.try_get("", "file").unwrap_or_default();
-        if name == "main" && !file.is_empty() {
-            return Ok(Some(PathBuf::from(file)));
-        }
-    }
-    Ok(None)
-}
-
-/// Turns SQLite's terse errors into ones a person can act on.
-pub fn classify(db_path: Option<&Path>, what: &str, e: DbErr) -> MigrateError {
-    let msg = e.to_string();
-    let path = db_path
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("the database"));
-    if msg.contains("file is not a database") || msg.contains("malformed") {
-        MigrateError::NotADatabase { path, detail: msg }
-    } else if msg.contains("database is locked") || msg.contains("database table is locked") {
-        MigrateError::DatabaseBusy { path }
-    } else if msg.contains("readonly database") || msg.contains("read-only") {
-        MigrateError::ReadOnly { path }
-    } else if msg.contains("disk is full") || msg.contains("database or disk is full") {
-        MigrateError::NoSpace { path }
-    } else {
-        MigrateError::db(what, e)
-    }
-}
-
-/// [`classify`] for a database error a toolkit function returned; other
-/// errors pass through.
-fn reclassify(db_path: Option<&Path>, e: MigrateError) -> MigrateError {
-    match e {
-        MigrateError::Db { what, source } => classify(db_path, &what, source),
-        other => other,
-    }
-}
-
-/// The data folder when none is given: `CORTEX_DATA_DIR`, otherwise (SQLite)
-/// the folder that holds the database file.
-pub fn default_data_dir(db_path: Option<&Path>) -> Result<Option<DataDir>> {
-    match std::env::var_os(DATA_DIR_ENV) {
-        Some(d) if !d.is_empty() => Ok(Some(DataDir::new(PathBuf::from(d))?)),
-        _ => db_path.and_then(Path::parent).map(DataDir::new).transpose(),
-    }
-}
-
-/// Fails, with the error a person can act on, if the database cannot even
-/// be read.
-pub async fn check_readable<C: ConnectionTrait>(conn: &C, db_path: Option<&Path>) -> Result<()> {
-    let backend = conn.get_database_backend();
-    conn.query_all_raw(Statement::from_string(backend, "SELECT 1 AS one"))
-        .await
-        .map_err(|e| classify(db_path, "opening the database", e))?;
-    if backend == DbBackend::Sqlite {
-        snapshot::sqlite_tables(conn)
-            .await
-            .map_err(|e| classify(db_path, "reading the database", e))?;
-    }
-    Ok(())
 }
 
 impl<'c> Runner<'c> {
