@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use entity::{files, models, schema_version};
 use migration::cortex::model_yml::ModelYml;
 use migration::golden;
 use migration::toolkit::adopt::{self, Found};
@@ -16,7 +17,7 @@ use migration::toolkit::journal::PendingJournal;
 use migration::toolkit::paths::{DataDir, Located, looks_absolute};
 use migration::toolkit::snapshot;
 use migration::toolkit::step::{ChecksumMatch, Step, checksum, compare_checksum};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, QuerySelect, QueryTrait};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -216,15 +217,17 @@ async fn schema_checks<C: ConnectionTrait>(
         detail: String::new(),
     };
     if let Some(v) = cortex_last {
+        // The entity's query, decoded here rather than into its `i64`: the
+        // column is INTEGER, 64-bit on SQLite and MySQL's driver widens it,
+        // but PostgreSQL's `int4` decodes only as i32.
+        let query = schema_version::Entity::find()
+            .select_only()
+            .column(schema_version::Column::Version)
+            .build(backend);
         let rows = conn
-            .query_all_raw(Statement::from_string(
-                backend,
-                "SELECT version FROM schema_version",
-            ))
+            .query_all_raw(query)
             .await
             .map_err(db_err("reading schema_version"))?;
-        // The column is INTEGER: 64-bit on SQLite and MySQL's driver
-        // widens it, but PostgreSQL's `int4` decodes only as i32.
         let found: Vec<i64> = rows
             .iter()
             .filter_map(|r| {
@@ -255,7 +258,6 @@ async fn check_paths<C: ConnectionTrait>(
     dir: Option<&DataDir>,
     applied: &[AppliedStep],
 ) -> Result<Check> {
-    let backend = conn.get_database_backend();
     let mut paths = Check {
         name: "paths",
         problems: Vec::new(),
@@ -264,21 +266,22 @@ async fn check_paths<C: ConnectionTrait>(
     match dir {
         None => paths.detail = "no data folder to check paths against".into(),
         Some(d) if applied.iter().any(|a| a.version.ends_with("_cortex_v0")) => {
-            let rows = conn
-                .query_all_raw(Statement::from_string(
-                    backend,
-                    "SELECT model_id, path_to_model_yaml FROM models ORDER BY model_id",
-                ))
+            // Only the two columns every schema since v0 has: the entity's
+            // other columns came with later steps. A key may be NULL in
+            // SQLite (a TEXT primary key allows it).
+            let rows: Vec<(Option<String>, Option<String>)> = models::Entity::find()
+                .select_only()
+                .column(models::Column::ModelId)
+                .column(models::Column::PathToModelYaml)
+                .order_by_asc(models::Column::ModelId)
+                .into_tuple()
+                .all(conn)
                 .await
                 .map_err(db_err("reading model paths"))?;
             let mut n = 0;
-            for r in &rows {
-                let id: String = r.try_get("", "model_id").unwrap_or_default();
-                let Some(p) = r
-                    .try_get::<Option<String>>("", "path_to_model_yaml")
-                    .ok()
-                    .flatten()
-                else {
+            for (id, p) in rows {
+                let id = id.unwrap_or_default();
+                let Some(p) = p else {
                     continue;
                 };
                 if p.trim().is_empty() {
@@ -296,17 +299,20 @@ async fn check_paths<C: ConnectionTrait>(
                 }
             }
             if applied.iter().any(|a| a.version.ends_with("_cortex_v3")) {
-                let rows = conn
-                    .query_all_raw(Statement::from_string(
-                        backend,
-                        "SELECT id, filename FROM files ORDER BY id",
-                    ))
+                // Only what the check needs: `created_at`, which cortex.cpp
+                // binds as text, need not decode for a path to be checked.
+                let rows: Vec<(Option<String>, Option<String>)> = files::Entity::find()
+                    .select_only()
+                    .column(files::Column::Id)
+                    .column(files::Column::Filename)
+                    .order_by_asc(files::Column::Id)
+                    .into_tuple()
+                    .all(conn)
                     .await
                     .map_err(db_err("reading file paths"))?;
-                for r in &rows {
-                    let id: String = r.try_get("", "id").unwrap_or_default();
-                    let Some(name) = r.try_get::<Option<String>>("", "filename").ok().flatten()
-                    else {
+                for (id, name) in rows {
+                    let id = id.unwrap_or_default();
+                    let Some(name) = name else {
                         continue;
                     };
                     n += 1;

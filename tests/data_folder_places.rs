@@ -14,7 +14,7 @@ use common::{Fixture, IMPORTED, IMPORTED_COPY, TINYLLAMA};
 use migration::Migrator;
 use migration::toolkit::StepList;
 use migration::toolkit::runner::{Report, Target};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
 
@@ -41,24 +41,23 @@ async fn rows(fx: &Fixture) -> String {
     format!("{:?}", common::db_rows_of(&db, &CORTEX_TABLES).await)
 }
 
-/// `(model id, path_to_model_yaml)` of every row with a path.
+/// `(model id, path_to_model_yaml)` of every row with a path. Only these
+/// two columns: the folders start at cortex.cpp v0, whose `models` lacks
+/// the entity's later ones.
 async fn model_paths(fx: &Fixture) -> Vec<(String, String)> {
+    use entity::models;
     let db = fx.connect().await;
-    db.query_all_raw(sea_orm::Statement::from_string(
-        sea_orm::DbBackend::Sqlite,
-        "SELECT model_id, path_to_model_yaml FROM models \
-         WHERE path_to_model_yaml IS NOT NULL AND path_to_model_yaml <> '' ORDER BY model_id",
-    ))
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        (
-            r.try_get("", "model_id").unwrap(),
-            r.try_get("", "path_to_model_yaml").unwrap(),
-        )
-    })
-    .collect()
+    models::Entity::find()
+        .select_only()
+        .column(models::Column::ModelId)
+        .column(models::Column::PathToModelYaml)
+        .filter(models::Column::PathToModelYaml.is_not_null())
+        .filter(models::Column::PathToModelYaml.ne(""))
+        .order_by_asc(models::Column::ModelId)
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap()
 }
 
 /// The `files:` entries of a model.yml, as written.

@@ -10,9 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use entity::{engines, files, models, schema_version};
 use migration::toolkit::MigrateError;
 use migration::toolkit::adopt::{CortexCpp, Found, TableForm, inspect};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
 
 const MODELS_V0: [&str; 5] = [
     "model_id",
@@ -82,11 +86,33 @@ async fn live_columns(conn: &DatabaseConnection) -> BTreeMap<String, Vec<String>
 }
 
 async fn schema_versions(conn: &DatabaseConnection) -> Vec<i64> {
-    rows(conn, "SELECT version FROM schema_version ORDER BY version")
+    schema_version::Entity::find()
+        .order_by_asc(schema_version::Column::Version)
+        .all(conn)
         .await
-        .iter()
-        .map(|r| r.try_get::<i64>("", "version").expect("version"))
+        .expect("reading schema_version")
+        .into_iter()
+        .map(|r| r.version)
         .collect()
+}
+
+/// `(model id, path_to_model_yaml)` of the rows `filter` keeps. Only these
+/// two columns: the fixtures go back to cortex.cpp v0, whose `models` lacks
+/// the entity's later ones.
+async fn model_paths(
+    conn: &DatabaseConnection,
+    filter: sea_orm::Condition,
+) -> Vec<(String, String)> {
+    models::Entity::find()
+        .select_only()
+        .column(models::Column::ModelId)
+        .column(models::Column::PathToModelYaml)
+        .filter(filter)
+        .order_by_asc(models::Column::ModelId)
+        .into_tuple()
+        .all(conn)
+        .await
+        .expect("reading model paths")
 }
 
 async fn cortex_cpp(fx: &Fixture) -> CortexCpp {
@@ -188,16 +214,13 @@ fn yml_files(yml: &Path) -> Vec<String> {
 async fn assert_downloaded_models_resolve(fx: &Fixture, expected: usize) {
     let conn = fx.connect().await;
     let has_status = live_columns(&conn).await["models"].contains(&"status".to_owned());
-    let sql = if has_status {
-        "SELECT model_id, path_to_model_yaml FROM models WHERE status = 'downloaded'"
-    } else {
-        "SELECT model_id, path_to_model_yaml FROM models"
-    };
-    let found = rows(&conn, sql).await;
+    let mut filter = sea_orm::Condition::all();
+    if has_status {
+        filter = filter.add(models::Column::Status.eq("downloaded"));
+    }
+    let found = model_paths(&conn, filter).await;
     assert_eq!(found.len(), expected);
-    for r in found {
-        let id: String = r.try_get("", "model_id").expect("model_id");
-        let path: String = r.try_get("", "path_to_model_yaml").expect("path");
+    for (id, path) in found {
         let yml = resolve(&fx.data, &path);
         assert!(
             yml.is_file(),
@@ -229,9 +252,7 @@ async fn every_downloaded_model_resolves_to_model_yml_whose_files_exist() {
 async fn model_paths_are_absolute_for_tinyllama_and_relative_for_others() {
     let fx = cortex_folder(3).await;
     let conn = fx.connect().await;
-    for r in rows(&conn, "SELECT model_id, path_to_model_yaml FROM models").await {
-        let id: String = r.try_get("", "model_id").expect("model_id");
-        let path: String = r.try_get("", "path_to_model_yaml").expect("path");
+    for (id, path) in model_paths(&conn, sea_orm::Condition::all()).await {
         match id.as_str() {
             TINYLLAMA => {
                 assert!(path.starts_with(&fx.data.display().to_string()), "{path}");
@@ -271,12 +292,12 @@ async fn generated_models_have_rows_yml_and_weights() {
             .is_file()
     );
     let conn = fx.connect().await;
-    let n = rows(
+    let generated = model_paths(
         &conn,
-        "SELECT 1 FROM models WHERE model_id LIKE 'gen-model-%:main'",
+        sea_orm::Condition::all().add(models::Column::ModelId.like("gen-model-%:main")),
     )
     .await;
-    assert_eq!(n.len(), 25);
+    assert_eq!(generated.len(), 25);
     assert_eq!(generated_id(25), "gen-model-25:main");
 }
 
@@ -319,14 +340,16 @@ async fn legacy_engine_names_appear_in_rows_and_model_yml() {
         let conn = fx.connect().await;
         let engine_of = |id: &'static str| {
             let conn = &conn;
+            // Only `engine`: a v3 `models` lacks the entity's weights_bytes.
             async move {
-                rows(
-                    conn,
-                    &format!("SELECT engine FROM models WHERE model_id = '{id}'"),
-                )
-                .await[0]
-                    .try_get::<String>("", "engine")
-                    .expect("engine")
+                models::Entity::find_by_id(id)
+                    .select_only()
+                    .column(models::Column::Engine)
+                    .into_tuple::<String>()
+                    .one(conn)
+                    .await
+                    .expect("reading the engine")
+                    .expect("the model has a row")
             }
         };
         assert_eq!(engine_of(LLAMA32).await, llama);
@@ -336,10 +359,13 @@ async fn legacy_engine_names_appear_in_rows_and_model_yml() {
         ))
         .expect("model.yml parses");
         assert_eq!(yml["engine"].as_str(), Some(onnx));
-        let names: Vec<String> = rows(&conn, "SELECT engine_name FROM engines ORDER BY id")
+        let names: Vec<String> = engines::Entity::find()
+            .order_by_asc(engines::Column::Id)
+            .all(&conn)
             .await
-            .iter()
-            .map(|r| r.try_get("", "engine_name").expect("engine_name"))
+            .expect("reading engines")
+            .into_iter()
+            .map(|e| e.engine_name.expect("engine_name"))
             .collect();
         // Local engine rows and folders are named by repository whatever
         // the models say (DownloadEngine -> UpsertEngine with the
@@ -359,18 +385,24 @@ async fn legacy_engine_names_appear_in_rows_and_model_yml() {
 async fn uploaded_files_exist_with_the_bytes_their_rows_say() {
     let fx = cortex_folder(3).await;
     let conn = fx.connect().await;
-    let found = rows(
-        &conn,
-        "SELECT id, filename, bytes, typeof(created_at) AS t FROM files ORDER BY id",
-    )
-    .await;
+    let found = files::Entity::find()
+        .order_by_asc(files::Column::Id)
+        .all(&conn)
+        .await
+        .expect("reading files");
     assert_eq!(found.len(), 2);
-    for (r, id) in found.iter().zip(FILE_IDS) {
-        assert_eq!(r.try_get::<String>("", "id").expect("id"), id);
-        assert_eq!(r.try_get::<String>("", "t").expect("t"), "integer");
-        let name: String = r.try_get("", "filename").expect("filename");
-        let size: i64 = r.try_get("", "bytes").expect("bytes");
+    for (f, id) in found.iter().zip(FILE_IDS) {
+        assert_eq!(f.id, id);
+        assert!(f.created_at.is_some(), "{f:?}");
+        let name = f.filename.as_deref().expect("filename");
+        let size = f.bytes.expect("bytes");
         assert_eq!(bytes(&fx.data.join("files").join(name)).len() as i64, size);
+    }
+    // cortex.cpp binds created_at as text: INTEGER affinity must have made
+    // it a number. A storage class is SQLite's own, which no entity reads.
+    let classes = rows(&conn, "SELECT typeof(created_at) AS t FROM files").await;
+    for r in classes {
+        assert_eq!(r.try_get::<String>("", "t").expect("t"), "integer");
     }
 }
 

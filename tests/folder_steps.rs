@@ -8,10 +8,13 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::Fixture;
+use entity::{engines, models};
 use migration::Migrator;
 use migration::toolkit::runner::{Options, Report, Runner, Target};
 use migration::toolkit::{MigrateError, StepList};
-use sea_orm::ConnectionTrait;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
 
@@ -31,24 +34,28 @@ async fn run(fx: &Fixture, up: bool, target: Target) -> Result<Report, MigrateEr
     }
 }
 
-async fn value(fx: &Fixture, sql: &str) -> Option<String> {
+/// A model's `path_to_model_yaml`. Only that column: the tests read it at
+/// cortex.cpp v3 too, whose `models` lacks the entity's weights_bytes.
+async fn model_path(fx: &Fixture, model_id: &str) -> Option<String> {
     let db = fx.connect().await;
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            sql.to_owned(),
-        ))
+    models::Entity::find_by_id(model_id)
+        .select_only()
+        .column(models::Column::PathToModelYaml)
+        .into_tuple::<Option<String>>()
+        .one(&db)
         .await
-        .unwrap()?;
-    row.try_get::<Option<String>>("", "v")
-        .ok()
+        .unwrap()
         .flatten()
-        .or_else(|| {
-            row.try_get::<Option<i64>>("", "v")
-                .ok()
-                .flatten()
-                .map(|n| n.to_string())
-        })
+}
+
+/// A model's row, after every step.
+async fn model(fx: &Fixture, model_id: &str) -> models::Model {
+    let db = fx.connect().await;
+    models::Entity::find_by_id(model_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no model {model_id}"))
 }
 
 fn read(fx: &Fixture, rel: &str) -> String {
@@ -73,9 +80,7 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
     for v in 0..=3u8 {
         let fx = common::cortex_folder(v).await;
         run(&fx, true, Target::To(step(V3))).await.unwrap();
-        let abs_path = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
-            .await
-            .unwrap();
+        let abs_path = model_path(&fx, common::TINYLLAMA).await.unwrap();
         assert!(
             abs_path.starts_with('/'),
             "fixture v{v} should start absolute: {abs_path}"
@@ -85,13 +90,9 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
 
         let report = run(&fx, true, Target::All).await.unwrap();
         assert_eq!(report.steps.len(), 4, "v{v}");
-        let rel = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
-            .await
-            .unwrap();
+        let rel = model_path(&fx, common::TINYLLAMA).await.unwrap();
         assert_eq!(rel, TINY_YML, "v{v}");
-        let imported = model_value(&fx, "path_to_model_yaml", common::IMPORTED)
-            .await
-            .unwrap();
+        let imported = model_path(&fx, common::IMPORTED).await.unwrap();
         assert_eq!(imported, "models/imported/my-imported.yml", "v{v}");
 
         let changed = changed_lines(&yml_before, &read(&fx, TINY_YML));
@@ -142,17 +143,24 @@ async fn up_renames_legacy_engines_in_rows_and_model_yml_and_leaves_engine_folde
     assert!(tree_before.contains_key("engines/cortex.llamacpp"));
     assert!(tree_before.contains_key("engines/cortex.onnx"));
     assert_eq!(engines(&tree_after), engines(&tree_before));
-    let engines = value(&fx, "SELECT group_concat(engine_name, ',') AS v FROM (SELECT engine_name FROM engines ORDER BY engine_name)").await.unwrap();
+    let db = fx.connect().await;
+    let engines: Vec<String> = engines::Entity::find()
+        .order_by_asc(engines::Column::EngineName)
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.engine_name.expect("engine_name"))
+        .collect();
     // Local engine rows keep the repository name cortex.cpp writes
     // (DownloadEngine -> UpsertEngine with the normalized name).
-    assert_eq!(engines, "cortex.llamacpp,cortex.onnx,openai");
-    let legacy = value(
-        &fx,
-        "SELECT COUNT(*) AS v FROM models WHERE engine LIKE 'cortex.%'",
-    )
-    .await
-    .unwrap();
-    assert_eq!(legacy, "0");
+    assert_eq!(engines, ["cortex.llamacpp", "cortex.onnx", "openai"]);
+    let legacy = models::Entity::find()
+        .filter(models::Column::Engine.like("cortex.%"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(legacy, 0);
     let changed = changed_lines(&phi_before, &read(&fx, PHI_YML));
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert!(
@@ -170,15 +178,6 @@ async fn up_renames_legacy_engines_in_rows_and_model_yml_and_leaves_engine_folde
     );
 }
 
-/// One column of one `models` row, as text (`None` for NULL).
-async fn model_value(fx: &Fixture, column: &str, model_id: &str) -> Option<String> {
-    value(
-        fx,
-        &format!("SELECT {column} AS v FROM models WHERE model_id = '{model_id}'"),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn up_fills_weights_bytes_from_the_files_on_disk() {
     let fx = common::cortex_folder(3).await;
@@ -186,21 +185,14 @@ async fn up_fills_weights_bytes_from_the_files_on_disk() {
     let tiny = std::fs::metadata(fx.data.join("models/cortex.so/tinyllama/1b/model.gguf"))
         .unwrap()
         .len();
-    let got = model_value(&fx, "weights_bytes", common::TINYLLAMA)
-        .await
-        .unwrap();
-    assert_eq!(got, tiny.to_string());
+    let got = model(&fx, common::TINYLLAMA).await.weights_bytes;
+    assert_eq!(got, Some(i64::try_from(tiny).unwrap()));
     let imported = std::fs::metadata(fx.outside().join("my-imported.gguf"))
         .unwrap()
         .len();
-    let got = model_value(&fx, "weights_bytes", common::IMPORTED)
-        .await
-        .unwrap();
-    assert_eq!(got, imported.to_string());
-    assert_eq!(
-        model_value(&fx, "weights_bytes", common::CATALOGUE).await,
-        None
-    );
+    let got = model(&fx, common::IMPORTED).await.weights_bytes;
+    assert_eq!(got, Some(i64::try_from(imported).unwrap()));
+    assert_eq!(model(&fx, common::CATALOGUE).await.weights_bytes, None);
 }
 
 async fn digest(
@@ -260,14 +252,9 @@ async fn invalid_yaml_is_skipped_with_a_note_and_left_as_it_was() {
         "{notes:?}"
     );
     // The database path still became relative: it does not depend on the file.
-    let rel = model_value(&fx, "path_to_model_yaml", common::TINYLLAMA)
-        .await
-        .unwrap();
+    let rel = model_path(&fx, common::TINYLLAMA).await.unwrap();
     assert_eq!(rel, TINY_YML);
-    assert_eq!(
-        model_value(&fx, "weights_bytes", common::TINYLLAMA).await,
-        None
-    );
+    assert_eq!(model(&fx, common::TINYLLAMA).await.weights_bytes, None);
 }
 
 #[tokio::test]
@@ -316,9 +303,7 @@ async fn paths_that_climb_out_or_symlink_out_are_not_touched() {
         victim_text,
         "a file outside was changed"
     );
-    let climber = model_value(&fx, "path_to_model_yaml", "climber")
-        .await
-        .unwrap();
+    let climber = model_path(&fx, "climber").await.unwrap();
     assert_eq!(climber, "../outside/victim.yml");
     let notes = notes(&report).await;
     assert!(

@@ -24,8 +24,11 @@ use migration::Migrator;
 use migration::golden;
 use migration::toolkit::runner::{Options, Report, Runner, Target};
 use migration::toolkit::{StepList, snapshot};
-use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryOrder, QuerySelect,
+};
 use servers::{Server, TestDb, cli};
 
 /// Runs each named behaviour once per server, as `postgres::<name>` and
@@ -379,6 +382,59 @@ async fn round_trip_down_to_nothing_and_up_keeps_every_row_and_value(server: Ser
     );
 }
 
+/// The columns of each table that PostgreSQL keeps as `integer` (int4).
+fn int4_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        "hardware" => &["hardware_id", "software_id", "activated", "priority"],
+        "engines" => &["id"],
+        "schema_version" => &["version"],
+        _ => &[],
+    }
+}
+
+/// Every row of `E` through the entity, ordered by `order`. The entities
+/// are what sea-orm-cli generates from SQLite, where INTEGER is 64-bit, so
+/// their integers are `i64`; PostgreSQL's `integer` columns decode only as
+/// `i32`. There, the plain read is checked to fail (so this goes when the
+/// schema changes) and the entity's select casts those columns to bigint.
+async fn entity_rows<E>(db: &DatabaseConnection, server: Server, order: E::Column) -> Vec<E::Model>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult,
+{
+    let int4 = int4_columns(E::default().table_name());
+    let plain = E::find().order_by_asc(order);
+    if server != Server::Postgres || int4.is_empty() {
+        return plain
+            .all(db)
+            .await
+            .unwrap_or_else(|e| panic!("{server:?}: {} entity: {e}", E::default().table_name()));
+    }
+    assert!(
+        plain.all(db).await.is_err(),
+        "{} int4 columns decode as i64 now: read them plainly",
+        E::default().table_name()
+    );
+    let mut cast = E::find().select_only();
+    for c in E::Column::iter() {
+        cast = if int4.contains(&c.as_str()) {
+            cast.column_as(Expr::col(c).cast_as("bigint"), c.as_str())
+        } else {
+            cast.column(c)
+        };
+    }
+    cast.order_by_asc(order)
+        .into_model::<E::Model>()
+        .all(db)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{server:?}: {} entity, cast: {e}",
+                E::default().table_name()
+            )
+        })
+}
+
 async fn an_engine_added_after_a_round_trip_gets_a_fresh_id(server: Server, test: &str) {
     let Some(tdb) = TestDb::create(server, test).await else {
         return;
@@ -400,14 +456,12 @@ async fn an_engine_added_after_a_round_trip_gets_a_fresh_id(server: Server, test
         ],
     )
     .await;
-    let ids: Vec<i32> = entity::engines::Entity::find()
-        .order_by_asc(entity::engines::Column::Id)
-        .all(&db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: Vec<i64> =
+        entity_rows::<entity::engines::Entity>(&db, server, entity::engines::Column::Id)
+            .await
+            .iter()
+            .map(|e| e.id)
+            .collect();
     assert_eq!(ids, vec![1, 2, 3], "{server:?}");
 }
 
@@ -469,19 +523,16 @@ async fn entities_read_the_rows_the_migrations_stored(server: Server, test: &str
         "{server:?}"
     );
 
-    let hardware = entity::hardware::Entity::find()
-        .order_by_asc(entity::hardware::Column::Uuid)
-        .all(&db)
-        .await
-        .unwrap_or_else(|e| panic!("{server:?}: hardware entity: {e}"));
+    let hardware =
+        entity_rows::<entity::hardware::Entity>(&db, server, entity::hardware::Column::Uuid).await;
     assert_eq!(
         hardware,
         vec![
             entity::hardware::Model {
                 uuid: "GPU-0001".into(),
                 r#type: "gpu".into(),
-                hardware_id: i32::MAX,
-                software_id: i32::MIN,
+                hardware_id: i32::MAX.into(),
+                software_id: i32::MIN.into(),
                 activated: 0,
                 priority: None,
             },
@@ -519,11 +570,8 @@ async fn entities_read_the_rows_the_migrations_stored(server: Server, test: &str
         "{server:?}"
     );
 
-    let engines = entity::engines::Entity::find()
-        .order_by_asc(entity::engines::Column::Id)
-        .all(&db)
-        .await
-        .unwrap_or_else(|e| panic!("{server:?}: engines entity: {e}"));
+    let engines =
+        entity_rows::<entity::engines::Entity>(&db, server, entity::engines::Column::Id).await;
     assert_eq!(
         engines
             .iter()
@@ -545,6 +593,18 @@ async fn entities_read_the_rows_the_migrations_stored(server: Server, test: &str
     assert!(
         defaulted.len() >= 19 && defaulted[..4].bytes().all(|b| b.is_ascii_digit()),
         "{server:?}: date_created default is {defaulted:?}"
+    );
+
+    let versions = entity_rows::<entity::schema_version::Entity>(
+        &db,
+        server,
+        entity::schema_version::Column::Version,
+    )
+    .await;
+    assert_eq!(
+        versions,
+        [entity::schema_version::Model { version: 3 }],
+        "{server:?}"
     );
 
     // And what the entities write, the schema takes.
@@ -725,10 +785,8 @@ async fn engine_rows_and_folders_renamed_before_the_fix_come_back_and_down_resto
     let rows_before = server_rows::rows_of(&db, &["engines"]).await;
     let tree_before = common::tree(&data);
     let engine_names = || async {
-        entity::engines::Entity::find()
-            .all(&db)
+        entity_rows::<entity::engines::Entity>(&db, server, entity::engines::Column::Id)
             .await
-            .unwrap()
             .into_iter()
             .map(|e| e.engine_name)
             .collect::<Vec<Option<String>>>()

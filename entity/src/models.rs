@@ -1,9 +1,13 @@
 //! `models`: one row per model Cortex knows (downloaded, imported, remote
-//! or in the catalogue), pointing at its `model.yml`.
+//! or in the catalogue), pointing at its `model.yml`. `path_to_model_yaml`
+//! is relative to the data folder since October 2024; older rows may be
+//! absolute, and imported models may point outside the folder.
+//! `weights_bytes`, the total size of the weight files, is filled from disk
+//! by a folder step and NULL when they could not be found.
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "models")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
@@ -12,8 +16,6 @@ pub struct Model {
     pub author_repo_id: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub branch_name: Option<String>,
-    /// Relative to the data folder since October 2024; older rows may be
-    /// absolute, and imported models may point outside the folder.
     #[sea_orm(column_type = "Text", nullable)]
     pub path_to_model_yaml: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
@@ -28,8 +30,6 @@ pub struct Model {
     pub engine: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub metadata: Option<String>,
-    /// Total size of the weight files, filled from disk by a folder step;
-    /// NULL when they could not be found.
     pub weights_bytes: Option<i64>,
 }
 

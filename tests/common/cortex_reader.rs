@@ -12,7 +12,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use std::str::FromStr;
+
+use entity::{engines, models, schema_version};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 
 /// The engine library's file name on Linux, where the fixtures are built.
 /// cortex.cpp loads it with `cortex_cpp::dylib(dir, "engine")`, whose
@@ -439,33 +445,27 @@ struct ModelRow {
 /// `SELECT version FROM schema_version LIMIT 1`, -1 without a row or table
 /// (`GetSchemaVersion`, `engine/migrations/migration_manager.cc` at v1.0.5).
 async fn schema_version(db: &DatabaseConnection) -> i64 {
-    let Ok(Some(row)) = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT version FROM schema_version LIMIT 1",
-        ))
-        .await
-    else {
-        return -1;
-    };
-    row.try_get::<i64>("", "version").unwrap_or(-1)
+    match schema_version::Entity::find().one(db).await {
+        Ok(Some(row)) => row.version,
+        _ => -1,
+    }
 }
 
 /// The `models` rows with the release's columns, failing as
 /// `LoadModelList` does on a missing column or an unknown status.
 async fn model_rows(db: &DatabaseConnection, release: Release) -> Result<Vec<ModelRow>, String> {
-    let columns = release
-        .model_columns()
-        .iter()
-        .map(|c| format!("COALESCE(CAST({c} AS TEXT), '') AS {c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            format!("SELECT {columns} FROM models ORDER BY model_id"),
-        ))
-        .await;
+    // Exactly the release's columns, through the entity's: an older schema
+    // lacks the entity's later ones, and a column the release selects but
+    // the table lacks must fail here as it fails there. The rows are read
+    // as text whatever the column count, so the statement runs as is.
+    let mut select = models::Entity::find().select_only();
+    for c in release.model_columns() {
+        select = select.column(models::Column::from_str(c).expect("an entity column"));
+    }
+    let query = select
+        .order_by_asc(models::Column::ModelId)
+        .build(DbBackend::Sqlite);
+    let rows = db.query_all_raw(query).await;
     let rows = match rows {
         Ok(rows) => rows,
         // A release without migrations creates the table it misses.
@@ -476,7 +476,13 @@ async fn model_rows(db: &DatabaseConnection, release: Release) -> Result<Vec<Mod
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let text = |c: &str| r.try_get::<String>("", c).map_err(|e| e.to_string());
+        // Every `models` column is TEXT; NULL reads as "" (SQLiteCpp's
+        // getString).
+        let text = |c: &str| {
+            r.try_get::<Option<String>>("", c)
+                .map(Option::unwrap_or_default)
+                .map_err(|e| e.to_string())
+        };
         let status = match release.known_statuses() {
             None => String::new(),
             Some(known) => {
@@ -543,23 +549,37 @@ fn read_model(data: &Path, release: Release, row: &ModelRow, out: &mut Vec<Probl
 /// The local `engines` rows (`type` is not `remote`; `DownloadEngine`
 /// writes `kLocal` rows, `engine/services/engine_service.cc` at v1.0.9).
 async fn local_engines(db: &DatabaseConnection) -> Vec<(String, String, String)> {
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT COALESCE(engine_name, '') AS n, COALESCE(variant, '') AS a, \
-             COALESCE(version, '') AS v FROM engines \
-             WHERE type IS NULL OR type != 'remote' ORDER BY id",
-        ))
-        .await
+    type Cell = Option<String>;
+    let rows: Result<Vec<(Cell, Cell, Cell)>, _> = engines::Entity::find()
+        .select_only()
+        .column(engines::Column::EngineName)
+        .column(engines::Column::Variant)
+        .column(engines::Column::Version)
+        .filter(
+            Condition::any()
+                .add(engines::Column::Type.is_null())
+                .add(engines::Column::Type.ne("remote")),
+        )
+        .order_by_asc(engines::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await;
+    match rows {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|(n, a, v)| {
+                (
+                    n.unwrap_or_default(),
+                    a.unwrap_or_default(),
+                    v.unwrap_or_default(),
+                )
+            })
+            .collect(),
         // A database without the table (a cortex.cpp v1 migration that did
         // not run) has no rows to check; schema_version says why.
-        .unwrap_or_default();
-    rows.iter()
-        .map(|r| {
-            let get = |c: &str| r.try_get::<String>("", c).expect("engines text column");
-            (get("n"), get("a"), get("v"))
-        })
-        .collect()
+        Err(e) if e.to_string().contains("no such table") => Vec::new(),
+        Err(e) => panic!("reading engines: {e}"),
+    }
 }
 
 /// Checks that an engine variant folder holds the library and a readable
