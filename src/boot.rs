@@ -19,7 +19,7 @@ use migration::toolkit::journal::{JOURNAL_FILE, ensure_state_dir};
 use migration::toolkit::lock::FolderLock;
 use migration::toolkit::paths::DataDir;
 use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
-use migration::toolkit::step::{StepList, hex};
+use migration::toolkit::step::StepList;
 use migration::toolkit::{MigrateError, ProgressSink, atomic_fs};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sha2::{Digest, Sha256};
@@ -273,7 +273,7 @@ async fn fingerprint(db: &DatabaseConnection) -> Result<Option<String>> {
     if got != want {
         return Ok(None);
     }
-    Ok(Some(hex(&h.finalize())))
+    Ok(Some(format!("{:x}", h.finalize())))
 }
 
 /// The fast path: no journal, nothing pending, schema unchanged since its

@@ -242,8 +242,8 @@ fn verify_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// SHA-256 of a file's bytes.
-pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
+/// SHA-256 of a file's bytes (`{:x}` formats it as hex).
+pub fn hash_file(path: &Path) -> Result<sha2::digest::Output<Sha256>> {
     let mut f = File::open(path).map_err(|e| MigrateError::io("open", path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -256,7 +256,7 @@ pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().into())
+    Ok(h.finalize())
 }
 
 /// Removes a file or a folder tree if it exists.

@@ -26,7 +26,6 @@ use super::error::{Direction, MigrateError, Result};
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
 use super::platform;
-use super::step::hex;
 
 /// The folder in a backup that holds the old versions of rewritten files.
 pub const FILES_DIR: &str = "files";
@@ -88,7 +87,7 @@ fn backups_dir(dir: &DataDir) -> PathBuf {
 }
 
 fn sha256_hex(path: &Path) -> Result<String> {
-    Ok(hex(&atomic_fs::hash_file(path)?))
+    Ok(format!("{:x}", atomic_fs::hash_file(path)?))
 }
 
 /// How a backup is named: `YYYYMMDD-HHMMSS` (UTC), so that names sort
@@ -244,7 +243,7 @@ impl Recorder {
                     m.files.push(FileEntry {
                         path: key,
                         bytes: bytes.len() as u64,
-                        sha256: hex(&sha2::Sha256::digest(&bytes)),
+                        sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
                         stored,
                     });
                 }
@@ -409,7 +408,7 @@ fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>
     for f in &m.files {
         let ok = stored
             .get(&f.path)
-            .is_some_and(|b| hex(&sha2::Sha256::digest(b)) == f.sha256);
+            .is_some_and(|b| format!("{:x}", sha2::Sha256::digest(b)) == f.sha256);
         if !ok {
             return Err(MigrateError::Refused(format!(
                 "backup {} is damaged: its copy of {} is missing or changed; nothing was restored",

@@ -152,7 +152,7 @@ pub async fn read_status<C: ConnectionTrait>(
         .last()
         .and_then(|a| a.schema_after.as_ref())
         .map(|s| {
-            super::step::hex(&<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))[..16].to_owned()
+            format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))[..16].to_owned()
         });
     Ok(Status {
         backend: format!("{backend:?}").to_lowercase(),

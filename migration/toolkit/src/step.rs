@@ -74,17 +74,12 @@ pub fn checksum(step: &dyn Step, backend: DbBackend) -> String {
     }
     h.update(b"\0def\0");
     h.update(step.definition().as_bytes());
-    hex(&h.finalize())
+    format!("{:x}", h.finalize())
 }
 
 /// Whether running the step's `down` keeps data aside in archive tables.
 pub fn down_archives(step: &dyn Step, backend: DbBackend) -> bool {
     step.down_ops(backend).iter().any(SchemaOp::archives)
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An ordered list of steps: what a migrator is.
