@@ -108,7 +108,7 @@ fn stamp(secs: u64) -> String {
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
     let text = serde_json::to_vec_pretty(m)
         .map_err(|e| MigrateError::Refused(format!("cannot encode the backup manifest: {e}")))?;
-    atomic_fs::write_atomic(&folder.join("manifest.json"), &text)
+    atomic_fs::replace_durably(&folder.join("manifest.json"), &text)
 }
 
 /// Takes the backup of a run and records, while it goes, what the run
