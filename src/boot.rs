@@ -11,7 +11,6 @@
 //! time the schema was fully verified.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::Migrator;
@@ -306,17 +305,11 @@ async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()>
     if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == f) {
         return Ok(());
     }
-    let state = ensure_state_dir(dir)?;
+    ensure_state_dir(dir)?;
     // Boots started together all get here after the runner has let go of
     // the lock: each writes through a temp file of its own and renames it
     // over the file (the last rename wins; they all write the same text).
-    static WRITERS: AtomicU64 = AtomicU64::new(0);
-    let tmp = state.join(format!(
-        ".{VERIFIED_FILE}.{}-{}.tmp",
-        std::process::id(),
-        WRITERS.fetch_add(1, Ordering::Relaxed)
-    ));
-    atomic_fs::replace_via(&path, &tmp, f.as_bytes(), true)?;
+    atomic_fs::replace_durably(&path, f.as_bytes())?;
     Ok(())
 }
 

@@ -9,14 +9,24 @@ use indicatif::{ProgressBar, ProgressStyle};
 use migration::toolkit::backup::{Manifest, Restored};
 use migration::toolkit::runner::{PlannedStep, Report};
 use migration::toolkit::status::Status;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use crate::verify::Verification;
 use migration::toolkit::{Direction, Event, ProgressSink};
 
-/// `2026-11-26 01:14:03 UTC` from seconds since the epoch.
+/// How times are shown: `2026-11-26 01:14:03 UTC`.
+const SHOWN_TIME: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// `2026-11-26 01:14:03 UTC` from seconds since the epoch; a time outside
+/// the years -9999..=9999 as its bare seconds.
 pub fn time(secs: i64) -> String {
-    let (y, m, d, hh, mm, ss) = migration::toolkit::backup::civil(secs);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(SHOWN_TIME).ok())
+        .unwrap_or_else(|| format!("{secs} s after 1970-01-01 UTC"))
 }
 
 /// The `status` screen.
@@ -346,5 +356,9 @@ mod tests {
         assert_eq!(super::time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(super::time(1_795_654_443), "2026-11-26 00:54:03 UTC");
         assert_eq!(super::time(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            super::time(i64::MAX),
+            format!("{} s after 1970-01-01 UTC", i64::MAX)
+        );
     }
 }

@@ -177,16 +177,9 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             out.insert(rel, "<dir>".to_owned());
             walk(root, &path, out);
         } else {
-            out.insert(rel, sha256_hex(&bytes(&path)));
+            out.insert(rel, format!("{:x}", Sha256::digest(bytes(&path))));
         }
     }
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The exact bytes of a file.

@@ -27,7 +27,9 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 
 /// Replaces `path` with `bytes` atomically: the file is either the old or the
 /// new content after a crash, never a mix. Keeps the permissions of the file
-/// it replaces.
+/// it replaces. The journal's file operations write through this (and
+/// [`replace_via`]); a file no journal tracks goes through
+/// [`replace_durably`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -42,6 +44,54 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         bytes,
         true,
     )
+}
+
+/// Replaces (or creates) `path` with `bytes`, for a file no journal
+/// tracks (a backup manifest, the verified schema of a boot): a temporary
+/// file from tempfile beside it, named for this call alone (writers racing
+/// on one file never share it) and removed if anything fails, is fsynced,
+/// renamed over `path` ([`platform::persist`]), and the folder fsynced.
+/// After a crash `path` is the old content or the new one. Keeps the
+/// permissions of the file it replaces; a new file gets the ones a plain
+/// create gives.
+pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => (dir, name),
+        _ => {
+            return Err(MigrateError::Refused(format!(
+                "{} is not a file in a folder",
+                path.display()
+            )));
+        }
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let kept = fs::metadata(path).ok().map(|m| m.permissions());
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    if kept.is_none()
+        && let Some(perms) = platform::created_file_permissions()
+    {
+        builder.permissions(perms);
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| MigrateError::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| match kept {
+            Some(perms) => tmp.as_file().set_permissions(perms),
+            None => Ok(()),
+        })
+        .and_then(|()| platform::sync_file(tmp.as_file()))
+        .map_err(|e| MigrateError::io("write", tmp.path(), e))?;
+    platform::persist(tmp, path).map_err(|e| MigrateError::io("replace", path, e))?;
+    sync_dir(dir)
 }
 
 /// Replaces `path` with `bytes` through the temp file `tmp` beside it
@@ -242,8 +292,8 @@ fn verify_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// SHA-256 of a file's bytes.
-pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
+/// SHA-256 of a file's bytes (`{:x}` formats it as hex).
+pub fn hash_file(path: &Path) -> Result<sha2::digest::Output<Sha256>> {
     let mut f = File::open(path).map_err(|e| MigrateError::io("open", path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -256,7 +306,7 @@ pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().into())
+    Ok(h.finalize())
 }
 
 /// Removes a file or a folder tree if it exists.
@@ -281,4 +331,68 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::replace_durably;
+
+    /// The names in a folder, sorted.
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn replace_durably_writes_and_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("manifest.json");
+        replace_durably(&p, b"one").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        replace_durably(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(names(d.path()), ["manifest.json"]);
+    }
+
+    #[test]
+    fn replace_durably_gives_a_new_file_the_permissions_of_a_plain_create() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("plain");
+        fs::File::create(&plain).unwrap();
+        let p = d.path().join("new");
+        replace_durably(&p, b"x").unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions(),
+            fs::metadata(&plain).unwrap().permissions()
+        );
+    }
+
+    /// Windows refuses to rename over a read-only file.
+    #[cfg(unix)]
+    #[test]
+    fn replace_durably_keeps_the_permissions_of_the_file_it_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("kept");
+        fs::write(&p, b"old").unwrap();
+        let mut perms = fs::metadata(&p).unwrap().permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&p, perms.clone()).unwrap();
+        replace_durably(&p, b"new").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(fs::metadata(&p).unwrap().permissions(), perms);
+    }
+
+    #[test]
+    fn replace_durably_in_a_missing_folder_names_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing");
+        let e = replace_durably(&missing.join("f"), b"x").unwrap_err();
+        assert!(e.to_string().contains(&*missing.to_string_lossy()), "{e}");
+    }
 }

@@ -17,6 +17,9 @@ use std::sync::Mutex;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use super::atomic_fs;
 use super::error::{Direction, MigrateError, Result};
@@ -83,42 +86,29 @@ fn backups_dir(dir: &DataDir) -> PathBuf {
     dir.state_dir().join(BACKUPS_DIR)
 }
 
-/// Lower-case hex of bytes.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn sha256_hex(path: &Path) -> Result<String> {
-    Ok(hex(&atomic_fs::hash_file(path)?))
+    Ok(format!("{:x}", atomic_fs::hash_file(path)?))
 }
 
-/// The UTC calendar date and time of an epoch time: (year, month, day,
-/// hour, minute, second). Civil-from-days (H. Hinnant), proleptic Gregorian.
-pub fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
+/// How a backup is named: `YYYYMMDD-HHMMSS` (UTC), so that names sort
+/// like the times they were taken.
+const STAMP: &[BorrowedFormatItem<'static>] =
+    format_description!("[year][month][day]-[hour][minute][second]");
 
-/// `YYYYMMDD-HHMMSS` (UTC) of an epoch time.
+/// `YYYYMMDD-HHMMSS` (UTC) of an epoch time; the bare number of seconds
+/// for a time after the year 9999.
 fn stamp(secs: u64) -> String {
-    let (y, m, d, hh, mm, ss) = civil(secs as i64);
-    format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(STAMP).ok())
+        .unwrap_or_else(|| secs.to_string())
 }
 
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
     let text = serde_json::to_vec_pretty(m)
         .map_err(|e| MigrateError::Refused(format!("cannot encode the backup manifest: {e}")))?;
-    atomic_fs::write_atomic(&folder.join("manifest.json"), &text)
+    atomic_fs::replace_durably(&folder.join("manifest.json"), &text)
 }
 
 /// Takes the backup of a run and records, while it goes, what the run
@@ -253,7 +243,7 @@ impl Recorder {
                     m.files.push(FileEntry {
                         path: key,
                         bytes: bytes.len() as u64,
-                        sha256: hex(&sha2::Sha256::digest(&bytes)),
+                        sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
                         stored,
                     });
                 }
@@ -418,7 +408,7 @@ fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>
     for f in &m.files {
         let ok = stored
             .get(&f.path)
-            .is_some_and(|b| hex(&sha2::Sha256::digest(b)) == f.sha256);
+            .is_some_and(|b| format!("{:x}", sha2::Sha256::digest(b)) == f.sha256);
         if !ok {
             return Err(MigrateError::Refused(format!(
                 "backup {} is damaged: its copy of {} is missing or changed; nothing was restored",
@@ -649,5 +639,6 @@ mod tests {
     fn stamps_sort_like_time() {
         assert_eq!(super::stamp(0), "19700101-000000");
         assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
+        assert_eq!(super::stamp(u64::MAX), u64::MAX.to_string());
     }
 }

@@ -1,8 +1,9 @@
 //! Everything that differs between Linux, macOS and Windows, in one place:
 //! flushing a file or a folder entry to stable storage, renaming over a
-//! file, telling filesystems apart, flushing a whole filesystem, killing this
-//! process for fault injection, and the OS facts the rest needs (symlink
-//! loops, raw file names, the host name). No other module of the library
+//! file (a temporary file from tempfile too), telling filesystems apart,
+//! flushing a whole filesystem, killing this process for fault injection,
+//! and the OS facts the rest needs (symlink loops, raw file names, the host
+//! name, the permissions of a new file). No other module of the library
 //! calls `libc`, `windows-sys` or `std::os::{unix,windows}`.
 //!
 //! What each platform gives (only Linux is built and tested here):
@@ -163,6 +164,43 @@ pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
         std::thread::sleep(wait);
         wait *= 2;
     }
+}
+
+/// Puts the finished temporary file `tmp` in place of `to`, atomically as
+/// [`rename`] does: tempfile's `persist`, which is `rename(2)` here. If it
+/// fails, `tmp` is removed. Callers make the entry durable with
+/// [`sync_dir`] of the folder.
+#[cfg(not(windows))]
+pub fn persist(tmp: tempfile::NamedTempFile, to: &Path) -> io::Result<()> {
+    tmp.persist(to).map(drop).map_err(|e| e.error)
+}
+
+/// tempfile's `persist` moves without `MOVEFILE_WRITE_THROUGH`, and no
+/// folder fsync can follow it here: the file is kept (which clears the
+/// temporary attribute tempfile gives it on Windows) and moved by
+/// [`rename`]. If that fails, the file is removed.
+#[cfg(windows)]
+pub fn persist(tmp: tempfile::NamedTempFile, to: &Path) -> io::Result<()> {
+    let (file, from) = tmp.keep().map_err(|e| e.error)?;
+    drop(file);
+    rename(&from, to).inspect_err(|_| {
+        let _ = fs::remove_file(&from);
+    })
+}
+
+/// The permissions a plain `File::create` asks for (the umask still
+/// applies), for a temporary file that becomes a new file: tempfile's own
+/// are the owner's only.
+#[cfg(unix)]
+pub fn created_file_permissions() -> Option<fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(fs::Permissions::from_mode(0o666))
+}
+
+/// Elsewhere tempfile creates files as `File::create` does.
+#[cfg(not(unix))]
+pub fn created_file_permissions() -> Option<fs::Permissions> {
+    None
 }
 
 /// `path` as a NUL-terminated wide string for a Win32 call, absolute and
