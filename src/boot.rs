@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use migration::Migrator;
-use migration::toolkit::journal::{JOURNAL_FILE, ensure_state_dir};
 use migration::toolkit::lock::FolderLock;
 use migration::toolkit::paths::DataDir;
 use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
+use migration::toolkit::state_dir::StateDir;
 use migration::toolkit::step::StepList;
 use migration::toolkit::{MigrateError, ProgressSink, atomic_fs};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -77,9 +77,6 @@ impl std::fmt::Debug for Booted {
             .finish()
     }
 }
-
-/// The file that remembers the last fully verified schema.
-const VERIFIED_FILE: &str = "verified-schema";
 
 impl Boot {
     /// A Cortex data folder (the one holding `cortex.db`), migrate policy.
@@ -278,17 +275,17 @@ async fn fingerprint(db: &DatabaseConnection) -> Result<Option<String>> {
 /// The fast path: no journal, nothing pending, schema unchanged since its
 /// last full verification. Holds a shared lock while it looks.
 async fn fast_path_ok(db: &DatabaseConnection, dir: &DataDir) -> Result<bool> {
-    let state = dir.state_dir();
-    if state.join(JOURNAL_FILE).exists() {
+    let state = StateDir::of(dir);
+    if state.has_journal() {
         return Ok(false);
     }
-    let Ok(remembered) = std::fs::read_to_string(state.join(VERIFIED_FILE)) else {
+    let Ok(remembered) = std::fs::read_to_string(state.verified_schema()) else {
         return Ok(false);
     };
     let Some(_shared) = FolderLock::try_shared(dir)? else {
         return Ok(false);
     };
-    if state.join(JOURNAL_FILE).exists() {
+    if state.has_journal() {
         return Ok(false);
     }
     Ok(fingerprint(db)
@@ -301,11 +298,12 @@ async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()>
     let Some(f) = fingerprint(db).await? else {
         return Ok(());
     };
-    let path = dir.state_dir().join(VERIFIED_FILE);
+    let state = StateDir::of(dir);
+    let path = state.verified_schema();
     if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == f) {
         return Ok(());
     }
-    ensure_state_dir(dir)?;
+    state.ensure()?;
     // Boots started together all get here after the runner has let go of
     // the lock: each writes through a temp file of its own and renames it
     // over the file (the last rename wins; they all write the same text).

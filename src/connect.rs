@@ -129,11 +129,7 @@ pub async fn recover_interrupted_restore(
     lock_timeout: Option<Duration>,
 ) -> Result<Option<(String, bool)>> {
     use migration::toolkit::{backup, journal::PendingJournal, lock::FolderLock, paths::DataDir};
-    if !dir
-        .join(migration::toolkit::paths::STATE_DIR)
-        .join(migration::toolkit::journal::JOURNAL_FILE)
-        .exists()
-    {
+    if !migration::toolkit::state_dir::StateDir::in_folder(dir).has_journal() {
         return Ok(None);
     }
     let data = DataDir::new(dir)?;

@@ -26,12 +26,11 @@ use super::error::{Direction, MigrateError, Result};
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
 use super::platform;
+use super::state_dir::StateDir;
 
 /// The folder in a backup that holds the old versions of rewritten files.
 pub const FILES_DIR: &str = "files";
 
-/// Where backups live, inside the migrator's state folder.
-pub const BACKUPS_DIR: &str = "backups";
 /// The database file of a data folder.
 pub const DB_FILE: &str = "cortex.db";
 /// Prefix of the journal name of a restore.
@@ -83,7 +82,7 @@ pub struct Manifest {
 }
 
 fn backups_dir(dir: &DataDir) -> PathBuf {
-    dir.state_dir().join(BACKUPS_DIR)
+    StateDir::of(dir).backups()
 }
 
 fn sha256_hex(path: &Path) -> Result<String> {
@@ -452,9 +451,7 @@ pub struct Restored {
 /// has no connection open to the database.
 pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
     let mut stored = checked_files(dir, m)?;
-    let folder = Path::new(super::paths::STATE_DIR)
-        .join(BACKUPS_DIR)
-        .join(&m.id);
+    let folder = StateDir::backup_rel(&m.id);
     let mut j = Journal::begin(dir, &format!("{RESTORE_PREFIX}{}", m.id), Direction::Up)?;
     let outcome = (|| -> Result<Restored> {
         let mut moves = 0;

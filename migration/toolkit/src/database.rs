@@ -64,9 +64,7 @@ impl SqliteFailure {
             return None;
         };
         let db = x.as_database_error()?;
-        if db.try_downcast_ref::<SqliteError>().is_none() {
-            return None;
-        }
+        db.try_downcast_ref::<SqliteError>()?;
         let code: i64 = db.code()?.parse().ok()?;
         match code & 0xff {
             5 | 6 => Some(SqliteFailure::Busy),

@@ -24,6 +24,7 @@ pub mod runner;
 pub mod schema_ops;
 pub mod sea_orm_adapter;
 pub mod snapshot;
+pub mod state_dir;
 pub mod status;
 pub mod step;
 pub mod step_context;

@@ -17,10 +17,6 @@ use std::path::{Component, Path, PathBuf};
 
 use super::error::{MigrateError, Result};
 
-/// Name of the folder, inside the data folder, that holds the migrator's own
-/// state: the journal, the trash of a running step, the lock and backups.
-pub const STATE_DIR: &str = ".cortex-migrate";
-
 /// cortex.cpp's own folders at the top of the data folder
 /// (`engine/utils/file_manager_utils.cc` and `engine/repositories/`, v1.0.9:
 /// models, engines, logs, files, threads, assistants).
@@ -106,11 +102,6 @@ impl DataDir {
     /// The data folder with symlinks resolved.
     pub fn canonical(&self) -> &Path {
         &self.canonical
-    }
-
-    /// The migrator's own state folder inside the data folder.
-    pub fn state_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR)
     }
 
     /// `root/rel` for a relative path the migrator itself chose.

@@ -12,6 +12,7 @@ use crate::error::{MigrateError, Result};
 use crate::fault;
 use crate::paths::DataDir;
 use crate::platform;
+use crate::state_dir::StateDir;
 
 /// Keeps the current version of `path` at `old`: a hard link (no bytes
 /// copied), or a copy when they are on different filesystems.
@@ -60,7 +61,7 @@ pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Res
     }
     remove_any(&work_dir(dir))?;
     remove_any(journal)?;
-    sync_dir(&dir.state_dir())?;
+    sync_dir(StateDir::of(dir).path())?;
     fault::point("journal: finalized")?;
     Ok(())
 }
@@ -73,7 +74,7 @@ pub(super) fn rollback_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Res
     }
     remove_any(&work_dir(dir))?;
     remove_any(journal)?;
-    sync_dir(&dir.state_dir())?;
+    sync_dir(StateDir::of(dir).path())?;
     fault::point("journal: rolled back")?;
     Ok(())
 }

@@ -31,11 +31,7 @@ use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::paths::DataDir;
 use super::platform;
-
-/// The journal's file name inside the state folder: while it exists, a
-/// step (or a restore) is unfinished.
-pub const JOURNAL_FILE: &str = "journal";
-const WORK_DIR: &str = "work";
+use super::state_dir::StateDir;
 
 /// One file operation, with paths relative to the data folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,19 +245,11 @@ pub struct PendingJournal {
 }
 
 fn journal_path(dir: &DataDir) -> PathBuf {
-    dir.state_dir().join(JOURNAL_FILE)
+    StateDir::of(dir).journal()
 }
 
 fn work_dir(dir: &DataDir) -> PathBuf {
-    dir.state_dir().join(WORK_DIR)
-}
-
-/// A path (relative to the data folder) in the work folder for what
-/// operation `id` keeps there (`old`, `trash`).
-fn work_file(id: u64, what: &str) -> PathBuf {
-    PathBuf::from(super::paths::STATE_DIR)
-        .join(WORK_DIR)
-        .join(format!("{id}.{what}"))
+    StateDir::of(dir).work()
 }
 
 /// Seconds since the epoch (0 if the clock is before it).
@@ -270,16 +258,6 @@ pub(crate) fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Creates the state folder if needed.
-pub fn ensure_state_dir(dir: &DataDir) -> Result<PathBuf> {
-    let state = dir.state_dir();
-    if !state.exists() {
-        fs::create_dir_all(&state).map_err(|e| MigrateError::io("create folder", &state, e))?;
-        sync_dir(dir.root())?;
-    }
-    Ok(state)
 }
 
 impl Journal {
@@ -292,7 +270,7 @@ impl Journal {
                 direction: p.direction,
             });
         }
-        ensure_state_dir(dir)?;
+        StateDir::of(dir).ensure()?;
         let work = work_dir(dir);
         remove_any(&work)?;
         fs::create_dir(&work).map_err(|e| MigrateError::io("create folder", &work, e))?;
@@ -318,7 +296,7 @@ impl Journal {
             pid: std::process::id(),
             started_at: now_secs(),
         })?;
-        sync_dir(&dir.state_dir())?;
+        sync_dir(StateDir::of(dir).path())?;
         fault::point("journal: begun")?;
         Ok(j)
     }
@@ -527,7 +505,7 @@ impl Journal {
                 .unwrap_or_default();
             let op = FileOp::Rewrite {
                 path: rel.clone(),
-                old: work_file(id, "old"),
+                old: StateDir::work_file(id, "old"),
                 tmp: rel.with_file_name(format!(".{name}.cortex-migrate-{id}")),
             };
             ids.push(self.announce(op.clone())?);
@@ -592,7 +570,7 @@ impl Journal {
             })
             .collect();
         atomic_fs::sync_filesystems(
-            std::iter::once(self.dir.state_dir().as_path())
+            std::iter::once(StateDir::of(&self.dir).path())
                 .chain(parents.iter().map(PathBuf::as_path)),
         )
     }
@@ -626,10 +604,10 @@ impl Journal {
             .file_name()
             .map(|n| n.to_owned())
             .unwrap_or_else(|| "item".into());
-        let in_state = work_file(id, "trash");
+        let in_state = StateDir::work_file(id, "trash");
         // The trash must be on the item's filesystem, or the "move" would
         // be a copy of possibly gigabytes.
-        let trash = if atomic_fs::same_filesystem(&abs, &self.dir.state_dir())? {
+        let trash = if atomic_fs::same_filesystem(&abs, StateDir::of(&self.dir).path())? {
             in_state
         } else {
             let mut hidden = std::ffi::OsString::from(".");

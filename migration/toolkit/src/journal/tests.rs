@@ -23,7 +23,7 @@ fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         for e in fs::read_dir(p).unwrap() {
             let e = e.unwrap();
             let path = e.path();
-            if path.file_name().unwrap() == crate::paths::STATE_DIR {
+            if path.file_name().unwrap() == crate::state_dir::NAME {
                 continue;
             }
             let rel = path.strip_prefix(base).unwrap().to_path_buf();

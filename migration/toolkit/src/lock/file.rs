@@ -2,7 +2,7 @@
 //! `.cortex-migrate/lock` (released by the kernel when the holder dies, so a
 //! killed process never leaves a stale lock); the file also says who holds
 //! it, for the waiting message and `status`. PostgreSQL and MariaDB use a
-//! server-side advisory lock instead (see `advisory`).
+//! server-side advisory lock instead (see `lock::server`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MigrateError, Result};
-use crate::journal::{ensure_state_dir, now_secs};
+use crate::journal::now_secs;
 use crate::paths::DataDir;
 use crate::platform;
-
-const LOCK_FILE: &str = "lock";
+use crate::state_dir::StateDir;
 
 /// Who holds (or last held) the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,8 +48,8 @@ impl FolderLock {
         timeout: Option<Duration>,
         on_wait: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<FolderLock> {
-        ensure_state_dir(dir)?;
-        let path = dir.state_dir().join(LOCK_FILE);
+        StateDir::of(dir).ensure()?;
+        let path = StateDir::of(dir).lock();
         let file = open_or_create(&path)?;
         let started = Instant::now();
         let mut told = false;
@@ -97,11 +96,11 @@ impl FolderLock {
     /// only checks) may hold it together, never while a migrator holds it.
     /// `None` when a migrator holds it now.
     pub fn try_shared(dir: &DataDir) -> Result<Option<FolderLock>> {
-        let path = dir.state_dir().join(LOCK_FILE);
+        let path = StateDir::of(dir).lock();
         let file = match OpenOptions::new().read(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                ensure_state_dir(dir)?;
+                StateDir::of(dir).ensure()?;
                 open_or_create(&path)?
             }
             Err(e) => return Err(MigrateError::io("open lock file", &path, e)),
@@ -149,7 +148,7 @@ impl Drop for FolderLock {
 
 /// Whether the lock of `dir` is held right now, and by whom.
 pub fn current_holder(dir: &DataDir) -> Option<Holder> {
-    let path = dir.state_dir().join(LOCK_FILE);
+    let path = StateDir::of(dir).lock();
     let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
     match file.try_lock() {
         Ok(()) => {
