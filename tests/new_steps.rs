@@ -1,0 +1,662 @@
+//! Adding a step touches no machinery: this file defines a throwaway schema
+//! step (a `notes` table, written as ops; its down archives it) and a
+//! throwaway folder step (moves `logs/` aside, edits a line of a model.yml,
+//! sets a column; its down replays what it recorded), appends them to the
+//! real Cortex steps in a test migrator, and runs them on a cortex.cpp v3
+//! folder through up, down, a failure half-way, a kill at every boundary of
+//! the folder step, and the schema snapshot and checksum checks.
+//!
+//! The kill test runs this test binary again as a child process (the test
+//! `child_runs_the_test_migrator_up`, which does nothing unless
+//! `NEW_STEPS_CHILD_DATA` names a data folder), since a fault plan
+//! (`CORTEX_MIGRATE_FAULT`) is read once per process.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Fixture;
+use migration::golden;
+use migration::toolkit::runner::{Options, Runner, Target};
+use migration::toolkit::step::{ChecksumMatch, checksum, compare_checksum};
+use migration::toolkit::undo::{self, LineEdit};
+use migration::toolkit::{
+    Change, LinesEdited, MigrateError, SchemaOp, SeaOrmMigrator, Step, StepContext, StepKind,
+    StepList, StepSource, history, snapshot,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm_migration::prelude::*;
+
+const NOTES: &str = "m20991201_000001_notes";
+const TIDY: &str = "m20991201_000002_tidy_logs";
+
+// ---------------------------------------------------------------------------
+// The schema step: ops only.
+
+struct Notes;
+
+impl MigrationName for Notes {
+    fn name(&self) -> &str {
+        NOTES
+    }
+}
+
+impl StepSource for Notes {
+    fn source(&self) -> &'static str {
+        include_str!("new_steps.rs")
+    }
+}
+
+#[async_trait::async_trait]
+impl Step for Notes {
+    fn summary(&self) -> &'static str {
+        "test: notes on models"
+    }
+
+    fn up_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
+        vec![SchemaOp::CreateTable {
+            table: "notes",
+            archive_tag: "n1",
+            stmt: Table::create()
+                .table(Alias::new("notes"))
+                .col(ColumnDef::new(Alias::new("id")).integer().primary_key())
+                .col(ColumnDef::new(Alias::new("model_id")).text().not_null())
+                .col(ColumnDef::new(Alias::new("body")).text())
+                .to_owned(),
+        }]
+    }
+
+    fn down_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
+        vec![SchemaOp::ArchiveTable {
+            archive_tag: "n1",
+            table: "notes",
+        }]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The folder step: `up` written out, `down` replays what `up` recorded.
+
+const TINYLLAMA_YML: &str = "models/cortex.so/tinyllama/1b/model.yml";
+const NEW_ALIAS: &str = "tiny-notes";
+
+struct TidyLogs;
+
+impl MigrationName for TidyLogs {
+    fn name(&self) -> &str {
+        TIDY
+    }
+}
+
+impl StepSource for TidyLogs {
+    fn source(&self) -> &'static str {
+        include_str!("new_steps.rs")
+    }
+}
+
+#[async_trait::async_trait]
+impl Step for TidyLogs {
+    fn summary(&self) -> &'static str {
+        "test: move logs aside, rename tinyllama in its model.yml and its row"
+    }
+
+    fn kind(&self) -> StepKind {
+        StepKind::Folder
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        tidy(cx).await
+    }
+
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
+    }
+}
+
+/// The folder step's work: a move, a line edit and a value, each recording
+/// what undoes it.
+async fn tidy(cx: &StepContext<'_>) -> Result<(), MigrateError> {
+    let folder = cx.folder()?;
+    folder.move_path("logs", "logs-archive").await?;
+
+    let path = folder.dir().root().join(TINYLLAMA_YML);
+    let text = std::fs::read_to_string(&path).map_err(|e| MigrateError::io("read", &path, e))?;
+    let Some((line, before)) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("name: "))
+    else {
+        cx.note(format!("{TINYLLAMA_YML} has no name: line"));
+        return Ok(());
+    };
+    let edit = LineEdit {
+        line,
+        before: before.to_owned(),
+        after: format!("name: {NEW_ALIAS}"),
+    };
+    let new = undo::apply_line_edits(&text, std::slice::from_ref(&edit))
+        .map_err(|reason| MigrateError::Yaml { path, reason })?;
+    folder
+        .write_edited(vec![LinesEdited {
+            path: TINYLLAMA_YML.into(),
+            text: new,
+            edits: vec![edit],
+        }])
+        .await?;
+
+    let old = cx
+        .manager()
+        .get_connection()
+        .query_one(
+            Query::select()
+                .column(Alias::new("model_alias"))
+                .from(Alias::new("models"))
+                .and_where(Expr::col(Alias::new("model_id")).eq(common::TINYLLAMA)),
+        )
+        .await?
+        .map(|r| r.try_get::<Option<String>>("", "model_alias"))
+        .transpose()?
+        .flatten();
+    cx.set_values(
+        "models",
+        "model_id",
+        "model_alias",
+        &[Change {
+            key: common::TINYLLAMA.into(),
+            old: old.map(Into::into),
+            new: Some(NEW_ALIAS.into()),
+        }],
+    )
+    .await
+}
+
+/// The folder step again, failing after all its work.
+struct TidyLogsFailing;
+
+impl MigrationName for TidyLogsFailing {
+    fn name(&self) -> &str {
+        TIDY
+    }
+}
+
+impl StepSource for TidyLogsFailing {
+    fn source(&self) -> &'static str {
+        include_str!("new_steps.rs")
+    }
+}
+
+#[async_trait::async_trait]
+impl Step for TidyLogsFailing {
+    fn summary(&self) -> &'static str {
+        "test: the folder step, failing half-way"
+    }
+
+    fn kind(&self) -> StepKind {
+        StepKind::Folder
+    }
+
+    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        tidy(cx).await?;
+        Err(MigrateError::Refused(
+            "the folder step fails on purpose".into(),
+        ))
+    }
+
+    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
+        cx.undo().await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The test migrators: the real steps, then the new ones.
+
+struct WithNewSteps;
+
+impl StepList for WithNewSteps {
+    fn steps() -> Vec<Box<dyn Step>> {
+        let mut steps = migration::CortexSteps::steps();
+        steps.push(Box::new(Notes));
+        steps.push(Box::new(TidyLogs));
+        steps
+    }
+}
+
+type TestMigrator = SeaOrmMigrator<WithNewSteps>;
+
+struct WithFailingStep;
+
+impl StepList for WithFailingStep {
+    fn steps() -> Vec<Box<dyn Step>> {
+        let mut steps = migration::CortexSteps::steps();
+        steps.push(Box::new(Notes));
+        steps.push(Box::new(TidyLogsFailing));
+        steps
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+const TABLES: [&str; 6] = [
+    "schema_version",
+    "models",
+    "hardware",
+    "engines",
+    "files",
+    "notes",
+];
+
+fn last_real_step() -> String {
+    migration::CortexSteps::steps()
+        .last()
+        .map(|s| s.name().to_owned())
+        .expect("the real steps are not empty")
+}
+
+/// A cortex.cpp v3 folder with every real step applied.
+async fn migrated_v3() -> Fixture {
+    let fx = common::cortex_folder(3).await;
+    common::run_steps(&fx, migration::CortexSteps::steps(), true, Target::All).await;
+    fx
+}
+
+/// Every file of the data folder but the database, then the rows of the
+/// Cortex tables and `notes`, the schema snapshot and the applied steps.
+async fn digest(fx: &Fixture) -> String {
+    let db = fx.connect().await;
+    let state = common::db_state(&db, &TABLES).await;
+    db.close().await.expect("closing the digest's connection");
+    format!("{:?}\n{state}", common::files_but_db(fx))
+}
+
+async fn runner(db: &DatabaseConnection, steps: Vec<Box<dyn Step>>) -> Runner<'_> {
+    Runner::new(db, steps, Options::default())
+        .await
+        .expect("opening the runner")
+}
+
+async fn alias(db: &DatabaseConnection) -> Option<String> {
+    db.query_one(
+        Query::select()
+            .column(Alias::new("model_alias"))
+            .from(Alias::new("models"))
+            .and_where(Expr::col(Alias::new("model_id")).eq(common::TINYLLAMA)),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "model_alias")
+    .unwrap()
+}
+
+async fn notes_bodies(db: &DatabaseConnection) -> Vec<String> {
+    db.query_all(
+        Query::select()
+            .column(Alias::new("body"))
+            .from(Alias::new("notes"))
+            .order_by(Alias::new("id"), Order::Asc),
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get("", "body").unwrap())
+    .collect()
+}
+
+fn read(fx: &Fixture, rel: &str) -> String {
+    std::fs::read_to_string(fx.data.join(rel)).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Up and down.
+
+#[tokio::test]
+async fn the_new_steps_go_up_after_the_real_ones_and_down_to_every_byte_and_row() {
+    let fx = migrated_v3().await;
+    let before = digest(&fx).await;
+    let yml_before = read(&fx, TINYLLAMA_YML);
+    let logs_before = common::tree(&fx.data.join("logs"));
+
+    // Up to the end through sea-orm-migration's own entry point.
+    let db = fx.connect().await;
+    TestMigrator::up(&db, None).await.unwrap();
+    let applied = common::applied_versions(&db).await;
+    assert_eq!(
+        applied[applied.len() - 2..],
+        [NOTES.to_owned(), TIDY.to_owned()],
+        "{applied:?}"
+    );
+    assert!(!fx.data.join("logs").exists(), "logs/ was not moved");
+    assert_eq!(common::tree(&fx.data.join("logs-archive")), logs_before);
+    let yml = read(&fx, TINYLLAMA_YML);
+    assert!(yml.contains(&format!("\nname: {NEW_ALIAS}\n")), "{yml}");
+    let changed: Vec<(&str, &str)> = yml_before
+        .lines()
+        .zip(yml.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed.len(),
+        1,
+        "more than the name line changed: {changed:?}"
+    );
+    assert_eq!(alias(&db).await.as_deref(), Some(NEW_ALIAS));
+    assert!(notes_bodies(&db).await.is_empty());
+    db.execute_unprepared(
+        "INSERT INTO notes (model_id, body) VALUES ('tinyllama:1b', 'fast'), ('phi-3:onnx', 'small')",
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+
+    // Down past both: every file and row as before; the notes are kept in
+    // their archive.
+    let db = fx.connect().await;
+    TestMigrator::down(&db, Some(2)).await.unwrap();
+    let archive = snapshot::sqlite_tables(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|(t, _)| t == "cortex_archive_n1_notes");
+    assert!(archive, "down did not keep the notes in their archive");
+    db.close().await.unwrap();
+    assert_eq!(digest(&fx).await, before, "down left a difference");
+    assert_eq!(read(&fx, TINYLLAMA_YML), yml_before);
+
+    // Up again: the archived notes come back.
+    let db = fx.connect().await;
+    TestMigrator::up(&db, None).await.unwrap();
+    assert_eq!(notes_bodies(&db).await, ["fast", "small"]);
+    assert_eq!(alias(&db).await.as_deref(), Some(NEW_ALIAS));
+    db.close().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Failure and crash recovery.
+
+#[tokio::test]
+async fn a_folder_step_failing_after_its_work_leaves_files_and_rows_as_before() {
+    let fx = migrated_v3().await;
+    let db = fx.connect().await;
+    runner(&db, WithFailingStep::steps())
+        .await
+        .up(Target::To(NOTES.into()))
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    let before = digest(&fx).await;
+
+    let db = fx.connect().await;
+    let err = runner(&db, WithFailingStep::steps())
+        .await
+        .up(Target::All)
+        .await
+        .expect_err("the failing step succeeded");
+    assert!(err.to_string().contains("on purpose"), "{err}");
+    db.close().await.unwrap();
+    assert_eq!(digest(&fx).await, before, "the failed step left a trace");
+    assert!(
+        !fx.data.join(".cortex-migrate/journal").exists(),
+        "a journal was left behind"
+    );
+
+    // The working definition then runs as if nothing had happened.
+    let db = fx.connect().await;
+    TestMigrator::up(&db, None).await.unwrap();
+    assert_eq!(alias(&db).await.as_deref(), Some(NEW_ALIAS));
+    db.close().await.unwrap();
+}
+
+const CHILD_DATA: &str = "NEW_STEPS_CHILD_DATA";
+const CHILD_TEST: &str = "child_runs_the_test_migrator_up";
+
+/// Run as a child process by the crash tests: `up` with the test migrator
+/// on the data folder `NEW_STEPS_CHILD_DATA` names, under whatever fault
+/// plan the environment sets.
+#[tokio::test]
+#[ignore = "a child process of the crash tests; does nothing on its own"]
+async fn child_runs_the_test_migrator_up() {
+    let Some(data) = std::env::var_os(CHILD_DATA) else {
+        return;
+    };
+    let file = PathBuf::from(data).join("cortex.db");
+    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rw", file.display()))
+        .await
+        .unwrap();
+    runner(&db, WithNewSteps::steps())
+        .await
+        .up(Target::All)
+        .await
+        .unwrap();
+}
+
+/// Runs [`child_runs_the_test_migrator_up`] in a new process.
+fn child(data: &Path, fault: Option<String>, log: Option<&Path>) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([CHILD_TEST, "--exact", "--ignored", "--nocapture"])
+        .env(CHILD_DATA, data)
+        .env_remove("CORTEX_MIGRATE_FAULT")
+        .env_remove("CORTEX_MIGRATE_FAULT_LOG")
+        .env_remove("CORTEX_DATA_DIR")
+        .stdin(std::process::Stdio::null());
+    if let Some(f) = fault {
+        cmd.env("CORTEX_MIGRATE_FAULT", f);
+    }
+    if let Some(l) = log {
+        cmd.env("CORTEX_MIGRATE_FAULT_LOG", l);
+    }
+    cmd.output().expect("running the child test")
+}
+
+/// Breaks (`kill` or `error`) the folder step at every boundary it passes;
+/// the next start must leave exactly the state before or after it, and the
+/// run can then be completed.
+async fn break_the_folder_step_everywhere(mode: &str) {
+    let fx = migrated_v3().await;
+    common::run_steps(&fx, WithNewSteps::steps(), true, Target::To(NOTES.into())).await;
+    let pristine = fx.tmp.path().join("pristine");
+    common::copy_tree(&fx.home, &pristine);
+    let reset = || {
+        std::fs::remove_dir_all(&fx.home).unwrap();
+        common::copy_tree(&pristine, &fx.home);
+    };
+    let before = digest(&fx).await;
+
+    let log = fx.tmp.path().join("points");
+    let o = child(&fx.data, None, Some(&log));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let after = digest(&fx).await;
+    assert_ne!(before, after);
+    let points: Vec<(String, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (n, label) = l.split_once(' ').unwrap();
+            (n.to_owned(), label.to_owned())
+        })
+        .collect();
+    assert!(
+        points.iter().any(|(_, l)| l == "journal: operation done"),
+        "the folder step passed no file operation: {points:?}"
+    );
+
+    let (mut seen_before, mut seen_after, mut corrupted) = (0, 0, Vec::new());
+    for (n, label) in &points {
+        reset();
+        let o = child(&fx.data, Some(format!("{n}:{mode}")), None);
+        if mode == "kill" {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(o.status.signal(), Some(9), "{n} ({label}) did not kill");
+        } else {
+            assert!(!o.status.success(), "{n} ({label}): the error did not fail");
+        }
+        // The next start.
+        let db = fx.connect().await;
+        runner(&db, WithNewSteps::steps())
+            .await
+            .recover()
+            .await
+            .unwrap_or_else(|e| panic!("recover after {n} ({label}): {e}"));
+        db.close().await.unwrap();
+        let d = digest(&fx).await;
+        if d == before {
+            seen_before += 1;
+        } else if d == after {
+            seen_after += 1;
+        } else {
+            corrupted.push(format!("{n} ({label})"));
+        }
+        // The interrupted run can be completed.
+        let db = fx.connect().await;
+        runner(&db, WithNewSteps::steps())
+            .await
+            .up(Target::All)
+            .await
+            .unwrap_or_else(|e| panic!("finishing after {n} ({label}): {e}"));
+        db.close().await.unwrap();
+        assert_eq!(digest(&fx).await, after, "completing after {n} ({label})");
+    }
+    println!(
+        "{mode}: {} boundaries, before-state {seen_before}, after-state {seen_after}, corrupted {}",
+        points.len(),
+        corrupted.len()
+    );
+    assert!(corrupted.is_empty(), "{mode}: corrupted at {corrupted:?}");
+    assert!(
+        seen_before > 0 && seen_after > 0,
+        "{mode}: a harness that sees only one state proves little"
+    );
+}
+
+#[tokio::test]
+async fn the_folder_step_killed_at_every_boundary_recovers_before_or_after() {
+    break_the_folder_step_everywhere("kill").await;
+}
+
+#[tokio::test]
+async fn the_folder_step_failed_at_every_boundary_is_before_or_after() {
+    break_the_folder_step_everywhere("error").await;
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots and checksums.
+
+#[tokio::test]
+async fn the_schema_snapshot_has_notes_after_up_and_is_the_last_real_golden_after_down() {
+    let fx = migrated_v3().await;
+    let last = last_real_step();
+    let expected = golden::golden("sqlite", &last).expect("a golden snapshot of the last step");
+    let db = fx.connect().await;
+    assert_eq!(snapshot::sqlite_snapshot(&db).await.unwrap(), expected);
+
+    runner(&db, WithNewSteps::steps())
+        .await
+        .up(Target::All)
+        .await
+        .unwrap();
+    let live = snapshot::sqlite_snapshot(&db).await.unwrap();
+    let diff = golden::diff(expected, &live);
+    assert!(diff.contains(&"+ table notes".to_owned()), "{diff:?}");
+    assert!(
+        diff.iter()
+            .all(|l| l == "+ table notes" || (l.starts_with("+ ") && l.ends_with("[table notes]"))),
+        "the new steps changed more than the notes table: {diff:?}"
+    );
+    let recorded = history::applied(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.version == NOTES)
+        .and_then(|a| a.schema_after);
+    assert_eq!(recorded.as_deref(), Some(live.as_str()));
+
+    runner(&db, WithNewSteps::steps())
+        .await
+        .down(Target::To(last))
+        .await
+        .unwrap();
+    assert_eq!(snapshot::sqlite_snapshot(&db).await.unwrap(), expected);
+    db.close().await.unwrap();
+}
+
+/// A step that is only a name and a source text, to compare checksums with.
+struct Source {
+    name: String,
+    text: &'static str,
+}
+
+impl MigrationName for Source {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl StepSource for Source {
+    fn source(&self) -> &'static str {
+        self.text
+    }
+}
+
+#[async_trait::async_trait]
+impl Step for Source {
+    fn summary(&self) -> &'static str {
+        "test: a name and a source"
+    }
+}
+
+#[tokio::test]
+async fn the_checksum_of_a_new_step_is_made_of_its_name_and_source() {
+    const THIS: &str = include_str!("new_steps.rs");
+    const COMMENTED: &str = concat!(include_str!("new_steps.rs"), "\n// a new comment\n\n");
+    const EDITED: &str = concat!(
+        include_str!("new_steps.rs"),
+        "\nconst EDITED: bool = true;\n"
+    );
+    let steps: [&dyn Step; 2] = [&Notes, &TidyLogs];
+    for step in steps {
+        let name = step.name().to_owned();
+        let same = Source {
+            name: name.clone(),
+            text: THIS,
+        };
+        assert_eq!(checksum(step), checksum(&same), "{name}");
+        let commented = Source {
+            name: name.clone(),
+            text: COMMENTED,
+        };
+        assert_eq!(
+            checksum(step),
+            checksum(&commented),
+            "{name}: a comment changed the checksum"
+        );
+        let edited = Source {
+            name: name.clone(),
+            text: EDITED,
+        };
+        assert_ne!(checksum(step), checksum(&edited), "{name}");
+        assert_eq!(
+            compare_checksum(&edited, &checksum(step)),
+            ChecksumMatch::Changed
+        );
+        assert_eq!(
+            compare_checksum(step, &checksum(step)),
+            ChecksumMatch::Current
+        );
+    }
+    assert_ne!(checksum(&Notes), checksum(&TidyLogs), "the name is in it");
+
+    // What the history records is that checksum.
+    let fx = migrated_v3().await;
+    let db = fx.connect().await;
+    TestMigrator::up(&db, None).await.unwrap();
+    let applied = history::applied(&db).await.unwrap();
+    for step in steps {
+        let stored = applied
+            .iter()
+            .find(|a| a.version == step.name())
+            .and_then(|a| a.checksum.clone());
+        assert_eq!(stored, Some(checksum(step)), "{}", step.name());
+    }
+    db.close().await.unwrap();
+}
