@@ -375,6 +375,21 @@ pub(crate) fn resuming() -> bool {
     CURRENT.try_with(|ctx| ctx.resume).unwrap_or(false)
 }
 
+/// Adds a line to the current step's summary from code that has no
+/// [`Folder`] (a schema op); nothing outside a step.
+pub(crate) fn note(line: String) {
+    let _ = CURRENT.try_with(|ctx| {
+        tracing::debug!(step = %ctx.step, "{line}");
+        ctx.progress.emit(Event::Note {
+            step: ctx.step.clone(),
+            message: line.clone(),
+        });
+        if let Ok(mut n) = ctx.notes.lock() {
+            n.push(line.clone());
+        }
+    });
+}
+
 /// Notes a statement the current step runs (kept only in a dry run, for
 /// `plan`).
 pub(crate) fn log_sql(sql: &str) {
