@@ -335,6 +335,12 @@ async fn down_from_the_engine_folder_repair_killed_at_every_boundary_recovers() 
     exercise("kill", Start::BeforeFix, Some(&before_repair)).await;
 }
 
+/// From a v3 folder, whose catalogue row `cortex_v3`'s down archives.
+#[tokio::test]
+async fn down_below_cortex_v3_with_a_catalogue_row_killed_at_every_boundary_recovers() {
+    exercise("kill", Start::Cortex(3), Some(&step_names()[2])).await;
+}
+
 #[tokio::test]
 async fn down_to_nothing_killed_at_every_boundary_recovers() {
     exercise("kill", Start::Empty, Some("0")).await;

@@ -62,6 +62,7 @@ on_both_servers!(
     entities_read_the_rows_the_migrations_stored,
     folder_steps_move_files_and_rows_and_down_gives_back_every_byte,
     engine_rows_and_folders_renamed_before_the_fix_come_back_and_down_restores_them,
+    cortex_v3s_first_definition_is_superseded_and_its_catalogue_row_goes_aside_below_it,
     binary_up_serves_as_a_deploy_step,
     verify_reports_a_column_added_outside_the_migrations,
     boot_check_refuses_an_empty_database_and_accepts_a_migrated_one,
@@ -700,7 +701,7 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     let yml_before = std::fs::read_to_string(data.join(YML)).unwrap();
 
     let report = up(&db, &data, Target::All).await;
-    assert_eq!(report.steps.len(), 4, "{server:?}: {report:?}");
+    assert_eq!(report.steps.len(), 5, "{server:?}: {report:?}");
     let model = entity::models::Entity::find_by_id("x:main")
         .one(&db)
         .await
@@ -828,6 +829,86 @@ async fn engine_rows_and_folders_renamed_before_the_fix_come_back_and_down_resto
     assert!(
         common::tree(&data) == tree_before,
         "{server:?}: files differ"
+    );
+}
+
+/// The checksum `cortex_migrate_steps` holds for `step`.
+async fn stored_checksum(db: &DatabaseConnection, step: &str) -> String {
+    use sea_orm::sea_query::ExprTrait;
+    let q = Query::select()
+        .column(Alias::new("checksum"))
+        .from(Alias::new("cortex_migrate_steps"))
+        .and_where(Expr::col(Alias::new("version")).eq(step))
+        .to_owned();
+    db.query_one(&q)
+        .await
+        .unwrap()
+        .expect("the step has a row")
+        .try_get("", "checksum")
+        .unwrap()
+}
+
+/// A server database taken to v3 by `cortex_v3`'s first definition (whose
+/// `down` left catalogue rows in place): this binary records the current
+/// checksum, verifies clean, and its `down` below v3 keeps the catalogue
+/// row aside and its `up` puts it back.
+async fn cortex_v3s_first_definition_is_superseded_and_its_catalogue_row_goes_aside_below_it(
+    server: Server,
+    test: &str,
+) {
+    use migration::m20261203_000002_catalogue_rows_kept_aside::first_definition_checksum;
+    let Some(tdb) = TestDb::create(server, test).await else {
+        return;
+    };
+    let db = tdb.connect().await;
+    let (_t, data) = data_folder();
+    let names = names();
+    let old: Vec<_> = Migrator::steps().into_iter().take(4).collect();
+    Runner::new(
+        &db,
+        first_engine_rename::first_cortex_v3::with_first_cortex_v3(old),
+        options(&data),
+    )
+    .await
+    .unwrap()
+    .up(Target::All)
+    .await
+    .unwrap();
+    // As the old main stored it: the first checksum scheme.
+    first_engine_rename::write_first_scheme_checksums(&db).await;
+    let first = first_definition_checksum(server.backend()).unwrap();
+    assert_eq!(stored_checksum(&db, &names[3]).await, first, "{server:?}");
+    fill_every_table(&db).await;
+
+    let report = up(&db, &data, Target::All).await;
+    assert!(
+        format!("{report:?}").contains("first definition"),
+        "{server:?}: {report:?}"
+    );
+    let current = migration::toolkit::step::checksum(Migrator::steps()[3].as_ref());
+    assert_eq!(stored_checksum(&db, &names[3]).await, current, "{server:?}");
+    // The rows name files this data folder does not have (the paths check
+    // says so); the history is what this test is about.
+    let verify = cli(&tdb.url, &data, &["verify"], None);
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("checksums match this binary"),
+        "{server:?}: {}",
+        show(&verify)
+    );
+
+    let before = server_rows::rows_of(&db, &TABLES).await;
+    down(&db, &data, Target::To(names[2].clone())).await;
+    let models = server_rows::rows_of(&db, &["models"]).await;
+    assert_eq!(models["models"].len(), 1, "{server:?}: {models:?}");
+    assert!(
+        !format!("{models:?}").contains("downloadable"),
+        "{server:?}: {models:?}"
+    );
+    up(&db, &data, Target::All).await;
+    assert_eq!(
+        server_rows::rows_of(&db, &TABLES).await,
+        before,
+        "{server:?}"
     );
 }
 

@@ -1,4 +1,45 @@
-//! cortex.cpp schema v3: the `files` table (uploaded files).
+//! cortex.cpp schema v3: the `files` table (uploaded files); its `down`
+//! also moves aside the catalogue rows that only schema-3 builds can read.
+//!
+//! cortex.cpp's model sources (f473b0b2, "feat: model sources", after the
+//! schema-3 migration 8dde05cc and first tagged in v1.0.5) write a
+//! catalogue row into `models` for every model a hub lists:
+//! `path_to_model_yaml = ""` and `status = Downloadable`, stored as
+//! `downloadable` (`ModelSourceService::AddRepoSiblings` and
+//! `AddCortexsoRepoBranch`, `engine/services/model_source_service.cc` at
+//! v1.0.12; `Models::StatusToString`, `engine/database/models.cc` at
+//! v1.0.12). The builds below schema 3 cannot keep such a row:
+//! - schema 1 and 2 (nightlies 79f7679d and 0fa83b2e): `Models::StringToStatus`
+//!   (`engine/database/models.cc`) knows `remote`, `downloaded` or empty,
+//!   and `undownloaded`, and throws "Invalid status string" on anything
+//!   else; `LoadModelListNoLock` parses every row, so one catalogue row
+//!   makes the whole model list fail;
+//! - schema 0 (v1.0.4, 4fe16038): `ModelService::ForceIndexingModelList`
+//!   (`engine/services/model_service.cc`), run on every model list, reads
+//!   the yml of every row at `ToAbsoluteCortexDataPath(path_to_model_yaml)`
+//!   and deletes the row when that throws. An empty path is the data
+//!   folder itself, which `YAML::LoadFile` cannot read as a file (it throws
+//!   `BadFile` where a folder does not open, and the stream error "Is a
+//!   directory" where it does), so the row is deleted. The schema-1 and -2
+//!   builds run the same loop over every row (`model_service.cc` at
+//!   79f7679d and 0fa83b2e); only from f473b0b2 on does it skip rows that
+//!   are not `Downloaded`.
+//!
+//! So `down` keeps every row whose status the schema-1/2 builds cannot parse
+//! (NULL reads as empty and stays) whole in `cortex_archive_v3_models`,
+//! and `up` puts them back. That also covers the downs below: once they are
+//! aside, every row left is one the schema-1/2 builds read by the same rule
+//! as v1.0.4 (its yml, through the same loop), so `m20241010_000001_cortex_v1`
+//! needs no archive of rows of its own. A row written again under the same
+//! `model_id` while its catalogue row was archived (a schema-1/2 build
+//! downloading that model) is kept as it is written, as cortex.cpp keeps a
+//! downloaded row over a catalogue entry: a download turns the existing
+//! row into the downloaded one (`ParseGguf`, `engine/services/model_service.cc`
+//! at v1.0.12), and the catalogue sync rewrites only rows that are still
+//! `Downloadable` (`AddRepoSiblings`, `AddCortexsoRepoBranch`, at v1.0.12).
+//!
+//! The first definition of this step had no row archive; its checksums are
+//! superseded on record by `m20261203_000002_catalogue_rows_kept_aside`.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -18,6 +59,26 @@ pub(crate) enum Files {
     CreatedAt,
     Bytes,
 }
+
+/// Every column of `models` at cortex.cpp schema 2 and 3 (v0's five, v1's
+/// four, v2's `metadata`): a catalogue row, whole.
+const MODEL_COLUMNS: &[&str] = &[
+    "model_id",
+    "author_repo_id",
+    "branch_name",
+    "path_to_model_yaml",
+    "model_alias",
+    "model_format",
+    "model_source",
+    "status",
+    "engine",
+    "metadata",
+];
+
+/// The `models.status` values the schema-1 and -2 builds parse
+/// (`Models::StringToStatus`, `engine/database/models.cc` at 79f7679d and
+/// 0fa83b2e); a row with any other status is archived by `down`.
+const SCHEMA_2_STATUSES: &[&str] = &["", "remote", "downloaded", "undownloaded"];
 
 #[async_trait::async_trait]
 impl Step for Migration {
@@ -46,6 +107,12 @@ impl Step for Migration {
                     .col(ColumnDef::new(Files::Bytes).big_integer())
                     .to_owned(),
             },
+            SchemaOp::RestoreRows {
+                archive_tag: "v3",
+                table: "models",
+                key: "model_id",
+                columns: MODEL_COLUMNS,
+            },
             SchemaOp::SetCortexVersion(3),
         ]
     }
@@ -55,6 +122,14 @@ impl Step for Migration {
             SchemaOp::ArchiveTable {
                 archive_tag: "v3",
                 table: "files",
+            },
+            SchemaOp::ArchiveRows {
+                archive_tag: "v3",
+                table: "models",
+                key: "model_id",
+                columns: MODEL_COLUMNS,
+                column: "status",
+                keep: SCHEMA_2_STATUSES,
             },
             SchemaOp::SetCortexVersion(2),
         ]

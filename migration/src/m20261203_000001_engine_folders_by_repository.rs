@@ -62,7 +62,7 @@ impl Step for Migration {
 
     async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
         let conn = cx.manager().get_connection();
-        let stored = stored_checksum(conn).await?;
+        let stored = stored_checksum(conn, RENAME_STEP).await?;
         if stored.as_deref() != Some(FIRST_DEFINITION_CHECKSUM) {
             return Ok(());
         }
@@ -267,15 +267,15 @@ enum CortexMigrateSteps {
     Checksum,
 }
 
-/// The checksum stored for the engine-rename step, if it was applied by
-/// cortex-migrate.
-async fn stored_checksum<C: sea_orm_migration::sea_orm::ConnectionTrait>(
+/// The checksum stored for `step`, if it was applied by cortex-migrate.
+pub(crate) async fn stored_checksum<C: sea_orm_migration::sea_orm::ConnectionTrait>(
     conn: &C,
+    step: &str,
 ) -> Result<Option<String>, DbErr> {
     let q = Query::select()
         .column(CortexMigrateSteps::Checksum)
         .from(CortexMigrateSteps::Table)
-        .and_where(Expr::col(CortexMigrateSteps::Version).eq(RENAME_STEP))
+        .and_where(Expr::col(CortexMigrateSteps::Version).eq(step))
         .to_owned();
     match conn.query_one(&q).await? {
         Some(row) => row.try_get("", "checksum").map(Some),

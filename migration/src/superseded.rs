@@ -5,9 +5,12 @@
 //! scheme changed: a history row that carries one of these values is the
 //! same step, accepted as superseded (`verify` says so), never silently.
 //!
-//! The first definition of `m20261126_000002_rename_legacy_engines` (which
-//! moved engine folders) is deliberately absent: its rows are repaired by
-//! `m20261203_000001_engine_folders_by_repository`, which recognizes it.
+//! Two first definitions are deliberately absent, because what they did
+//! differs: `m20261126_000002_rename_legacy_engines` (it moved engine
+//! folders; repaired by `m20261203_000001_engine_folders_by_repository`)
+//! and `m20250110_000001_cortex_v3` (its down left catalogue rows; its
+//! record is superseded by `m20261203_000002_catalogue_rows_kept_aside`).
+//! Both steps recognize those checksums themselves.
 
 /// The first-scheme checksums of step `name`.
 pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
@@ -24,11 +27,6 @@ pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
         "m20241205_000001_cortex_v2" => &[
             "83196e3c6e2a26c236b2e67c1bd53b98ed1c536ecb73015fcc0be0a1aa24364a",
             "9dccca09da6041114a2ee01304c3e3d4bea1b294949eba20743556ee16dffd25",
-        ],
-        "m20250110_000001_cortex_v3" => &[
-            "8ea77d509f92f31cd4ad3e26f8eb8cba48bd7a22f52c6b78d39190efafa87b41",
-            "cd812dbf9eda63390c57dfc4ef3cf6e7958f931a4145793ceff8682a1270663d",
-            "0a4963321b76f61d6b404c9332f4a370acb0219ecc5282244330e2b53eedf417",
         ],
         "m20261126_000001_relative_model_paths" => {
             &["8f23854f0a44a8525f4c436a306becdc5bbf5c0f38b72e560d627fec544ab828"]

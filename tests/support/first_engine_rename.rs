@@ -12,6 +12,9 @@
 #[path = "first_scheme.rs"]
 pub mod first_scheme;
 
+#[path = "first_cortex_v3.rs"]
+pub mod first_cortex_v3;
+
 use migration::Migrator;
 use migration::cortex::{self, YmlRead, YmlText};
 use migration::toolkit::{Change, MigrateError, Step, StepContext, StepKind, StepList, StepSource};
@@ -62,10 +65,12 @@ pub async fn write_first_scheme_checksums(db: &sea_orm::DatabaseConnection) {
     }
 }
 
-/// The steps of main before the fix: v0..v3, relative paths, this first
-/// engine rename, the weights backfill.
+/// The steps of main before the fix: v0..v3 (v3 in its first definition,
+/// which main had then too), relative paths, this first engine rename, the
+/// weights backfill.
 pub fn steps_before_fix() -> Vec<Box<dyn Step>> {
-    let mut steps: Vec<Box<dyn Step>> = Migrator::steps().into_iter().take(7).collect();
+    let steps: Vec<Box<dyn Step>> = Migrator::steps().into_iter().take(7).collect();
+    let mut steps = first_cortex_v3::with_first_cortex_v3(steps);
     assert_eq!(steps[5].name(), "m20261126_000002_rename_legacy_engines");
     steps[5] = Box::new(FirstRename);
     steps

@@ -17,7 +17,7 @@ pub fn archive_name(tag: &str, table: &str) -> String {
 }
 
 /// How a step's statements run.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Default, Clone, Copy)]
 pub struct ExecMode<'a> {
     /// Finishing or reverting a step MySQL left half done: ops accept the
     /// state a half-run left (an archive already made, a column already
@@ -25,6 +25,23 @@ pub struct ExecMode<'a> {
     pub resume: bool,
     /// In a dry run (`plan`): where every statement is noted.
     pub log: Option<&'a std::sync::Mutex<Vec<String>>>,
+    /// Where an op's lines for the step's summary go.
+    pub notes: Option<&'a dyn NoteSink>,
+}
+
+impl ExecMode<'_> {
+    /// Adds a line to the running step's summary (nowhere outside a step).
+    pub fn note(&self, line: String) {
+        if let Some(n) = self.notes {
+            n.note(line);
+        }
+    }
+}
+
+/// What takes the lines a schema op adds to its step's summary.
+pub trait NoteSink: Sync {
+    /// Adds `line`.
+    fn note(&self, line: String);
 }
 
 /// One change to the schema (and the data it carries).
@@ -62,6 +79,28 @@ pub enum SchemaOp {
     ArchiveTable {
         archive_tag: &'static str,
         table: &'static str,
+    },
+    /// Keeps whole rows of `table` in an archive table, then deletes them:
+    /// the rows whose `column` holds a value (NULL is kept) that is not
+    /// one of `keep`. `columns` is every column of such a row, `key`
+    /// among them.
+    ArchiveRows {
+        archive_tag: &'static str,
+        table: &'static str,
+        key: &'static str,
+        columns: &'static [&'static str],
+        column: &'static str,
+        keep: &'static [&'static str],
+    },
+    /// Puts the rows an earlier `ArchiveRows` kept back into `table`, then
+    /// drops the archive. A row whose `key` has been written into `table`
+    /// again since stays as it is written now; its archived copy is
+    /// dropped, and the step notes which keys those were.
+    RestoreRows {
+        archive_tag: &'static str,
+        table: &'static str,
+        key: &'static str,
+        columns: &'static [&'static str],
     },
     /// Records the cortex.cpp schema version the way cortex.cpp does (one
     /// row in `schema_version`), so that cortex.cpp itself still agrees.
@@ -125,6 +164,32 @@ impl SchemaOp {
                     table,
                     &archive_name(archive_tag, table),
                 )]
+            }
+            SchemaOp::ArchiveRows {
+                archive_tag,
+                table,
+                key,
+                columns,
+                column,
+                keep,
+            } => {
+                let archive = archive_name(archive_tag, table);
+                vec![
+                    archive_rows_sql(backend, &archive, table, columns, column, keep),
+                    delete_archived_sql(backend, &archive, table, key),
+                ]
+            }
+            SchemaOp::RestoreRows {
+                archive_tag,
+                table,
+                key,
+                columns,
+            } => {
+                let archive = archive_name(archive_tag, table);
+                vec![
+                    restore_rows_sql(backend, &archive, table, key, columns),
+                    format!("DROP TABLE {}", q(backend, &archive)),
+                ]
             }
             SchemaOp::SetCortexVersion(v) => vec![
                 format!("DELETE FROM {}", q(backend, "schema_version")),
@@ -199,8 +264,71 @@ impl SchemaOp {
                 }
                 exec(conn, mode, format!("DROP TABLE {}", q(backend, &archive))).await
             }
+            SchemaOp::RestoreRows {
+                archive_tag,
+                table,
+                key,
+                ..
+            } => {
+                let archive = archive_name(archive_tag, table);
+                if !manager.has_table(&archive).await? {
+                    return Ok(());
+                }
+                let (a, t, k) = (q(backend, &archive), q(backend, table), q(backend, key));
+                let taken = conn
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        format!(
+                            "SELECT a.{k} AS {k} FROM {a} a WHERE EXISTS \
+                             (SELECT 1 FROM {t} t WHERE t.{k} = a.{k}) ORDER BY a.{k}"
+                        ),
+                    ))
+                    .await?;
+                let mut keys = Vec::with_capacity(taken.len());
+                for r in &taken {
+                    let k = r
+                        .try_get::<String>("", key)
+                        .or_else(|_| r.try_get::<i64>("", key).map(|v| v.to_string()))?;
+                    keys.push(k);
+                }
+                // Settling a run MySQL left half done, the rows found are
+                // the half-run's own (a `down` whose delete did not commit),
+                // not rows written since.
+                if !keys.is_empty() && !mode.resume {
+                    mode.note(format!(
+                        "{table} row(s) {} were written again after {archive} kept them; \
+                         the rows as written now are kept and the archived copies dropped",
+                        keys.join(", ")
+                    ));
+                }
+                self.exec_sql(conn, backend, mode).await
+            }
             // Finishing or reverting a run MySQL left half done: each op
             // does only the part that is not done yet.
+            SchemaOp::ArchiveRows {
+                archive_tag,
+                table,
+                key,
+                columns,
+                column,
+                keep,
+            } if mode.resume => {
+                let archive = archive_name(archive_tag, table);
+                if !manager.has_table(&archive).await? {
+                    exec(
+                        conn,
+                        mode,
+                        archive_rows_sql(backend, &archive, table, columns, column, keep),
+                    )
+                    .await?;
+                }
+                exec(
+                    conn,
+                    mode,
+                    delete_archived_sql(backend, &archive, table, key),
+                )
+                .await
+            }
             SchemaOp::ArchiveColumns {
                 archive_tag,
                 table,
@@ -273,7 +401,9 @@ impl SchemaOp {
     pub fn archives(&self) -> bool {
         matches!(
             self,
-            SchemaOp::ArchiveColumns { .. } | SchemaOp::ArchiveTable { .. }
+            SchemaOp::ArchiveColumns { .. }
+                | SchemaOp::ArchiveTable { .. }
+                | SchemaOp::ArchiveRows { .. }
         )
     }
 }
@@ -377,6 +507,70 @@ fn restore_sql(
         .collect::<Vec<_>>()
         .join(", ");
     format!("UPDATE {t} SET {sets} WHERE {k} IN (SELECT {k} FROM {a})")
+}
+
+/// A string literal: quotes doubled, and backslashes on MySQL, where they
+/// escape.
+fn lit(backend: DbBackend, value: &str) -> String {
+    let v = value.replace('\'', "''");
+    match backend {
+        DbBackend::MySql => format!("'{}'", v.replace('\\', "\\\\")),
+        _ => format!("'{v}'"),
+    }
+}
+
+fn column_list(backend: DbBackend, columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| q(backend, c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn archive_rows_sql(
+    backend: DbBackend,
+    archive: &str,
+    table: &str,
+    columns: &[&str],
+    column: &str,
+    keep: &[&str],
+) -> String {
+    let c = q(backend, column);
+    let keep = keep
+        .iter()
+        .map(|v| lit(backend, v))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "CREATE TABLE {} AS SELECT {} FROM {} WHERE {c} IS NOT NULL AND {c} NOT IN ({keep})",
+        q(backend, archive),
+        column_list(backend, columns),
+        q(backend, table)
+    )
+}
+
+fn delete_archived_sql(backend: DbBackend, archive: &str, table: &str, key: &str) -> String {
+    let k = q(backend, key);
+    format!(
+        "DELETE FROM {} WHERE {k} IN (SELECT {k} FROM {})",
+        q(backend, table),
+        q(backend, archive)
+    )
+}
+
+fn restore_rows_sql(
+    backend: DbBackend,
+    archive: &str,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+) -> String {
+    let (a, t, k) = (q(backend, archive), q(backend, table), q(backend, key));
+    let cols = column_list(backend, columns);
+    format!(
+        "INSERT INTO {t} ({cols}) SELECT {cols} FROM {a} a \
+         WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE t.{k} = a.{k})"
+    )
 }
 
 /// A text column that is (part of) a key: `TEXT` where the backend can

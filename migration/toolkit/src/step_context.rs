@@ -18,7 +18,7 @@ use crate::journal::{Content, FileOp, Journal, Observer};
 use crate::paths::DataDir;
 use crate::progress::{Event, ProgressSink};
 use crate::rows;
-use crate::schema_ops::{self, ExecMode, SchemaOp};
+use crate::schema_ops::{self, ExecMode, NoteSink, SchemaOp};
 use crate::undo::{self, LineEdit, StoredUndo, UndoOp};
 
 /// What the runner keeps of the step that runs now.
@@ -131,9 +131,12 @@ impl StepRun {
         ExecMode {
             resume: self.resume,
             log: self.sql_log.as_ref(),
+            notes: Some(self),
         }
     }
+}
 
+impl NoteSink for StepRun {
     fn note(&self, line: String) {
         tracing::debug!(step = %self.step, "{line}");
         self.progress.emit(Event::Note {
@@ -144,7 +147,9 @@ impl StepRun {
             n.push(line);
         }
     }
+}
 
+impl StepRun {
     fn push_undo(&self, op: UndoOp) {
         if self.dry_run.is_some() {
             return;
