@@ -39,6 +39,22 @@ fn old_main_steps() -> Vec<Box<dyn Step>> {
     first_cortex_v3::with_first_cortex_v3(steps)
 }
 
+/// Writes the checksum the old main stored for its `cortex_v3` (the first
+/// checksum scheme) into the history, as that binary left it.
+async fn record_first_scheme_checksum(fx: &Fixture) {
+    let db = fx.connect().await;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "UPDATE cortex_migrate_steps SET checksum = ? WHERE version = ?",
+        [
+            first_scheme::checksum(&FirstCortexV3, DbBackend::Sqlite).into(),
+            CORTEX_V3.into(),
+        ],
+    ))
+    .await
+    .unwrap();
+}
+
 async fn stored_checksum(fx: &Fixture, step: &str) -> Option<String> {
     let db = fx.connect().await;
     let row = db
@@ -148,6 +164,7 @@ async fn plan_shows_the_rows_down_keeps_aside() {
 async fn a_folder_migrated_with_the_first_definition_verifies_and_goes_down_and_up() {
     let fx = common::cortex_folder(3).await;
     common::run_steps(&fx, old_main_steps(), true, Target::All).await;
+    record_first_scheme_checksum(&fx).await;
     let first = first_definition_checksum(DbBackend::Sqlite).unwrap();
     assert_eq!(
         stored_checksum(&fx, CORTEX_V3).await.as_deref(),

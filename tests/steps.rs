@@ -5,6 +5,8 @@
 //! `CORTEX_MIGRATE_BLESS=1 cargo test --test steps` rewrites the snapshots.
 
 mod common;
+#[path = "support/first_scheme.rs"]
+mod first_scheme;
 
 use cortex_migrate::connect::{self, Place};
 use migration::Migrator;
@@ -248,4 +250,36 @@ async fn migrator_up_called_directly_runs_through_the_cortex_runner() {
     Migrator::down(&db, Some(1)).await.unwrap();
     let applied = migration::toolkit::history::applied(&db).await.unwrap();
     assert_eq!(applied.len(), names().len() - 1);
+}
+
+/// Every step accepts the checksum the first scheme recorded for it on each
+/// backend. `cortex_v3`'s ops changed since (its down keeps catalogue rows):
+/// the first scheme's value of today's ops was never recorded, and its old
+/// values are superseded by a step of its own, as the engine rename's first
+/// definition is (tests/catalogue_rows.rs, tests/engine_folders.rs).
+#[test]
+fn first_scheme_checksums_are_accepted_as_superseded() {
+    use migration::sea_orm_migration::sea_orm::DbBackend;
+    use migration::toolkit::step::{ChecksumMatch, compare_checksum};
+    let own_supersession = ["m20250110_000001_cortex_v3"];
+    for step in Migrator::steps() {
+        if step.name() >= "m20261203_000002" {
+            // Added after the scheme changed: nothing was recorded with it.
+            continue;
+        }
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            let first = first_scheme::checksum(step.as_ref(), backend);
+            let expected = if own_supersession.contains(&step.name()) {
+                ChecksumMatch::Changed
+            } else {
+                ChecksumMatch::Superseded
+            };
+            assert_eq!(
+                compare_checksum(step.as_ref(), &first),
+                expected,
+                "{} on {backend:?}",
+                step.name()
+            );
+        }
+    }
 }
