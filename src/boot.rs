@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use migration::Migrator;
-use migration::toolkit::lock::FolderLock;
-use migration::toolkit::paths::DataDir;
-use migration::toolkit::runner::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
-use migration::toolkit::state_dir::StateDir;
-use migration::toolkit::step::StepList;
-use migration::toolkit::{MigrateError, ProgressSink, atomic_fs};
+use migration::toolkit::DataDir;
+use migration::toolkit::FolderLock;
+use migration::toolkit::StateDir;
+use migration::toolkit::StepList;
+use migration::toolkit::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
+use migration::toolkit::{MigrateError, ProgressSink, replace_durably};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sha2::{Digest, Sha256};
 
@@ -307,7 +307,7 @@ async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()>
     // Boots started together all get here after the runner has let go of
     // the lock: each writes through a temp file of its own and renames it
     // over the file (the last rename wins; they all write the same text).
-    atomic_fs::replace_durably(&path, f.as_bytes())?;
+    replace_durably(&path, f.as_bytes())?;
     Ok(())
 }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use migration::Migrator;
-use migration::toolkit::backup;
-use migration::toolkit::lock::FolderLock;
-use migration::toolkit::paths::DataDir;
-use migration::toolkit::runner::{Options, Runner, Target};
+use migration::toolkit::DataDir;
+use migration::toolkit::FolderLock;
+use migration::toolkit::backups;
 use migration::toolkit::{Direction, StepList};
+use migration::toolkit::{Options, Runner, Target};
 use sea_orm::DatabaseConnection;
 
 use crate::connect::{self, Place};
@@ -52,7 +52,7 @@ pub struct Cli {
 
     /// Backups to keep (one is taken before every run that changes
     /// something); 0 takes none.
-    #[arg(long, global = true, value_name = "N", default_value_t = migration::toolkit::runner::DEFAULT_KEEP_BACKUPS)]
+    #[arg(long, global = true, value_name = "N", default_value_t = migration::toolkit::DEFAULT_KEEP_BACKUPS)]
     pub keep_backups: usize,
 
     #[command(subcommand)]
@@ -371,18 +371,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Backups(BackupsCommand::List) => {
             let dir = folder_of(&place)?;
-            let list = backup::list(&dir)?;
+            let list = backups::list(&dir)?;
             emit(&cli, &list, || render::backups(&list))
         }
         Command::Restore(args) => {
             let dir = folder_of(&place)?;
-            let manifest = backup::find(&dir, &args.backup)?;
-            backup::check(&dir, &manifest)?;
+            let manifest = backups::find(&dir, &args.backup)?;
+            backups::check(&dir, &manifest)?;
             let on_wait = |msg: &str| eprintln!("{msg}");
             let _lock =
                 FolderLock::acquire(&dir, cli.lock_timeout.map(Duration::from_secs), &on_wait)
                     .await?;
-            let restored = backup::restore(&dir, &manifest)?;
+            let restored = backups::restore(&dir, &manifest)?;
             emit(&cli, &restored, || render::restored(&restored))
         }
         Command::Sample(_) => Ok(()),

@@ -104,7 +104,7 @@ pub async fn open_sqlite_file(file: &Path, create: bool) -> Result<DatabaseConne
                 .busy_timeout(BUSY_TIMEOUT)
         });
     Database::connect(opts).await.map_err(|e| {
-        match migration::toolkit::database::classify(Some(file), "opening the database", e) {
+        match migration::toolkit::classify_db_error(Some(file), "opening the database", e) {
             MigrateError::Db { source, .. } => Error::Connect {
                 target: file.display().to_string(),
                 reason: source.to_string(),
@@ -116,7 +116,7 @@ pub async fn open_sqlite_file(file: &Path, create: bool) -> Result<DatabaseConne
 
 /// A URL with its password replaced, for messages.
 pub fn redact(url: &str) -> String {
-    migration::toolkit::lock::redact_url(url)
+    migration::toolkit::redact_url(url)
 }
 
 /// Finishes or undoes a restore that a dead process left half done. It
@@ -128,16 +128,16 @@ pub async fn recover_interrupted_restore(
     dir: &Path,
     lock_timeout: Option<Duration>,
 ) -> Result<Option<(String, bool)>> {
-    use migration::toolkit::{backup, journal::PendingJournal, lock::FolderLock, paths::DataDir};
-    if !migration::toolkit::state_dir::StateDir::in_folder(dir).has_journal() {
+    use migration::toolkit::{DataDir, FolderLock, PendingJournal, backups};
+    if !migration::toolkit::StateDir::in_folder(dir).has_journal() {
         return Ok(None);
     }
     let data = DataDir::new(dir)?;
     match PendingJournal::peek(&data) {
-        Ok(Some(p)) if backup::is_restore(&p) => {}
+        Ok(Some(p)) if backups::is_restore(&p) => {}
         _ => return Ok(None),
     }
     let on_wait = |msg: &str| eprintln!("{msg}");
     let _lock = FolderLock::acquire(&data, lock_timeout, &on_wait).await?;
-    Ok(backup::recover_restore(&data)?)
+    Ok(backups::recover_restore(&data)?)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The environment variable that names the data folder.
-pub const DATA_DIR_ENV: &str = migration::toolkit::database::DATA_DIR_ENV;
+pub const DATA_DIR_ENV: &str = migration::toolkit::DATA_DIR_ENV;
 /// The environment variable that names the Cortex build variant.
 pub const VARIANT_ENV: &str = "CORTEX_VARIANT";
 

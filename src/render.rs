@@ -6,9 +6,9 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use migration::toolkit::backup::{Manifest, Restored};
-use migration::toolkit::runner::{PlannedStep, Report};
-use migration::toolkit::status::Status;
+use migration::toolkit::Status;
+use migration::toolkit::backups::{Manifest, Restored};
+use migration::toolkit::{PlannedStep, Report};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use entity::{files, models, schema_version};
 use migration::cortex::model_yml::ModelYml;
 use migration::golden;
-use migration::toolkit::adopt::{self, Found};
-use migration::toolkit::history::{self, AppliedStep};
-use migration::toolkit::journal::PendingJournal;
-use migration::toolkit::paths::{DataDir, Located, looks_absolute};
-use migration::toolkit::snapshot;
-use migration::toolkit::step::{ChecksumMatch, Step, checksum, compare_checksum};
+use migration::toolkit::PendingJournal;
+use migration::toolkit::{AppliedStep, applied_steps};
+use migration::toolkit::{DataDir, Located, looks_absolute};
+use migration::toolkit::{Found, inspect_database};
+
+use migration::toolkit::{ChecksumMatch, Step, checksum, compare_checksum};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, QuerySelect, QueryTrait};
 use serde::Serialize;
 
@@ -60,7 +60,7 @@ fn backend_name(b: DbBackend) -> &'static str {
 /// The live schema of the Cortex tables, normalized as the golden
 /// snapshots of its backend are; `None` for a backend that has none.
 pub async fn live_schema<C: ConnectionTrait>(conn: &C) -> Result<Option<String>> {
-    match snapshot::snapshot(conn).await {
+    match migration::toolkit::schema_snapshot(conn).await {
         Ok(s) => Ok(Some(s)),
         // A backend SeaORM may add later: nothing to compare with.
         Err(sea_orm::DbErr::BackendNotSupported { .. }) => Ok(None),
@@ -128,7 +128,7 @@ async fn schema_checks<C: ConnectionTrait>(
     }
     checks.push(journal);
 
-    let applied = history::applied(conn)
+    let applied = applied_steps(conn)
         .await
         .map_err(db_err("reading the migration history"))?;
     let mut history = Check {
@@ -139,7 +139,7 @@ async fn schema_checks<C: ConnectionTrait>(
             applied.len()
         ),
     };
-    if let Found::CortexCpp(c) = adopt::inspect(conn).await? {
+    if let Found::CortexCpp(c) = inspect_database(conn).await? {
         history.problems.push(format!(
             "the database is {} and not migrated yet; run `cortex-migrate up`",
             c.describe()

@@ -51,4 +51,4 @@ impl StepList for CortexSteps {
 
 /// sea-orm-migration's migrator over [`CortexSteps`]:
 /// `Migrator::up(&db, None)` at Cortex boot, `run_cli(Migrator::new())`.
-pub type Migrator = toolkit::sea_orm_adapter::SeaOrmMigrator<CortexSteps>;
+pub type Migrator = toolkit::SeaOrmMigrator<CortexSteps>;

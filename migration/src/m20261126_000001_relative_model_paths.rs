@@ -20,8 +20,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText};
-use crate::toolkit::paths::{Located, looks_absolute};
 use crate::toolkit::{Change, MigrateError, Step, StepContext, StepKind};
+use crate::toolkit::{Located, looks_absolute};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

@@ -8,7 +8,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::model_yml::ModelYml;
 use crate::cortex::{self, YmlRead, YmlText};
-use crate::toolkit::paths::Located;
+use crate::toolkit::Located;
 use crate::toolkit::{MigrateError, SchemaOp, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]

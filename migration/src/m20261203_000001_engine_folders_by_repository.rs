@@ -32,10 +32,10 @@ use std::path::Path;
 use sea_orm_migration::prelude::*;
 
 use crate::m20261126_000002_rename_legacy_engines::RENAMES;
-use crate::toolkit::history::STEPS_TABLE;
-use crate::toolkit::step::checksum;
-use crate::toolkit::undo::{self, UndoOp};
+use crate::toolkit::STEPS_TABLE;
+use crate::toolkit::checksum;
 use crate::toolkit::{Change, MigrateError, Step, StepContext, StepKind};
+use crate::toolkit::{UndoOp, stored_undo};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -68,7 +68,7 @@ impl Step for Migration {
         }
         let folder = cx.folder()?;
         let root = folder.dir().root().to_path_buf();
-        let moved_by_first: Vec<(String, String)> = undo::load(conn, RENAME_STEP)
+        let moved_by_first: Vec<(String, String)> = stored_undo(conn, RENAME_STEP)
             .await?
             .map(|r| r.ops)
             .unwrap_or_default()

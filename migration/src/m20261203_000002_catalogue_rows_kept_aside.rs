@@ -21,8 +21,8 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20261203_000001_engine_folders_by_repository::stored_checksum;
-use crate::toolkit::history::STEPS_TABLE;
-use crate::toolkit::step::checksum;
+use crate::toolkit::STEPS_TABLE;
+use crate::toolkit::checksum;
 use crate::toolkit::{Change, MigrateError, Step, StepContext};
 
 #[derive(DeriveMigrationName)]

@@ -5,8 +5,8 @@ pub mod model_yml;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::toolkit::paths::{DataDir, Located};
-use crate::toolkit::undo::LineEdit;
+use crate::toolkit::LineEdit;
+use crate::toolkit::{DataDir, Located};
 use crate::toolkit::{Folder, LinesEdited, MigrateError};
 use model_yml::ModelYml;
 

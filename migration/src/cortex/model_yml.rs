@@ -6,7 +6,7 @@
 
 use serde_yaml::Value;
 
-use crate::toolkit::undo::{LineEdit, apply_line_edits};
+use crate::toolkit::{LineEdit, apply_line_edits};
 
 /// A parsed `model.yml`, with its text.
 #[derive(Debug, Clone)]
