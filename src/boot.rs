@@ -178,7 +178,7 @@ impl Boot {
                 let behind: Vec<String> = st
                     .steps
                     .iter()
-                    .filter(|s| s.state != "applied")
+                    .filter(|s| s.state != migration::toolkit::StepState::Applied)
                     .map(|s| s.name.clone())
                     .collect();
                 if !behind.is_empty() || st.interrupted.is_some() {

@@ -80,7 +80,7 @@ impl Error {
                 | MigrateError::ForeignTables { .. }
                 | MigrateError::UnknownAppliedSteps { .. }
                 | MigrateError::JournalCorrupt { .. } => exit::BAD_DATA,
-                MigrateError::NoSuchStep { .. } => exit::USAGE,
+                MigrateError::NoSuchStep { .. } | MigrateError::NoSuchBackup(_) => exit::USAGE,
                 MigrateError::LockTimeout { .. } => exit::LOCKED,
                 _ => exit::FAILED,
             },

@@ -103,7 +103,11 @@ pub fn status(st: &Status, located_from: Option<&str>) -> String {
             (Some(t), _) => time(t),
             (None, _) => String::new(),
         };
-        let state = if s.drifted { "changed" } else { s.state };
+        let state = if s.drifted {
+            "changed"
+        } else {
+            s.state.as_str()
+        };
         out.push_str(&format!(
             "  {:<9}  {:<width$}  {:<6}  {when}\n",
             state,

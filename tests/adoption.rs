@@ -311,7 +311,10 @@ async fn status_reports_a_cortex_cpp_database_without_changing_it() {
     assert!(found.contains("cortex.cpp schema v1"), "{found}");
     assert!(found.contains("models.metadata"), "{found}");
     assert_eq!(
-        st.steps.iter().filter(|s| s.state == "adoptable").count(),
+        st.steps
+            .iter()
+            .filter(|s| s.state == migration::toolkit::StepState::Adoptable)
+            .count(),
         2
     );
     assert_eq!(

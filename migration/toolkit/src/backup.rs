@@ -106,7 +106,10 @@ fn stamp(secs: u64) -> String {
 
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
     let text = serde_json::to_vec_pretty(m)
-        .map_err(|e| MigrateError::Refused(format!("cannot encode the backup manifest: {e}")))?;
+        .map_err(|e| MigrateError::Encode {
+            what: "the backup manifest",
+            detail: e.to_string(),
+        })?;
     atomic_fs::replace_durably(&folder.join("manifest.json"), &text)
 }
 
@@ -211,9 +214,9 @@ impl Recorder {
     /// Notes a file operation of the run (called right after it is done).
     pub fn observe(&self, op: &FileOp, dir: &DataDir) -> Result<()> {
         let (Ok(mut m), Ok(mut seen)) = (self.manifest.lock(), self.seen.lock()) else {
-            return Err(MigrateError::Refused(
-                "backup recorder lock poisoned".into(),
-            ));
+            return Err(MigrateError::Poisoned {
+                what: "the backup recorder",
+            });
         };
         let rel = |p: &Path| p.to_string_lossy().replace('\\', "/");
         match op {
@@ -292,7 +295,9 @@ impl Recorder {
             let mut m = self
                 .manifest
                 .lock()
-                .map_err(|_| MigrateError::Refused("backup recorder lock poisoned".into()))?;
+                .map_err(|_| MigrateError::Poisoned {
+                    what: "the backup recorder",
+                })?;
             m.steps.push(step.to_owned());
             m.clone()
         };
@@ -306,7 +311,9 @@ impl Recorder {
             let mut m = self
                 .manifest
                 .lock()
-                .map_err(|_| MigrateError::Refused("backup recorder lock poisoned".into()))?;
+                .map_err(|_| MigrateError::Poisoned {
+                    what: "the backup recorder",
+                })?;
             m.complete = true;
             m.clone()
         };
@@ -365,7 +372,7 @@ pub fn find(dir: &DataDir, id: &str) -> Result<Manifest> {
     let all = list(dir)?;
     if id == "latest" {
         return all.into_iter().next().ok_or_else(|| {
-            MigrateError::Refused(format!(
+            MigrateError::NoSuchBackup(format!(
                 "there are no backups in {}",
                 backups_dir(dir).display()
             ))
@@ -377,10 +384,10 @@ pub fn find(dir: &DataDir, id: &str) -> Result<Manifest> {
     let matches: Vec<&Manifest> = all.iter().filter(|m| m.id.starts_with(id)).collect();
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(MigrateError::Refused(format!(
+        [] => Err(MigrateError::NoSuchBackup(format!(
             "there is no backup `{id}`; `cortex-migrate backups list` shows them"
         ))),
-        many => Err(MigrateError::Refused(format!(
+        many => Err(MigrateError::NoSuchBackup(format!(
             "`{id}` matches {} backups; give more of the name",
             many.len()
         ))),
@@ -397,11 +404,10 @@ fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>
     let folder = backups_dir(dir).join(&m.id);
     let db = folder.join(DB_FILE);
     if !db.exists() || sha256_hex(&db)? != m.database.sha256 {
-        return Err(MigrateError::Refused(format!(
-            "backup {} is damaged: {} is missing or changed; nothing was restored",
-            m.id,
-            db.display()
-        )));
+        return Err(MigrateError::DamagedBackup {
+            id: m.id.clone(),
+            what: db.display().to_string(),
+        });
     }
     let stored = stored_files(dir, m)?;
     for f in &m.files {
@@ -409,10 +415,10 @@ fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>
             .get(&f.path)
             .is_some_and(|b| format!("{:x}", sha2::Sha256::digest(b)) == f.sha256);
         if !ok {
-            return Err(MigrateError::Refused(format!(
-                "backup {} is damaged: its copy of {} is missing or changed; nothing was restored",
-                m.id, f.path
-            )));
+            return Err(MigrateError::DamagedBackup {
+                id: m.id.clone(),
+                what: format!("its copy of {}", f.path),
+            });
         }
     }
     Ok(stored)

@@ -25,6 +25,7 @@ impl std::fmt::Display for Direction {
 /// Everything that can go wrong while inspecting, migrating or recovering
 /// Cortex data.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MigrateError {
     #[error("{what}: {source}")]
     Db {
@@ -138,7 +139,7 @@ pub enum MigrateError {
     HalfDone {
         step: String,
         direction: Direction,
-        state: String,
+        state: crate::history::HalfState,
         error: Option<String>,
     },
 
@@ -182,6 +183,24 @@ pub enum MigrateError {
     )]
     NotReplayable { step: String },
 
+    /// A fault injected at a numbered boundary (crash tests only).
+    #[error("injected fault at boundary {boundary} ({label})")]
+    InjectedFault { boundary: u64, label: String },
+
+    /// A record this binary writes could not be encoded.
+    #[error("cannot encode {what}: {detail}")]
+    Encode { what: &'static str, detail: String },
+
+    /// The backup named does not exist, or the name is ambiguous.
+    #[error("{0}")]
+    NoSuchBackup(String),
+
+    /// A backup whose files are missing or changed.
+    #[error("backup {id} is damaged: {what} is missing or changed; nothing was restored")]
+    DamagedBackup { id: String, what: String },
+
+    /// Anything else this binary refuses to do, with the reason and what to
+    /// do instead.
     #[error("{0}")]
     Refused(String),
 }

@@ -65,9 +65,10 @@ pub fn point(label: &str) -> Result<(), MigrateError> {
         // No destructor, no flush, no rollback by us; exactly what a power
         // cut or an OOM kill leaves behind.
         Some((at, Mode::Kill)) if at == n => platform::kill_self(),
-        Some((at, Mode::Error)) if at == n => Err(MigrateError::Refused(format!(
-            "injected fault at boundary {n} ({label})"
-        ))),
+        Some((at, Mode::Error)) if at == n => Err(MigrateError::InjectedFault {
+            boundary: n,
+            label: label.to_owned(),
+        }),
         _ => Ok(()),
     }
 }

@@ -165,13 +165,38 @@ pub async fn install<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// How a step MySQL left half done ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HalfState {
+    /// Its process died while it ran.
+    Running,
+    /// It failed; the error is kept.
+    Failed,
+}
+
+impl HalfState {
+    /// The word stored in the state table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HalfState::Running => "running",
+            HalfState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for HalfState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A step MySQL left half done.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StepState {
+pub struct HalfDoneStep {
     pub step: String,
     pub direction: super::error::Direction,
-    /// `running` (the process died) or `failed`.
-    pub state: String,
+    pub state: HalfState,
     pub error: Option<String>,
     pub at: i64,
 }
@@ -194,7 +219,7 @@ pub async fn mark_running<C: ConnectionTrait>(
         .values([
             step.into(),
             direction.to_string().into(),
-            "running".into(),
+            HalfState::Running.as_str().into(),
             now().into(),
         ])
         .map_err(query_err)?;
@@ -210,7 +235,7 @@ pub async fn mark_failed<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let upd = Query::update()
         .table(CortexMigrateState::Table)
-        .value(CortexMigrateState::State, "failed")
+        .value(CortexMigrateState::State, HalfState::Failed.as_str())
         .value(CortexMigrateState::Error, error)
         .value(CortexMigrateState::At, now())
         .and_where(Expr::col(CortexMigrateState::Version).eq(step))
@@ -230,7 +255,7 @@ pub async fn clear_state<C: ConnectionTrait>(conn: &C, step: &str) -> Result<(),
 }
 
 /// Steps left running or failed (MySQL only; empty elsewhere).
-pub async fn half_done<C: ConnectionTrait>(conn: &C) -> Result<Vec<StepState>, DbErr> {
+pub async fn half_done<C: ConnectionTrait>(conn: &C) -> Result<Vec<HalfDoneStep>, DbErr> {
     if conn.get_database_backend() != DbBackend::MySql || !has_table(conn, STATE_TABLE).await? {
         return Ok(Vec::new());
     }
@@ -249,14 +274,20 @@ pub async fn half_done<C: ConnectionTrait>(conn: &C) -> Result<Vec<StepState>, D
     rows.iter()
         .map(|r| {
             let dir: String = r.try_get("", "direction")?;
-            Ok(StepState {
+            let state: String = r.try_get("", "state")?;
+            Ok(HalfDoneStep {
                 step: r.try_get("", "version")?,
                 direction: if dir == "down" {
                     super::error::Direction::Down
                 } else {
                     super::error::Direction::Up
                 },
-                state: r.try_get("", "state")?,
+                // Only `mark_failed` writes anything but `running`.
+                state: if state == HalfState::Failed.as_str() {
+                    HalfState::Failed
+                } else {
+                    HalfState::Running
+                },
                 error: r.try_get("", "error")?,
                 at: r.try_get("", "at")?,
             })

@@ -74,11 +74,12 @@ pub use state_dir::StateDir;
 // What status, verify and the boot read.
 pub use adopt::{Found, inspect as inspect_database};
 pub use atomic_fs::replace_durably;
+pub use history::HalfState;
 pub use history::{AppliedStep, STEPS_TABLE, applied as applied_steps};
 pub use journal::PendingJournal;
 pub use lock::{FolderLock, redact_url};
 pub use snapshot::snapshot as schema_snapshot;
-pub use status::Status;
+pub use status::{Status, StepState};
 
 /// Backups: taken before every run that changes something, listed,
 /// checked and restored.

@@ -16,7 +16,7 @@ use crate::error::{Direction, MigrateError};
 use crate::history;
 use crate::progress::ProgressSink;
 use crate::runner::{Options, Report, Runner, Target};
-use crate::status::read_status;
+use crate::status::{StepState, read_status};
 use crate::step::{Step, StepList};
 use crate::step_context::{StepContext, StepRun};
 
@@ -126,9 +126,9 @@ pub async fn sea_orm_status<M: StepList, C: ConnectionTrait>(
             "Migration '{}'... {}{}",
             s.name,
             match s.state {
-                "applied" => "Applied",
-                "adoptable" => "Applied by cortex.cpp (recorded at next up)",
-                _ => "Pending",
+                StepState::Applied => "Applied",
+                StepState::Adoptable => "Applied by cortex.cpp (recorded at next up)",
+                StepState::Pending => "Pending",
             },
             if s.drifted {
                 " (changed since it was applied)"

@@ -22,13 +22,34 @@ pub struct StepStatus {
     pub name: String,
     pub summary: String,
     pub kind: StepKind,
-    /// `applied`, `pending`, or `adoptable` (cortex.cpp made it; it will be
-    /// recorded, not run).
-    pub state: &'static str,
+    pub state: StepState,
     pub applied_at: Option<i64>,
     pub origin: Option<String>,
     /// The stored checksum differs from this binary's definition.
     pub drifted: bool,
+}
+
+/// Where a step stands on this database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    /// Recorded as applied.
+    Applied,
+    /// Not applied; the next `up` runs it.
+    Pending,
+    /// cortex.cpp made its schema: the next `up` records it, not runs it.
+    Adoptable,
+}
+
+impl StepState {
+    /// The word `status` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Applied => "applied",
+            StepState::Pending => "pending",
+            StepState::Adoptable => "adoptable",
+        }
+    }
 }
 
 /// An interrupted step, as `status` reports it.
@@ -62,7 +83,7 @@ pub struct Status {
     pub cortex_cpp: Option<String>,
     pub interrupted: Option<Interrupted>,
     /// Steps MySQL left running or failed half-way.
-    pub half_done: Vec<history::StepState>,
+    pub half_done: Vec<history::HalfDoneStep>,
     pub lock_holder: Option<Holder>,
 }
 
@@ -106,12 +127,12 @@ pub async fn read_status<C: ConnectionTrait>(
             .as_ref()
             .is_some_and(|c| s.cortex_version().is_some_and(|v| v <= c.version));
         let state = if a.is_some() {
-            "applied"
+            StepState::Applied
         } else if adoptable {
-            "adoptable"
+            StepState::Adoptable
         } else {
             pending.push(s.name().to_owned());
-            "pending"
+            StepState::Pending
         };
         let drifted = a
             .and_then(|a| a.checksum.as_ref())

@@ -333,7 +333,10 @@ impl Journal {
 
     fn write_record(&mut self, record: &Record) -> Result<()> {
         let mut line = serde_json::to_vec(record)
-            .map_err(|e| MigrateError::Refused(format!("cannot encode journal record: {e}")))?;
+            .map_err(|e| MigrateError::Encode {
+                what: "a journal record",
+                detail: e.to_string(),
+            })?;
         line.push(b'\n');
         self.file
             .write_all(&line)
@@ -544,7 +547,10 @@ impl Journal {
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(MigrateError::Refused("a rewrite thread panicked".into()))
+                        Err(MigrateError::Panicked {
+                            what: "a rewrite thread",
+                            detail: "no detail".into(),
+                        })
                     })
                 })
                 .collect()

@@ -127,7 +127,10 @@ impl FolderLock {
             host: platform::host_name(),
         };
         let text = serde_json::to_string(&holder)
-            .map_err(|e| MigrateError::Refused(format!("cannot encode lock holder: {e}")))?;
+            .map_err(|e| MigrateError::Encode {
+                what: "the lock holder",
+                detail: e.to_string(),
+            })?;
         let path = self.path.clone();
         self.file
             .set_len(0)
