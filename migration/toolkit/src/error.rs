@@ -24,6 +24,32 @@ impl std::fmt::Display for Direction {
 
 /// Everything that can go wrong while inspecting, migrating or recovering
 /// Cortex data.
+/// How a step MySQL left half done ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HalfState {
+    /// Its process died while it ran.
+    Running,
+    /// It failed; the error is kept.
+    Failed,
+}
+
+impl HalfState {
+    /// The word stored in the state table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HalfState::Running => "running",
+            HalfState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for HalfState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MigrateError {
@@ -139,7 +165,7 @@ pub enum MigrateError {
     HalfDone {
         step: String,
         direction: Direction,
-        state: crate::history::HalfState,
+        state: HalfState,
         error: Option<String>,
     },
 

@@ -165,31 +165,7 @@ pub async fn install<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// How a step MySQL left half done ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HalfState {
-    /// Its process died while it ran.
-    Running,
-    /// It failed; the error is kept.
-    Failed,
-}
-
-impl HalfState {
-    /// The word stored in the state table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HalfState::Running => "running",
-            HalfState::Failed => "failed",
-        }
-    }
-}
-
-impl std::fmt::Display for HalfState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+pub use super::error::HalfState;
 
 /// A step MySQL left half done.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

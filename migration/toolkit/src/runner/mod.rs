@@ -8,13 +8,14 @@
 
 mod half_done;
 mod newer;
+mod one_step;
 mod plan;
 
 pub use plan::PlannedStep;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{
@@ -570,186 +571,6 @@ impl<'c> Runner<'c> {
             .filter(|&i| down_archives(self.steps[i].as_ref(), self.backend))
             .map(|i| self.steps[i].name().to_owned())
             .collect())
-    }
-
-    async fn run_step(
-        &mut self,
-        i: usize,
-        direction: Direction,
-        index: usize,
-        total: usize,
-    ) -> Result<StepReport> {
-        self.run_step_as(i, direction, index, total, false).await
-    }
-
-    async fn run_step_as(
-        &mut self,
-        i: usize,
-        direction: Direction,
-        index: usize,
-        total: usize,
-        resume: bool,
-    ) -> Result<StepReport> {
-        let step = &self.steps[i];
-        let name = step.name().to_owned();
-        let started = Instant::now();
-        tracing::info!(step = %name, %direction, "running step {index}/{total}");
-        self.progress.emit(Event::StepStarted {
-            step: name.clone(),
-            direction,
-            index,
-            total,
-        });
-        let wrap = |source: MigrateError| MigrateError::Step {
-            step: name.clone(),
-            direction,
-            source: Box::new(source),
-        };
-        let mysql = self.backend == DbBackend::MySql;
-        if mysql {
-            // Outside the step's transaction: MySQL commits DDL on its own,
-            // so a step that dies half-way must be known as such.
-            history::mark_running(&self.conn, &name, direction)
-                .await
-                .map_err(|e| wrap(self.err("marking the step as running", e)))?;
-        }
-        let txn = self.begin().await.map_err(wrap)?;
-        let mut ctx = StepRun::new(
-            &name,
-            direction,
-            self.data_dir.clone(),
-            self.progress.clone(),
-        )
-        .with_backup(self.recorder.clone());
-        if resume {
-            ctx = ctx.resuming();
-        }
-        let ctx = Arc::new(ctx);
-        let outcome = self
-            .run_in(&txn, i, direction, &ctx)
-            .await
-            // The journal's last records must be durable before the commit
-            // makes the step final.
-            .and_then(|()| ctx.sync_journal())
-            .and_then(|()| fault::point("step: before commit"));
-        let outcome = match outcome {
-            Ok(()) => txn
-                .commit()
-                .await
-                .map_err(|e| self.err("committing the step", e)),
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        };
-        match outcome {
-            Ok(()) => {
-                fault::point("step: committed").map_err(wrap)?;
-                if let Some(journal) = ctx.take_journal() {
-                    journal.finalize().map_err(|e| {
-                        wrap(MigrateError::Refused(format!(
-                            "the step committed but cleaning up its old files failed ({e}); \
-                             the next run completes it"
-                        )))
-                    })?;
-                }
-                if mysql {
-                    history::clear_state(&self.conn, &name)
-                        .await
-                        .map_err(|e| wrap(self.err("clearing the step's state", e)))?;
-                }
-                if let Some(rec) = &self.recorder {
-                    rec.step_done(&name).map_err(wrap)?;
-                }
-                let millis = started.elapsed().as_millis() as u64;
-                self.progress.emit(Event::StepFinished {
-                    step: name.clone(),
-                    direction,
-                    millis,
-                });
-                Ok(StepReport {
-                    step: name,
-                    direction,
-                    millis,
-                    notes: ctx.take_notes(),
-                })
-            }
-            Err(e) => {
-                if mysql {
-                    let _ = history::mark_failed(&self.conn, &name, &e.to_string()).await;
-                }
-                if let Some(journal) = ctx.take_journal()
-                    && let Err(undo) = journal.rollback()
-                {
-                    return Err(wrap(MigrateError::Refused(format!(
-                        "{e}; undoing its file changes failed too ({undo}); \
-                         they will be undone at the next run"
-                    ))));
-                }
-                Err(wrap(e))
-            }
-        }
-    }
-
-    /// Runs one step's body and bookkeeping inside `txn`.
-    async fn run_in(
-        &self,
-        txn: &DatabaseTransaction,
-        i: usize,
-        direction: Direction,
-        ctx: &Arc<StepRun>,
-    ) -> Result<()> {
-        let step = &self.steps[i];
-        fault::point("step: transaction begun")?;
-        let manager = SchemaManager::new(txn);
-        let cx = StepContext::new(&manager, Arc::clone(ctx));
-        let body = match direction {
-            Direction::Up => step.up(&cx).await,
-            Direction::Down => step.down(&cx).await,
-        };
-        drop(cx);
-        body.map_err(|e| self.step_failure("running the step", e))?;
-        fault::point("step: body done")?;
-        let db = |e| classify(self.db_path.as_deref(), "recording the step", e);
-        match direction {
-            Direction::Up => {
-                let schema_after = Some(snapshot::snapshot(txn).await.map_err(db)?);
-                let sum = checksum(step.as_ref());
-                let recipe = self.down_recipe(step.as_ref(), ctx);
-                history::record_up(
-                    txn,
-                    Record {
-                        version: step.name(),
-                        checksum: &sum,
-                        origin: Origin::Ran,
-                        schema_after,
-                        down_recipe: recipe,
-                    },
-                )
-                .await
-                .map_err(db)?;
-            }
-            Direction::Down => history::record_down(txn, step.name()).await.map_err(db)?,
-        }
-        fault::point("step: recorded")?;
-        Ok(())
-    }
-
-    /// What an older binary needs to undo this step without its code: the
-    /// SQL of a schema step's `down`, or the inverse of every change a
-    /// folder step recorded while it ran.
-    fn down_recipe(&self, step: &dyn Step, ctx: &StepRun) -> Option<String> {
-        let recipe = if !step.down_storable() {
-            StoredUndo::not_storable()
-        } else {
-            let mut ops: Vec<UndoOp> = ops_sql(self.backend, &step.down_ops(self.backend))
-                .into_iter()
-                .map(|sql| UndoOp::Sql { sql })
-                .collect();
-            ops.extend(ctx.take_inverse());
-            StoredUndo::new(ops)
-        };
-        Some(recipe.to_json())
     }
 
     /// Recovers an interrupted step, if any, under the lock.

@@ -8,6 +8,9 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
+mod sql;
+use sql::*;
+
 /// Prefix of the tables where downs keep what they drop.
 pub const ARCHIVE_PREFIX: &str = "cortex_archive_";
 
@@ -115,12 +118,6 @@ pub enum SchemaOp {
     },
 }
 
-fn q(backend: DbBackend, ident: &str) -> String {
-    match backend {
-        DbBackend::MySql => format!("`{ident}`"),
-        _ => format!("\"{ident}\""),
-    }
-}
 
 impl SchemaOp {
     /// The SQL this op runs when nothing exists yet / everything exists as
@@ -442,135 +439,6 @@ pub async fn exec<C: ConnectionTrait>(
     conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
         .map(|_| ())
-}
-
-fn build<S: SchemaStatementBuilder>(backend: DbBackend, stmt: &S) -> String {
-    match backend {
-        DbBackend::MySql => stmt.to_string(MysqlQueryBuilder),
-        DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
-        _ => stmt.to_string(SqliteQueryBuilder),
-    }
-}
-
-fn drop_column_sql(backend: DbBackend, table: &str, column: &str) -> String {
-    format!(
-        "ALTER TABLE {} DROP COLUMN {}",
-        q(backend, table),
-        q(backend, column)
-    )
-}
-
-fn rename_sql(backend: DbBackend, from: &str, to: &str) -> String {
-    match backend {
-        DbBackend::MySql => format!("RENAME TABLE {} TO {}", q(backend, from), q(backend, to)),
-        _ => format!(
-            "ALTER TABLE {} RENAME TO {}",
-            q(backend, from),
-            q(backend, to)
-        ),
-    }
-}
-
-fn archive_sql(
-    backend: DbBackend,
-    archive: &str,
-    table: &str,
-    key: &str,
-    columns: &[&str],
-) -> String {
-    let cols = std::iter::once(key)
-        .chain(columns.iter().copied())
-        .map(|c| q(backend, c))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "CREATE TABLE {} AS SELECT {cols} FROM {}",
-        q(backend, archive),
-        q(backend, table)
-    )
-}
-
-fn restore_sql(
-    backend: DbBackend,
-    archive: &str,
-    table: &str,
-    key: &str,
-    columns: &[&str],
-) -> String {
-    let (a, t, k) = (q(backend, archive), q(backend, table), q(backend, key));
-    let sets = columns
-        .iter()
-        .map(|c| {
-            let c = q(backend, c);
-            format!("{c} = (SELECT a.{c} FROM {a} a WHERE a.{k} = {t}.{k})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("UPDATE {t} SET {sets} WHERE {k} IN (SELECT {k} FROM {a})")
-}
-
-/// A string literal: quotes doubled, and backslashes on MySQL, where they
-/// escape.
-fn lit(backend: DbBackend, value: &str) -> String {
-    let v = value.replace('\'', "''");
-    match backend {
-        DbBackend::MySql => format!("'{}'", v.replace('\\', "\\\\")),
-        _ => format!("'{v}'"),
-    }
-}
-
-fn column_list(backend: DbBackend, columns: &[&str]) -> String {
-    columns
-        .iter()
-        .map(|c| q(backend, c))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn archive_rows_sql(
-    backend: DbBackend,
-    archive: &str,
-    table: &str,
-    columns: &[&str],
-    column: &str,
-    keep: &[&str],
-) -> String {
-    let c = q(backend, column);
-    let keep = keep
-        .iter()
-        .map(|v| lit(backend, v))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "CREATE TABLE {} AS SELECT {} FROM {} WHERE {c} IS NOT NULL AND {c} NOT IN ({keep})",
-        q(backend, archive),
-        column_list(backend, columns),
-        q(backend, table)
-    )
-}
-
-fn delete_archived_sql(backend: DbBackend, archive: &str, table: &str, key: &str) -> String {
-    let k = q(backend, key);
-    format!(
-        "DELETE FROM {} WHERE {k} IN (SELECT {k} FROM {})",
-        q(backend, table),
-        q(backend, archive)
-    )
-}
-
-fn restore_rows_sql(
-    backend: DbBackend,
-    archive: &str,
-    table: &str,
-    key: &str,
-    columns: &[&str],
-) -> String {
-    let (a, t, k) = (q(backend, archive), q(backend, table), q(backend, key));
-    let cols = column_list(backend, columns);
-    format!(
-        "INSERT INTO {t} ({cols}) SELECT {cols} FROM {a} a \
-         WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE t.{k} = a.{k})"
-    )
 }
 
 /// A text column that is (part of) a key: `TEXT` where the backend can

@@ -1,0 +1,198 @@
+//! [`Folder`]: a step's handle on the data folder. Every change goes
+//! through the step's journal, so it commits or rolls back with the step's
+//! transaction; moves and line edits record their own undo.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{LinesEdited, StepRun};
+use crate::error::{MigrateError, Result};
+use crate::journal::{Content, FileOp, Journal, Observer};
+use crate::paths::DataDir;
+use crate::undo::{LineEdit, UndoOp};
+
+/// A step's handle on the data folder. Every change goes through the
+/// journal, so it commits or rolls back with the step's transaction.
+pub struct Folder {
+    run: Arc<StepRun>,
+    dir: DataDir,
+}
+
+impl Folder {
+    pub(super) fn new(run: Arc<StepRun>, dir: DataDir) -> Folder {
+        Folder { run, dir }
+    }
+
+    /// The data folder.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    fn with_journal<T>(
+        &self,
+        f: impl FnOnce(&mut Journal) -> Result<T>,
+        planned: impl FnOnce() -> Option<FileOp>,
+    ) -> Result<Option<T>> {
+        if let Some(plan) = &self.run.dry_run {
+            if let (Some(op), Ok(mut v)) = (planned(), plan.lock()) {
+                v.push(op);
+            }
+            return Ok(None);
+        }
+        let mut slot = self
+            .run
+            .journal
+            .lock()
+            .map_err(|_| MigrateError::Poisoned {
+                what: "the step's journal",
+            })?;
+        if slot.is_none() {
+            let mut j = Journal::begin(&self.dir, &self.run.step, self.run.direction)?;
+            let observer: Arc<dyn Observer> = Arc::clone(&self.run) as Arc<dyn Observer>;
+            j.observe_with(observer);
+            *slot = Some(j);
+        }
+        match slot.as_mut() {
+            Some(journal) => f(journal).map(Some),
+            None => Err(MigrateError::Poisoned {
+                what: "the step's journal",
+            }),
+        }
+    }
+
+    /// Moves a file or folder (paths relative to the data folder); the
+    /// move back is the step's undo.
+    pub async fn move_path(&self, from: &str, to: &str) -> Result<()> {
+        let (f, t) = (from.to_owned(), to.to_owned());
+        self.blocking(
+            move |j| j.move_path(Path::new(&f), Path::new(&t)),
+            || {
+                Some(FileOp::Rename {
+                    from: from.into(),
+                    to: to.into(),
+                })
+            },
+        )
+        .await?;
+        self.run.push_undo(UndoOp::Move {
+            from: to.to_owned(),
+            to: from.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Writes text files whose lines a step edited, all with one journal
+    /// sync; the inverse line edits are the step's undo.
+    pub async fn write_edited(&self, files: Vec<LinesEdited>) -> Result<()> {
+        let mut undo = Vec::with_capacity(files.len());
+        let mut items = Vec::with_capacity(files.len());
+        for f in files {
+            undo.push(UndoOp::EditLines {
+                path: f.path.clone(),
+                edits: f.edits.iter().map(LineEdit::inverse).collect(),
+            });
+            items.push((f.path, f.text.into_bytes()));
+        }
+        self.rewrite_many(items).await?;
+        undo.into_iter().for_each(|op| self.run.push_undo(op));
+        Ok(())
+    }
+
+    /// Replaces the content of a file. Nothing is recorded to undo it: a
+    /// step that uses it writes its own `down`.
+    pub async fn rewrite(&self, path: &str, content: Vec<u8>) -> Result<()> {
+        let p = path.to_owned();
+        self.blocking(
+            move |j| j.rewrite(Path::new(&p), &content),
+            || {
+                Some(FileOp::Rewrite {
+                    path: path.into(),
+                    old: Default::default(),
+                    tmp: Default::default(),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Replaces the content of many files at once (one journal sync for
+    /// all of them). Nothing is recorded to undo it.
+    pub async fn rewrite_many(&self, items: Vec<(String, Vec<u8>)>) -> Result<()> {
+        if let Some(plan) = &self.run.dry_run {
+            if let Ok(mut v) = plan.lock() {
+                v.extend(items.iter().map(|(p, _)| FileOp::Rewrite {
+                    path: p.into(),
+                    old: Default::default(),
+                    tmp: Default::default(),
+                }));
+            }
+            return Ok(());
+        }
+        let items: Vec<(std::path::PathBuf, Vec<u8>)> =
+            items.into_iter().map(|(p, c)| (p.into(), c)).collect();
+        self.blocking(move |j| j.rewrite_many(items), || None).await
+    }
+
+    /// Creates a new file. Nothing is recorded to undo it.
+    pub async fn create_file(&self, path: &str, content: Vec<u8>) -> Result<()> {
+        let p = path.to_owned();
+        self.blocking(
+            move |j| j.create_file(Path::new(&p), &content),
+            || {
+                Some(FileOp::Create {
+                    path: path.into(),
+                    new: Content(Vec::new()),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Creates a folder and any missing parents.
+    pub async fn create_dir_all(&self, path: &str) -> Result<()> {
+        let p = path.to_owned();
+        self.blocking(
+            move |j| j.create_dir_all(Path::new(&p)),
+            || Some(FileOp::CreateDir { path: path.into() }),
+        )
+        .await
+    }
+
+    /// Deletes a file or folder (into the trash until the step commits).
+    /// Nothing is recorded to undo it.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        let p = path.to_owned();
+        self.blocking(
+            move |j| j.delete(Path::new(&p)),
+            || {
+                Some(FileOp::Delete {
+                    path: path.into(),
+                    trash: "".into(),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Runs a journal operation on a blocking thread: renames and fsyncs are
+    /// quick, but a copy across filesystems is not.
+    async fn blocking(
+        &self,
+        f: impl FnOnce(&mut Journal) -> Result<()> + Send + 'static,
+        planned: impl FnOnce() -> Option<FileOp>,
+    ) -> Result<()> {
+        if self.run.dry_run.is_some() {
+            return self.with_journal(|_| Ok(()), planned).map(|_| ());
+        }
+        let folder = Folder {
+            run: Arc::clone(&self.run),
+            dir: self.dir.clone(),
+        };
+        tokio::task::spawn_blocking(move || folder.with_journal(f, || None).map(|_| ()))
+            .await
+            .map_err(|e| MigrateError::Panicked {
+                what: "a file operation",
+                detail: e.to_string(),
+            })?
+    }
+}
