@@ -1,10 +1,11 @@
-//! Adding a step touches no machinery: this file defines a throwaway schema
-//! step (a `notes` table, written as ops; its down archives it) and a
-//! throwaway folder step (moves `logs/` aside, edits a line of a model.yml,
-//! sets a column; its down replays what it recorded), appends them to the
-//! real Cortex steps in a test migrator, and runs them on a cortex.cpp v3
-//! folder through up, down, a failure half-way, a kill at every boundary of
-//! the folder step, and the schema snapshot and checksum checks.
+//! Adding a step touches no machinery: `tests/support/new_steps.rs` defines
+//! a throwaway schema step (a `notes` table, written as ops; its down
+//! archives it) and a throwaway folder step (moves `logs/` aside, edits a
+//! line of a model.yml, sets a column; its down replays what it recorded)
+//! and appends them to the real Cortex steps in a test migrator; this file
+//! runs them on a cortex.cpp v3 folder through up, down, a failure
+//! half-way, a kill at every boundary of the folder step, and the schema
+//! snapshot and checksum checks.
 //!
 //! The kill test runs this test binary again as a child process (the test
 //! `child_runs_the_test_migrator_up`, which does nothing unless
@@ -12,300 +13,21 @@
 //! (`CORTEX_MIGRATE_FAULT`) is read once per process.
 
 mod common;
+#[path = "support/new_steps.rs"]
+mod new_steps;
 
 use std::path::{Path, PathBuf};
 
-use common::Fixture;
 use migration::golden;
-use migration::toolkit::runner::{Options, Runner, Target};
+use migration::toolkit::runner::Target;
 use migration::toolkit::step::{ChecksumMatch, checksum, compare_checksum};
-use migration::toolkit::undo::{self, LineEdit};
-use migration::toolkit::{
-    Change, LinesEdited, MigrateError, SchemaOp, SeaOrmMigrator, Step, StepContext, StepKind,
-    StepList, StepSource, history, snapshot,
+use migration::toolkit::{Step, StepList, StepSource, history, snapshot};
+use new_steps::{
+    NEW_ALIAS, NOTES, Notes, TIDY, TINYLLAMA_YML, TestMigrator, TidyLogs, WithFailingStep,
+    WithNewSteps, alias, digest, last_real_step, migrated_v3, notes_bodies, read, runner,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
-
-const NOTES: &str = "m20991201_000001_notes";
-const TIDY: &str = "m20991201_000002_tidy_logs";
-
-// ---------------------------------------------------------------------------
-// The schema step: ops only.
-
-struct Notes;
-
-impl MigrationName for Notes {
-    fn name(&self) -> &str {
-        NOTES
-    }
-}
-
-impl StepSource for Notes {
-    fn source(&self) -> &'static str {
-        include_str!("new_steps.rs")
-    }
-}
-
-#[async_trait::async_trait]
-impl Step for Notes {
-    fn summary(&self) -> &'static str {
-        "test: notes on models"
-    }
-
-    fn up_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
-        vec![SchemaOp::CreateTable {
-            table: "notes",
-            archive_tag: "n1",
-            stmt: Table::create()
-                .table(Alias::new("notes"))
-                .col(ColumnDef::new(Alias::new("id")).integer().primary_key())
-                .col(ColumnDef::new(Alias::new("model_id")).text().not_null())
-                .col(ColumnDef::new(Alias::new("body")).text())
-                .to_owned(),
-        }]
-    }
-
-    fn down_ops(&self, _backend: DbBackend) -> Vec<SchemaOp> {
-        vec![SchemaOp::ArchiveTable {
-            archive_tag: "n1",
-            table: "notes",
-        }]
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The folder step: `up` written out, `down` replays what `up` recorded.
-
-const TINYLLAMA_YML: &str = "models/cortex.so/tinyllama/1b/model.yml";
-const NEW_ALIAS: &str = "tiny-notes";
-
-struct TidyLogs;
-
-impl MigrationName for TidyLogs {
-    fn name(&self) -> &str {
-        TIDY
-    }
-}
-
-impl StepSource for TidyLogs {
-    fn source(&self) -> &'static str {
-        include_str!("new_steps.rs")
-    }
-}
-
-#[async_trait::async_trait]
-impl Step for TidyLogs {
-    fn summary(&self) -> &'static str {
-        "test: move logs aside, rename tinyllama in its model.yml and its row"
-    }
-
-    fn kind(&self) -> StepKind {
-        StepKind::Folder
-    }
-
-    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
-        tidy(cx).await
-    }
-
-    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
-        cx.undo().await
-    }
-}
-
-/// The folder step's work: a move, a line edit and a value, each recording
-/// what undoes it.
-async fn tidy(cx: &StepContext<'_>) -> Result<(), MigrateError> {
-    let folder = cx.folder()?;
-    folder.move_path("logs", "logs-archive").await?;
-
-    let path = folder.dir().root().join(TINYLLAMA_YML);
-    let text = std::fs::read_to_string(&path).map_err(|e| MigrateError::io("read", &path, e))?;
-    let Some((line, before)) = text
-        .lines()
-        .enumerate()
-        .find(|(_, l)| l.starts_with("name: "))
-    else {
-        cx.note(format!("{TINYLLAMA_YML} has no name: line"));
-        return Ok(());
-    };
-    let edit = LineEdit {
-        line,
-        before: before.to_owned(),
-        after: format!("name: {NEW_ALIAS}"),
-    };
-    let new = undo::apply_line_edits(&text, std::slice::from_ref(&edit))
-        .map_err(|reason| MigrateError::Yaml { path, reason })?;
-    folder
-        .write_edited(vec![LinesEdited {
-            path: TINYLLAMA_YML.into(),
-            text: new,
-            edits: vec![edit],
-        }])
-        .await?;
-
-    let old = cx
-        .manager()
-        .get_connection()
-        .query_one(
-            Query::select()
-                .column(Alias::new("model_alias"))
-                .from(Alias::new("models"))
-                .and_where(Expr::col(Alias::new("model_id")).eq(common::TINYLLAMA)),
-        )
-        .await?
-        .map(|r| r.try_get::<Option<String>>("", "model_alias"))
-        .transpose()?
-        .flatten();
-    cx.set_values(
-        "models",
-        "model_id",
-        "model_alias",
-        &[Change {
-            key: common::TINYLLAMA.into(),
-            old: old.map(Into::into),
-            new: Some(NEW_ALIAS.into()),
-        }],
-    )
-    .await
-}
-
-/// The folder step again, failing after all its work.
-struct TidyLogsFailing;
-
-impl MigrationName for TidyLogsFailing {
-    fn name(&self) -> &str {
-        TIDY
-    }
-}
-
-impl StepSource for TidyLogsFailing {
-    fn source(&self) -> &'static str {
-        include_str!("new_steps.rs")
-    }
-}
-
-#[async_trait::async_trait]
-impl Step for TidyLogsFailing {
-    fn summary(&self) -> &'static str {
-        "test: the folder step, failing half-way"
-    }
-
-    fn kind(&self) -> StepKind {
-        StepKind::Folder
-    }
-
-    async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
-        tidy(cx).await?;
-        Err(MigrateError::Refused(
-            "the folder step fails on purpose".into(),
-        ))
-    }
-
-    async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
-        cx.undo().await
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The test migrators: the real steps, then the new ones.
-
-struct WithNewSteps;
-
-impl StepList for WithNewSteps {
-    fn steps() -> Vec<Box<dyn Step>> {
-        let mut steps = migration::CortexSteps::steps();
-        steps.push(Box::new(Notes));
-        steps.push(Box::new(TidyLogs));
-        steps
-    }
-}
-
-type TestMigrator = SeaOrmMigrator<WithNewSteps>;
-
-struct WithFailingStep;
-
-impl StepList for WithFailingStep {
-    fn steps() -> Vec<Box<dyn Step>> {
-        let mut steps = migration::CortexSteps::steps();
-        steps.push(Box::new(Notes));
-        steps.push(Box::new(TidyLogsFailing));
-        steps
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Helpers.
-
-const TABLES: [&str; 6] = [
-    "schema_version",
-    "models",
-    "hardware",
-    "engines",
-    "files",
-    "notes",
-];
-
-fn last_real_step() -> String {
-    migration::CortexSteps::steps()
-        .last()
-        .map(|s| s.name().to_owned())
-        .expect("the real steps are not empty")
-}
-
-/// A cortex.cpp v3 folder with every real step applied.
-async fn migrated_v3() -> Fixture {
-    let fx = common::cortex_folder(3).await;
-    common::run_steps(&fx, migration::CortexSteps::steps(), true, Target::All).await;
-    fx
-}
-
-/// Every file of the data folder but the database, then the rows of the
-/// Cortex tables and `notes`, the schema snapshot and the applied steps.
-async fn digest(fx: &Fixture) -> String {
-    let db = fx.connect().await;
-    let state = common::db_state(&db, &TABLES).await;
-    db.close().await.expect("closing the digest's connection");
-    format!("{:?}\n{state}", common::files_but_db(fx))
-}
-
-async fn runner(db: &DatabaseConnection, steps: Vec<Box<dyn Step>>) -> Runner<'_> {
-    Runner::new(db, steps, Options::default())
-        .await
-        .expect("opening the runner")
-}
-
-async fn alias(db: &DatabaseConnection) -> Option<String> {
-    db.query_one(
-        Query::select()
-            .column(Alias::new("model_alias"))
-            .from(Alias::new("models"))
-            .and_where(Expr::col(Alias::new("model_id")).eq(common::TINYLLAMA)),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .try_get("", "model_alias")
-    .unwrap()
-}
-
-async fn notes_bodies(db: &DatabaseConnection) -> Vec<String> {
-    db.query_all(
-        Query::select()
-            .column(Alias::new("body"))
-            .from(Alias::new("notes"))
-            .order_by(Alias::new("id"), Order::Asc),
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.try_get("", "body").unwrap())
-    .collect()
-}
-
-fn read(fx: &Fixture, rel: &str) -> String {
-    std::fs::read_to_string(fx.data.join(rel)).unwrap()
-}
 
 // ---------------------------------------------------------------------------
 // Up and down.
@@ -607,10 +329,13 @@ impl Step for Source {
 
 #[tokio::test]
 async fn the_checksum_of_a_new_step_is_made_of_its_name_and_source() {
-    const THIS: &str = include_str!("new_steps.rs");
-    const COMMENTED: &str = concat!(include_str!("new_steps.rs"), "\n// a new comment\n\n");
+    const THIS: &str = include_str!("support/new_steps.rs");
+    const COMMENTED: &str = concat!(
+        include_str!("support/new_steps.rs"),
+        "\n// a new comment\n\n"
+    );
     const EDITED: &str = concat!(
-        include_str!("new_steps.rs"),
+        include_str!("support/new_steps.rs"),
         "\nconst EDITED: bool = true;\n"
     );
     let steps: [&dyn Step; 2] = [&Notes, &TidyLogs];
