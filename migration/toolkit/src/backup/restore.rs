@@ -1,0 +1,324 @@
+//! Backups already taken: listing and pruning them, finding one by name,
+//! checking every file against its manifest, and restoring one as a single
+//! journaled operation (recovered like a step if the process dies).
+
+use std::collections::HashMap;
+use std::fs;
+
+use sha2::Digest;
+
+use super::*;
+
+/// Every backup, newest first. Folders without a readable manifest are
+/// skipped (a backup interrupted before its database was in place).
+pub fn list(dir: &DataDir) -> Result<Vec<Manifest>> {
+    let root = backups_dir(dir);
+    let entries = match fs::read_dir(&root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(MigrateError::io("list backups in", &root, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(text) = fs::read(entry.path().join("manifest.json")) else {
+            continue;
+        };
+        if let Ok(m) = serde_json::from_slice::<Manifest>(&text) {
+            out.push(m);
+        }
+    }
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(out)
+}
+
+/// Removes all but the newest `keep` backups (and leftovers of backups
+/// that never finished their database copy). Returns the ids removed.
+pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
+    let root = backups_dir(dir);
+    let mut removed = Vec::new();
+    for m in list(dir)?.into_iter().skip(keep) {
+        atomic_fs::remove_any(&root.join(&m.id))?;
+        removed.push(m.id);
+    }
+    if let Ok(entries) = fs::read_dir(&root) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".partial-") {
+                atomic_fs::remove_any(&e.path())?;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The backup named `id` (or a unique start of it, or `latest`).
+pub fn find(dir: &DataDir, id: &str) -> Result<Manifest> {
+    let all = list(dir)?;
+    if id == "latest" {
+        return all.into_iter().next().ok_or_else(|| {
+            MigrateError::NoSuchBackup(format!(
+                "there are no backups in {}",
+                backups_dir(dir).display()
+            ))
+        });
+    }
+    if let Some(m) = all.iter().find(|m| m.id == id) {
+        return Ok(m.clone());
+    }
+    let matches: Vec<&Manifest> = all.iter().filter(|m| m.id.starts_with(id)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(MigrateError::NoSuchBackup(format!(
+            "there is no backup `{id}`; `cortex-migrate backups list` shows them"
+        ))),
+        many => Err(MigrateError::NoSuchBackup(format!(
+            "`{id}` matches {} backups; give more of the name",
+            many.len()
+        ))),
+    }
+}
+
+/// Checks every file of a backup against its manifest.
+pub fn check(dir: &DataDir, m: &Manifest) -> Result<()> {
+    checked_files(dir, m).map(|_| ())
+}
+
+/// [`check`], returning the old bytes it read (see [`stored_files`]).
+fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>> {
+    let folder = backups_dir(dir).join(&m.id);
+    let db = folder.join(DB_FILE);
+    if !db.exists() || sha256_hex(&db)? != m.database.sha256 {
+        return Err(MigrateError::DamagedBackup {
+            id: m.id.clone(),
+            what: db.display().to_string(),
+        });
+    }
+    let stored = stored_files(dir, m)?;
+    for f in &m.files {
+        let ok = stored
+            .get(&f.path)
+            .is_some_and(|b| format!("{:x}", sha2::Sha256::digest(b)) == f.sha256);
+        if !ok {
+            return Err(MigrateError::DamagedBackup {
+                id: m.id.clone(),
+                what: format!("its copy of {}", f.path),
+            });
+        }
+    }
+    Ok(stored)
+}
+
+/// The old bytes a backup keeps, by path in the data folder.
+pub fn stored_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>> {
+    let folder = backups_dir(dir).join(&m.id).join(FILES_DIR);
+    let mut out = HashMap::new();
+    for f in &m.files {
+        let p = folder.join(&f.stored);
+        match fs::read(&p) {
+            Ok(bytes) => {
+                out.insert(f.path.clone(), bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(MigrateError::io("read", &p, e)),
+        }
+    }
+    Ok(out)
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restored {
+    pub backup: String,
+    pub data_version: Option<String>,
+    pub files: usize,
+    pub moves: usize,
+    pub removed: usize,
+}
+
+/// Puts a backup back: the database file, the old contents of rewritten
+/// files, moved folders back where they were, created files removed. One
+/// journaled operation (see the module doc). The caller holds the lock and
+/// has no connection open to the database.
+pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
+    let mut stored = checked_files(dir, m)?;
+    let folder = StateDir::backup_rel(&m.id);
+    let mut j = Journal::begin(dir, &format!("{RESTORE_PREFIX}{}", m.id), Direction::Up)?;
+    let outcome = (|| -> Result<Restored> {
+        let mut moves = 0;
+        for mv in m.moves.iter().rev() {
+            let (from, to) = (dir.root().join(&mv.from), dir.root().join(&mv.to));
+            if to.exists() && !from.exists() {
+                j.move_path(Path::new(&mv.to), Path::new(&mv.from))?;
+                moves += 1;
+            }
+        }
+        let mut removed = 0;
+        for c in &m.created {
+            if dir.root().join(c).exists() {
+                j.delete(Path::new(c))?;
+                removed += 1;
+            }
+        }
+        let mut rewrites = Vec::new();
+        for f in &m.files {
+            let content = stored.remove(&f.path).unwrap_or_default();
+            if dir.root().join(&f.path).exists() {
+                rewrites.push((PathBuf::from(&f.path), content));
+            } else {
+                j.create_file(Path::new(&f.path), &content)?;
+            }
+        }
+        let files = m.files.len();
+        j.rewrite_many(rewrites)?;
+        for side in ["-journal", "-wal", "-shm"] {
+            let p = format!("{DB_FILE}{side}");
+            if dir.root().join(&p).exists() {
+                j.delete(Path::new(&p))?;
+            }
+        }
+        if dir.root().join(DB_FILE).exists() {
+            j.delete(Path::new(DB_FILE))?;
+        }
+        j.copy_path(&folder.join(DB_FILE), Path::new(DB_FILE))?;
+        j.mark_committed()?;
+        Ok(Restored {
+            backup: m.id.clone(),
+            data_version: m.data_version.clone(),
+            files,
+            moves,
+            removed,
+        })
+    })();
+    match outcome {
+        Ok(r) => {
+            j.finalize()?;
+            Ok(r)
+        }
+        Err(e) => {
+            j.rollback()?;
+            Err(e)
+        }
+    }
+}
+
+/// Whether a pending journal is a restore's (decided by its own marker,
+/// not by a database row).
+pub fn is_restore(journal: &PendingJournal) -> bool {
+    journal.step.starts_with(RESTORE_PREFIX)
+}
+
+/// Finishes or undoes an interrupted restore, before any connection to the
+/// database is opened. Returns what it did, if there was one.
+pub fn recover_restore(dir: &DataDir) -> Result<Option<(String, bool)>> {
+    let Some(p) = PendingJournal::load(dir)? else {
+        return Ok(None);
+    };
+    if !is_restore(&p) {
+        return Ok(None);
+    }
+    let step = p.step.clone();
+    let committed = p.committed_marker;
+    if committed {
+        p.roll_forward()?;
+    } else {
+        p.roll_back()?;
+    }
+    Ok(Some((step, committed)))
+}
+
+/// Rows that differ between the live database and a backup's copy, per
+/// table, compared on the columns both have: `(table, rows only live, rows
+/// only in the backup)`. What restoring that backup would lose and bring
+/// back.
+pub async fn changes_since<C: ConnectionTrait>(
+    conn: &C,
+    dir: &DataDir,
+    m: &Manifest,
+) -> Result<Vec<(String, usize, usize)>> {
+    use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+    let file = backups_dir(dir).join(&m.id).join(DB_FILE);
+    let path = file.clone();
+    let mut opts = ConnectOptions::new("sqlite://backup.db");
+    opts.sqlx_logging(false)
+        .max_connections(1)
+        .map_sqlx_sqlite_opts(move |o| o.filename(&path).read_only(true));
+    let backup = Database::connect(opts)
+        .await
+        .map_err(|e| MigrateError::db(format!("opening the backup {}", file.display()), e))?;
+    let db = |e| MigrateError::db("comparing with the backup", e);
+    let mut out = Vec::new();
+    for (table, _) in crate::snapshot::sqlite_tables(&backup).await.map_err(db)? {
+        if crate::snapshot::is_internal(&table) {
+            continue;
+        }
+        let live_cols = columns(conn, &table).await?;
+        if live_cols.is_empty() {
+            continue;
+        }
+        let common: Vec<String> = columns(&backup, &table)
+            .await?
+            .into_iter()
+            .filter(|c| live_cols.contains(c))
+            .collect();
+        let now = row_texts(conn, &table, &common).await?;
+        let then = row_texts(&backup, &table, &common).await?;
+        let only_now = now.difference(&then).count();
+        let only_then = then.difference(&now).count();
+        if only_now + only_then > 0 {
+            out.push((table, only_now, only_then));
+        }
+    }
+    Ok(out)
+}
+
+async fn columns<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String>> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT name FROM pragma_table_info(?)",
+            vec![table.into()],
+        ))
+        .await
+        .map_err(|e| MigrateError::db("reading columns", e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "name").ok())
+        .collect())
+}
+
+async fn row_texts<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    cols: &[String],
+) -> Result<HashSet<String>> {
+    if cols.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let expr = cols
+        .iter()
+        .map(|c| format!("quote({})", q(c)))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("SELECT {expr} AS r FROM {}", q(table)),
+        ))
+        .await
+        .map_err(|e| MigrateError::db(format!("reading {table}"), e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "r").ok())
+        .collect())
+}
+
+/// The newest backup taken before `step` was applied (its run applied it).
+pub fn before_step(dir: &DataDir, step: &str) -> Result<Option<Manifest>> {
+    Ok(list(dir)?
+        .into_iter()
+        .find(|m| m.steps.iter().any(|s| s == step)))
+}
