@@ -250,6 +250,43 @@ fn emit<T: serde::Serialize>(cli: &Cli, value: &T, human: impl FnOnce() -> Strin
     Ok(())
 }
 
+/// `status` as JSON: the status and the generations before cortex.db found.
+#[derive(serde::Serialize)]
+struct StatusOut<'a> {
+    #[serde(flatten)]
+    status: &'a migration::toolkit::Status,
+    found: Option<&'a str>,
+}
+
+/// One line naming the data of builds before cortex.db in the data folder,
+/// if there is any.
+fn found_generations(place: &Place) -> Result<Option<String>> {
+    let Some(dir) = place.data_dir().filter(|d| d.is_dir()) else {
+        return Ok(None);
+    };
+    Ok(migration::cortex::before_db::survey(dir)?.describe())
+}
+
+/// An empty in-memory database, for `plan` and `status` where there is no
+/// cortex.db yet.
+async fn empty_database() -> Result<DatabaseConnection> {
+    sea_orm::Database::connect("sqlite::memory:")
+        .await
+        .map_err(|e| Error::Connect {
+            target: "an empty in-memory database".into(),
+            reason: e.to_string(),
+        })
+}
+
+/// `place` as an empty in-memory database over the same data folder (if
+/// the folder exists).
+fn without_database(place: &Place) -> Place {
+    Place::Url {
+        url: "sqlite::memory:".into(),
+        data_dir: place.data_dir().filter(|d| d.is_dir()).map(PathBuf::from),
+    }
+}
+
 async fn runner<'c>(cli: &Cli, db: &'c DatabaseConnection, place: &Place) -> Result<Runner<'c>> {
     Ok(Runner::new(db, Migrator::steps(), options(cli, place)).await?)
 }
@@ -274,14 +311,26 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     match &cli.command {
         Command::Status => {
-            if !place.db_exists() {
+            let found = found_generations(&place)?;
+            let (db, place) = if place.db_exists() {
+                (connect::open(&place, false).await?, place)
+            } else if found.is_some() {
+                // A data folder from before cortex.db: its status is that
+                // of an empty database, with what was found.
+                (empty_database().await?, without_database(&place))
+            } else {
                 return Err(Error::NoDatabase {
                     folder: place.data_dir().map(PathBuf::from).unwrap_or_default(),
                 });
-            }
-            let db = connect::open(&place, false).await?;
+            };
             let st = runner(&cli, &db, &place).await?.status().await?;
-            emit(&cli, &st, || render::status(&st, from.as_deref()))
+            let out = StatusOut {
+                status: &st,
+                found: found.as_deref(),
+            };
+            emit(&cli, &out, || {
+                render::status(&st, from.as_deref(), found.as_deref())
+            })
         }
         Command::Up(args) => {
             let target = match &args.to {
@@ -327,20 +376,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             let (db, place) = if place.db_exists() {
                 (connect::open(&place, false).await?, place)
             } else {
-                // Nothing exists yet: plan against an empty database.
-                let empty = sea_orm::Database::connect("sqlite::memory:")
-                    .await
-                    .map_err(|e| Error::Connect {
-                        target: "an empty in-memory database".into(),
-                        reason: e.to_string(),
-                    })?;
-                (
-                    empty,
-                    Place::Url {
-                        url: "sqlite::memory:".into(),
-                        data_dir: None,
-                    },
-                )
+                // No cortex.db yet: plan against an empty database, with
+                // the data folder if there is one (files of a build from
+                // before cortex.db are adopted).
+                (empty_database().await?, without_database(&place))
             };
             let mut r = runner(&cli, &db, &place).await?;
             let planned = r.plan(direction, &target).await?;

@@ -30,7 +30,7 @@ pub fn time(secs: i64) -> String {
 }
 
 /// The `status` screen.
-pub fn status(st: &Status, located_from: Option<&str>) -> String {
+pub fn status(st: &Status, located_from: Option<&str>, found: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(d) = &st.data_dir {
         out.push_str(&format!(
@@ -48,6 +48,9 @@ pub fn status(st: &Status, located_from: Option<&str>) -> String {
             st.backend
         )),
         None => out.push_str(&format!("database      {}\n", st.backend)),
+    }
+    if let Some(found) = found {
+        out.push_str(&format!("found         {found}\n"));
     }
     out.push_str(&format!(
         "data version  {}{}\n",

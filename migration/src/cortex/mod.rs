@@ -1,6 +1,7 @@
 //! What the folder steps know about Cortex's data: `model.yml` files, the
 //! rows that point at them, and statements that change many rows at once.
 
+pub mod before_db;
 pub mod model_yml;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};

@@ -10,6 +10,44 @@ use sea_orm_migration::sea_orm::DbBackend;
 /// Keys per statement: well under every backend's limits.
 const CHUNK: usize = 250;
 
+/// The statement for `backend`.
+fn text(backend: DbBackend, stmt: &impl QueryStatementWriter) -> String {
+    match backend {
+        DbBackend::MySql => stmt.to_string(MysqlQueryBuilder),
+        DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
+        _ => stmt.to_string(SqliteQueryBuilder),
+    }
+}
+
+/// The statement that inserts one row (`None` = NULL).
+pub fn insert(
+    backend: DbBackend,
+    table: &str,
+    row: &[(&str, Option<Value>)],
+) -> Result<String, sea_orm_migration::sea_query::error::Error> {
+    let mut stmt = Query::insert();
+    stmt.into_table(Alias::new(table))
+        .columns(row.iter().map(|(c, _)| Alias::new(*c)))
+        .values(row.iter().map(|(_, v)| match v {
+            Some(v) => Expr::val(v.clone()),
+            None => Expr::value(Value::String(None)),
+        }))?;
+    Ok(text(backend, &stmt))
+}
+
+/// The statements that delete the rows of `table` whose `key` is given.
+pub fn delete_by_key(backend: DbBackend, table: &str, key: &str, keys: &[String]) -> Vec<String> {
+    keys.chunks(CHUNK)
+        .map(|chunk| {
+            let stmt = Query::delete()
+                .from_table(Alias::new(table))
+                .and_where(Expr::col(Alias::new(key)).is_in(chunk.iter().map(String::as_str)))
+                .to_owned();
+            text(backend, &stmt)
+        })
+        .collect()
+}
+
 /// The statements that set `column` of the rows of `table` whose `key` is
 /// given to the paired value (`None` = NULL).
 pub fn set_by_key(
@@ -36,11 +74,7 @@ pub fn set_by_key(
                 .value(Alias::new(column), case)
                 .and_where(Expr::col(Alias::new(key)).is_in(chunk.iter().map(|(k, _)| k.as_str())))
                 .to_owned();
-            match backend {
-                DbBackend::MySql => stmt.to_string(MysqlQueryBuilder),
-                DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
-                _ => stmt.to_string(SqliteQueryBuilder),
-            }
+            text(backend, &stmt)
         })
         .collect()
 }

@@ -8,6 +8,7 @@
 //!   lock             the lock file (who holds the folder)
 //!   backups/<id>/    the backups taken before runs
 //!   verified-schema  the boot's fingerprint of the last fully verified schema
+//!   archive/<step>/  files a step set aside (old layouts), kept for its down
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,11 @@ impl StateDir {
     /// The folder of backup `id`, relative to the data folder.
     pub fn backup_rel(id: &str) -> PathBuf {
         Path::new(NAME).join(BACKUPS).join(id)
+    }
+
+    /// Where step `step` sets files aside, relative to the data folder.
+    pub fn archive_rel(step: &str) -> PathBuf {
+        Path::new(NAME).join("archive").join(step)
     }
 
     /// The boot's fingerprint of the last fully verified schema.

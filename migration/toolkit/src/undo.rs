@@ -23,6 +23,9 @@ pub enum UndoOp {
     /// Replace whole lines of a text file (relative path), each only if it
     /// still reads `before`.
     EditLines { path: String, edits: Vec<LineEdit> },
+    /// Remove a folder the step created (relative path), only if it is
+    /// still empty.
+    RemoveEmptyDir { path: String },
 }
 
 /// One line of a text file, before and after.
@@ -54,6 +57,7 @@ impl UndoOp {
             UndoOp::EditLines { path, edits } => {
                 format!("file  edit {path} ({} line(s))", edits.len())
             }
+            UndoOp::RemoveEmptyDir { path } => format!("file  remove folder {path} if empty"),
         }
     }
 }

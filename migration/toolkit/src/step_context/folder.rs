@@ -62,7 +62,10 @@ impl Folder {
 
     /// Moves a file or folder (paths relative to the data folder); the
     /// move back is the step's undo.
+    /// Folders the move creates (missing parents of `to`) are removed
+    /// again, if still empty, when the step is undone.
     pub async fn move_path(&self, from: &str, to: &str) -> Result<()> {
+        let created = self.missing_parents(to);
         let (f, t) = (from.to_owned(), to.to_owned());
         self.blocking(
             move |j| j.move_path(Path::new(&f), Path::new(&t)),
@@ -74,11 +77,33 @@ impl Folder {
             },
         )
         .await?;
+        for path in created {
+            self.run.push_undo(UndoOp::RemoveEmptyDir { path });
+        }
         self.run.push_undo(UndoOp::Move {
             from: to.to_owned(),
             to: from.to_owned(),
         });
         Ok(())
+    }
+
+    /// The parents of `rel` that do not exist yet, outermost first, as
+    /// relative paths with `/` separators.
+    fn missing_parents(&self, rel: &str) -> Vec<String> {
+        let mut missing: Vec<String> = Path::new(rel)
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty())
+            .take_while(|p| !self.dir.root().join(p).exists())
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        missing.reverse();
+        missing
     }
 
     /// Writes text files whose lines a step edited, all with one journal

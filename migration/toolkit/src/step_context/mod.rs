@@ -257,6 +257,41 @@ impl<'a> StepContext<'a> {
         Ok(())
     }
 
+    /// Inserts rows into `table` (column values, `None` = NULL) and records
+    /// the statements that delete them again by their `key` column: the
+    /// step's undo. Every row carries its `key` as text.
+    pub async fn insert_rows(
+        &self,
+        table: &str,
+        key: &str,
+        rows: &[Vec<(&str, Option<Value>)>],
+    ) -> Result<()> {
+        let backend = self.backend();
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            let k = row.iter().find_map(|(c, v)| match v {
+                Some(Value::String(Some(s))) if *c == key => Some(String::clone(s)),
+                _ => None,
+            });
+            let Some(k) = k else {
+                return Err(MigrateError::Encode {
+                    what: "a row to insert",
+                    detail: format!("no text value for its key column {key} in {table}"),
+                });
+            };
+            let sql = rows::insert(backend, table, row).map_err(|e| MigrateError::Encode {
+                what: "a row to insert",
+                detail: format!("{table} {key} = {k}: {e}"),
+            })?;
+            self.execute(sql).await?;
+            keys.push(k);
+        }
+        for sql in rows::delete_by_key(backend, table, key, &keys) {
+            self.run.push_undo(UndoOp::Sql { sql });
+        }
+        Ok(())
+    }
+
     /// Fills `column` of the rows of `table` with values derived from files
     /// (a backfill); nothing is recorded, since the step's `down_ops` drop
     /// the column and the next `up` computes the values again.
@@ -357,6 +392,21 @@ impl<'a> StepContext<'a> {
                         Ok(new) => edits.push((path.clone(), new.into_bytes())),
                         Err(why) => self.note(format!(
                             "{path} changed since the step ran ({why}); left as it is"
+                        )),
+                    }
+                }
+                (UndoOp::RemoveEmptyDir { path }, Some(f)) => {
+                    if !edits.is_empty() {
+                        f.rewrite_many(std::mem::take(&mut edits)).await?;
+                    }
+                    let empty = std::fs::read_dir(f.dir().root().join(path))
+                        .ok()
+                        .map(|mut entries| entries.next().is_none());
+                    match empty {
+                        None => {}
+                        Some(true) => f.delete(path).await?,
+                        Some(false) => self.note(format!(
+                            "{path} was left in place: it holds files written since the step ran"
                         )),
                     }
                 }
