@@ -143,7 +143,8 @@ pub async fn db_schema(conn: &DatabaseConnection) -> BTreeMap<String, String> {
 
 /// Every file and folder under `dir` (relative path with `/` ->
 /// sha256 hex, `"<dir>"`, or `"<symlink -> target>"`), skipping anything
-/// named `.cortex-migrate` (the migrator's own journal, locks and trash).
+/// named `.cortex-migrate` (the migrator's own journal, locks and trash)
+/// but its `archive/`, where steps set the user's files aside.
 /// Symlinks are not followed.
 pub fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -157,6 +158,14 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for entry in entries {
         let entry = entry.unwrap_or_else(|e| panic!("tree: reading {}: {e}", dir.display()));
         if entry.file_name() == ".cortex-migrate" {
+            // The migrator's own state, except what a step set aside: that
+            // is the user's data.
+            let archive = entry.path().join("archive");
+            if archive.is_dir() {
+                let rel = archive.strip_prefix(root).expect("walked path is under the root");
+                out.insert(rel.to_string_lossy().replace('\\', "/"), "<dir>".to_owned());
+                walk(root, &archive, out);
+            }
             continue;
         }
         let path = entry.path();
