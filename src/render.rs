@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::{ProgressBar, ProgressStyle};
 use migration::toolkit::Status;
 use migration::toolkit::backups::{Manifest, Restored};
-use migration::toolkit::{PlannedStep, Report};
+use migration::toolkit::{Origin, PlannedStep, Report, StoredOrigin};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
@@ -100,8 +100,14 @@ pub fn status(st: &Status, located_from: Option<&str>, found: Option<&str>) -> S
     ));
     for s in &st.steps {
         let when = match (s.applied_at, &s.origin) {
-            (Some(t), Some(o)) if o == "adopted" => {
+            (Some(t), Some(StoredOrigin::Known(Origin::Adopted))) => {
                 format!("{} (adopted from cortex.cpp)", time(t))
+            }
+            (Some(t), Some(StoredOrigin::Unknown(origin))) => {
+                format!(
+                    "{} (origin `{origin}`, unknown to this cortex-migrate)",
+                    time(t)
+                )
             }
             (Some(t), _) => time(t),
             (None, _) => String::new(),

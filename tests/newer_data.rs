@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use migration::toolkit::runner::{Options, Runner, Target};
-use migration::toolkit::{MigrateError, StepList, snapshot};
+use migration::toolkit::{MigrateError, Origin, StepList, StoredOrigin, applied_steps, snapshot};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use versions::{DriftedMigrator, NewMigrator, NewestMigrator, OldMigrator, S3_NAME};
 
@@ -146,6 +146,46 @@ async fn the_older_binary_steps_down_with_stored_recipes_to_its_own_schema() {
         "{st:?}"
     );
     old.up(Target::All).await.unwrap();
+}
+
+/// A newer binary may record an origin this one does not know: reading the
+/// history keeps it, `status` shows it as stored, and stepping down with the
+/// newer binary's recipes still works.
+#[tokio::test]
+async fn an_origin_only_a_newer_binary_writes_is_shown_and_does_not_block_down() {
+    let (t, db) = newer_data().await;
+    db.execute_unprepared(&format!(
+        "UPDATE cortex_migrate_steps SET origin = 'squashed' WHERE version = '{S3_NAME}'"
+    ))
+    .await
+    .unwrap();
+    let squashed = Some(StoredOrigin::Unknown("squashed".into()));
+    for a in applied_steps(&db).await.unwrap() {
+        if a.version == S3_NAME {
+            assert_eq!(a.origin, squashed, "{a:?}");
+        } else {
+            assert_eq!(a.origin, Some(StoredOrigin::Known(Origin::Ran)), "{a:?}");
+        }
+    }
+
+    let mut old = Runner::new(&db, OldMigrator::steps(), opts(t.path()))
+        .await
+        .unwrap();
+    let st = old.status().await.unwrap();
+    let s3 = st.steps.iter().position(|s| s.name == S3_NAME).unwrap();
+    assert_eq!(st.steps[s3].origin, squashed);
+    let text = cortex_migrate::render::status(&st, None);
+    assert!(
+        text.contains("(origin `squashed`, unknown to this cortex-migrate)"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&st).unwrap();
+    assert_eq!(json["steps"][s3]["origin"], "squashed");
+
+    old.down(Target::To(S3_NAME.into())).await.unwrap();
+    let st = old.status().await.unwrap();
+    assert!(st.unknown_applied.is_empty(), "{st:?}");
+    assert_eq!(st.steps[s3].origin, squashed);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use cortex_migrate::connect::{self, Place};
 use migration::Migrator;
 use migration::golden;
 use migration::toolkit::runner::{Options, Runner, Target};
-use migration::toolkit::{StepList, snapshot};
+use migration::toolkit::{Origin, StepList, StoredOrigin, snapshot};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 async fn empty_folder() -> (tempfile::TempDir, DatabaseConnection) {
@@ -242,7 +242,7 @@ async fn migrator_up_called_directly_runs_through_the_cortex_runner() {
     assert!(
         applied
             .iter()
-            .all(|a| a.checksum.is_some() && a.origin.as_deref() == Some("ran")),
+            .all(|a| a.checksum.is_some() && a.origin == Some(StoredOrigin::Known(Origin::Ran))),
         "steps were not recorded by the cortex runner: {applied:?}"
     );
     // The lock file shows the runner took the folder lock.

@@ -75,7 +75,9 @@ pub use state_dir::StateDir;
 pub use adopt::{Found, inspect as inspect_database};
 pub use atomic_fs::replace_durably;
 pub use history::HalfState;
-pub use history::{AppliedStep, STEPS_TABLE, applied as applied_steps};
+pub use history::{
+    AppliedStep, Origin, STEPS_TABLE, StoredOrigin, UnknownOrigin, applied as applied_steps,
+};
 pub use journal::PendingJournal;
 pub use lock::{FolderLock, redact_url};
 pub use snapshot::snapshot as schema_snapshot;

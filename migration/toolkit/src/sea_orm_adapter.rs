@@ -103,9 +103,7 @@ pub async fn sea_orm_reset<M: StepList>(
 }
 
 /// `MigratorTrait::fresh` would drop every table, user data included: refused.
-pub async fn sea_orm_fresh<M: StepList>(
-    _db: DatabaseExecutor<'_>,
-) -> std::result::Result<(), DbErr> {
+pub async fn sea_orm_fresh(_db: DatabaseExecutor<'_>) -> std::result::Result<(), DbErr> {
     Err(MigrateError::Refused(
         "`fresh` would drop every table of the Cortex database, models and engines included; \
          cortex-migrate refuses it. Use `refresh` (down then up, keeping data) or delete cortex.db yourself"
@@ -215,7 +213,7 @@ impl<S: StepList> MigratorTrait for SeaOrmMigrator<S> {
     where
         C: IntoSchemaManagerConnection<'c>,
     {
-        sea_orm_fresh::<S>(db.into_database_executor()).await
+        sea_orm_fresh(db.into_database_executor()).await
     }
 
     async fn status<C>(db: &C) -> Result<(), DbErr>

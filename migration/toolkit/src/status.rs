@@ -9,7 +9,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
 
 use super::adopt::{self, Found};
 use super::error::{Direction, MigrateError, Result};
-use super::history;
+use super::history::{self, StoredOrigin};
 use super::journal::PendingJournal;
 use super::lock::{self, Holder};
 use super::paths::DataDir;
@@ -24,7 +24,7 @@ pub struct StepStatus {
     pub kind: StepKind,
     pub state: StepState,
     pub applied_at: Option<i64>,
-    pub origin: Option<String>,
+    pub origin: Option<StoredOrigin>,
     /// The stored checksum differs from this binary's definition.
     pub drifted: bool,
 }

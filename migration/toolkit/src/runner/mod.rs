@@ -5,11 +5,18 @@
 //! step, adopt a cortex.cpp database, then run each step in its own
 //! transaction together with its bookkeeping rows and its journaled file
 //! operations: all of it commits, or none of it does.
+//!
+//! This file holds what a run is asked and reports, the runner itself and
+//! the run from start to end; `prepare` (lock, recover, adopt), `choose`
+//! (which steps a target means), `one_step` (one step's transaction),
+//! `plan`, `half_done` and `newer` hold the parts.
 
+mod choose;
 mod half_done;
 mod newer;
 mod one_step;
 mod plan;
+mod prepare;
 
 pub use plan::PlannedStep;
 
@@ -23,23 +30,15 @@ use sea_orm_migration::sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::adopt::{self, Found};
 use crate::backup::{self, Recorder};
-use crate::database::{check_readable, classify, default_data_dir, reclassify, sqlite_file};
+use crate::database::{classify, default_data_dir, reclassify, sqlite_file};
 use crate::error::{Direction, MigrateError, Result};
-use crate::fault;
-use crate::history::{self, AppliedStep, Origin, Record};
-use crate::journal::PendingJournal;
-use crate::lock::FolderLock;
-use crate::lock::{self, ServerLock};
+use crate::history;
+use crate::lock::{FolderLock, ServerLock};
 use crate::paths::DataDir;
-use crate::progress::{Event, ProgressSink};
-use crate::schema_ops::ops_sql;
-use crate::snapshot;
+use crate::progress::ProgressSink;
 use crate::status::{Status, read_status};
-use crate::step::{Step, checksum, down_archives};
-use crate::step_context::{StepContext, StepRun};
-use crate::undo::{StoredUndo, UndoOp};
+use crate::step::{Step, down_archives};
 
 /// How far to go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,103 +205,6 @@ impl<'c> Runner<'c> {
             other => other,
         }
     }
-
-    /// Takes the lock, recovers an interrupted step and adopts a cortex.cpp
-    /// database. Idempotent; every writing method calls it first.
-    pub async fn prepare(&mut self) -> Result<Report> {
-        if let Some(r) = &self.prepared {
-            return Ok(r.clone());
-        }
-        // A database that cannot even be read is reported before anything
-        // (lock file, journal) is created next to it.
-        check_readable(&self.conn, self.db_path.as_deref()).await?;
-        let progress = self.progress.clone();
-        let on_wait = move |msg: &str| {
-            tracing::info!("{msg}");
-            progress.emit(Event::Note {
-                step: String::new(),
-                message: msg.to_owned(),
-            });
-        };
-        if self.backend != DbBackend::Sqlite && self.server_lock.is_none() {
-            if let DatabaseExecutor::Connection(c) = &self.conn
-                && !lock::server::pool_allows_lock(c)
-            {
-                return Err(MigrateError::Refused(
-                    "the connection pool has a single connection; the migration lock needs one of its \
-                     own besides the steps' (set max_connections to 2 or more)"
-                        .into(),
-                ));
-            }
-            self.server_lock =
-                Some(ServerLock::acquire(&self.conn, self.lock_timeout, &on_wait).await?);
-        }
-        if let Some(dir) = &self.data_dir
-            && self.lock.is_none()
-        {
-            self.lock = Some(FolderLock::acquire(dir, self.lock_timeout, &on_wait).await?);
-        }
-        let mut report = Report {
-            recovered: self.recover_inner().await.map_err(|e| self.reclassify(e))?,
-            ..Report::default()
-        };
-        report.adopted = self
-            .adopt_if_needed()
-            .await
-            .map_err(|e| self.reclassify(e))?;
-        report.backup = self.recorder.as_ref().map(|r| r.id());
-        self.prepared = Some(report.clone());
-        Ok(report)
-    }
-
-    /// Finishes or undoes a step a dead process left behind.
-    async fn recover_inner(&mut self) -> Result<Option<Recovered>> {
-        let Some(dir) = self.data_dir.clone() else {
-            return Ok(None);
-        };
-        let Some(pending) = PendingJournal::load(&dir)? else {
-            return Ok(None);
-        };
-        if backup::is_restore(&pending) {
-            // Its outcome is decided by its own marker, and it replaced the
-            // database file this connection may have opened.
-            return Err(MigrateError::Refused(format!(
-                "a restore ({}) was interrupted; run `cortex-migrate recover` before anything else",
-                pending.step
-            )));
-        }
-        let applied = history::is_applied(&self.conn, &pending.step)
-            .await
-            .map_err(|e| self.err("checking the interrupted step", e))?;
-        let committed = match pending.direction {
-            Direction::Up => applied,
-            Direction::Down => !applied,
-        };
-        let rec = Recovered {
-            step: pending.step.clone(),
-            direction: pending.direction,
-            committed,
-            operations: pending.ops.len(),
-        };
-        tracing::warn!(
-            step = %rec.step,
-            direction = %rec.direction,
-            committed,
-            "recovering an interrupted step"
-        );
-        self.progress.emit(Event::Recovering {
-            step: rec.step.clone(),
-            direction: rec.direction,
-            committed,
-        });
-        if committed {
-            pending.roll_forward()?;
-        } else {
-            pending.roll_back()?;
-        }
-        Ok(Some(rec))
-    }
-
     async fn begin(&self) -> Result<DatabaseTransaction> {
         let opts = TransactionOptions {
             sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
@@ -314,147 +216,6 @@ impl<'c> Runner<'c> {
             .await
             .map_err(|e| self.err("starting a transaction", e))
     }
-
-    async fn adopt_if_needed(&mut self) -> Result<Vec<String>> {
-        let found = adopt::inspect(&self.conn).await?;
-        match found {
-            // A history written by plain sea-orm-migration (or before a
-            // bookkeeping table existed) gets the missing tables too: every
-            // step run relies on them.
-            Found::Managed | Found::Empty => {
-                let txn = self.begin().await?;
-                history::install(&txn)
-                    .await
-                    .map_err(|e| self.err("creating the bookkeeping tables", e))?;
-                txn.commit()
-                    .await
-                    .map_err(|e| self.err("creating the bookkeeping tables", e))?;
-                Ok(Vec::new())
-            }
-            Found::CortexCpp(cpp) => {
-                tracing::info!("adopting {}", cpp.describe());
-                self.ensure_backup(
-                    "before adopting a cortex.cpp database",
-                    Some(cpp.describe()),
-                )
-                .await?;
-                let txn = self.begin().await?;
-                match adopt::adopt(&txn, &cpp, &self.steps).await {
-                    Ok(adopted) => {
-                        fault::point("adopt: before commit")?;
-                        txn.commit()
-                            .await
-                            .map_err(|e| self.err("committing the adoption", e))?;
-                        Ok(adopted)
-                    }
-                    Err(e) => {
-                        let _ = txn.rollback().await;
-                        Err(e)
-                    }
-                }
-            }
-        }
-    }
-
-    /// The applied steps (the migration history), oldest first.
-    async fn read_applied<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<AppliedStep>> {
-        history::applied(conn)
-            .await
-            .map_err(|e| self.err("reading the migration history", e))
-    }
-
-    /// Refuses a history with steps this runner does not know.
-    fn check_known(&self, applied: &[AppliedStep]) -> Result<()> {
-        let unknown: Vec<String> = applied
-            .iter()
-            .filter(|a| !self.steps.iter().any(|s| s.name() == a.version))
-            .map(|a| a.version.clone())
-            .collect();
-        if !unknown.is_empty() {
-            return Err(self.newer_data(applied, unknown));
-        }
-        Ok(())
-    }
-
-    fn position(&self, name: &str) -> Result<usize> {
-        self.steps
-            .iter()
-            .position(|s| s.name() == name)
-            .ok_or_else(|| MigrateError::NoSuchStep {
-                name: name.to_owned(),
-            })
-    }
-
-    /// The steps `up` would run for `target`, in order (indexes into steps).
-    async fn up_list(&self, target: &Target) -> Result<Vec<usize>> {
-        self.up_list_on(&self.conn, target).await
-    }
-
-    async fn up_list_on<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        target: &Target,
-    ) -> Result<Vec<usize>> {
-        self.up_list_from(&self.read_applied(conn).await?, target)
-    }
-
-    /// The steps `up` would run for `target`, given the history `applied`.
-    fn up_list_from(&self, applied: &[AppliedStep], target: &Target) -> Result<Vec<usize>> {
-        self.check_known(applied)?;
-        let newer: Vec<String> = applied
-            .iter()
-            .filter(|a| self.recorded.contains(&a.version))
-            .map(|a| a.version.clone())
-            .collect();
-        if !newer.is_empty() {
-            return Err(self.newer_data(applied, newer));
-        }
-        let pending: Vec<usize> = (0..self.steps.len())
-            .filter(|&i| !applied.iter().any(|a| a.version == self.steps[i].name()))
-            .filter(|&i| !self.recorded.iter().any(|r| r == self.steps[i].name()))
-            .collect();
-        Ok(match target {
-            Target::All => pending,
-            Target::Count(n) => pending.into_iter().take(*n as usize).collect(),
-            Target::To(name) => {
-                let until = self.position(name)?;
-                pending.into_iter().filter(|&i| i <= until).collect()
-            }
-            Target::Nothing => Vec::new(),
-        })
-    }
-
-    /// The steps `down` would undo for `target`, newest first.
-    async fn down_list(&self, target: &Target) -> Result<Vec<usize>> {
-        self.down_list_on(&self.conn, target).await
-    }
-
-    async fn down_list_on<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        target: &Target,
-    ) -> Result<Vec<usize>> {
-        self.down_list_from(&self.read_applied(conn).await?, target)
-    }
-
-    /// The steps `down` would undo for `target`, given the history
-    /// `applied`, newest first.
-    fn down_list_from(&self, applied: &[AppliedStep], target: &Target) -> Result<Vec<usize>> {
-        self.check_known(applied)?;
-        let mut done: Vec<usize> = (0..self.steps.len())
-            .filter(|&i| applied.iter().any(|a| a.version == self.steps[i].name()))
-            .collect();
-        done.reverse();
-        Ok(match target {
-            Target::All | Target::Nothing => done,
-            Target::Count(n) => done.into_iter().take(*n as usize).collect(),
-            Target::To(name) => {
-                let keep = self.position(name)?;
-                done.into_iter().filter(|&i| i > keep).collect()
-            }
-        })
-    }
-
     /// Applies pending steps.
     pub async fn up(&mut self, target: Target) -> Result<Report> {
         self.run(Direction::Up, target).await

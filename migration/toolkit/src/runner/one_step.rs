@@ -8,7 +8,17 @@ use std::time::Instant;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DatabaseTransaction, DbBackend};
 
-use super::*;
+use super::{Runner, StepReport};
+use crate::database::classify;
+use crate::error::{Direction, MigrateError, Result};
+use crate::fault;
+use crate::history::{self, Origin, Record};
+use crate::progress::Event;
+use crate::schema_ops::ops_sql;
+use crate::snapshot;
+use crate::step::{Step, checksum};
+use crate::step_context::{StepContext, StepRun};
+use crate::undo::{StoredUndo, UndoOp};
 
 impl<'c> Runner<'c> {
     pub(super) async fn run_step(

@@ -8,6 +8,10 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Schema, Statement, Value};
 use sea_orm_migration::seaql_migrations;
 
+mod origin;
+
+pub use origin::{Origin, StoredOrigin, UnknownOrigin};
+
 /// The table with the migrator's own record of each applied step.
 pub const STEPS_TABLE: &str = "cortex_migrate_steps";
 
@@ -23,25 +27,6 @@ enum CortexMigrateSteps {
     DownRecipe,
 }
 
-/// How a step came to be applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// Run by cortex-migrate.
-    Ran,
-    /// Recorded as applied because cortex.cpp had already made that schema.
-    Adopted,
-}
-
-impl Origin {
-    fn as_str(self) -> &'static str {
-        match self {
-            Origin::Ran => "ran",
-            Origin::Adopted => "adopted",
-        }
-    }
-}
-
 /// One applied step as the database records it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AppliedStep {
@@ -49,7 +34,8 @@ pub struct AppliedStep {
     pub applied_at: i64,
     /// `None` for a step recorded by plain sea-orm-migration.
     pub checksum: Option<String>,
-    pub origin: Option<String>,
+    /// `None` for a step recorded by plain sea-orm-migration.
+    pub origin: Option<StoredOrigin>,
     pub tool_version: Option<String>,
     #[serde(skip)]
     pub schema_after: Option<String>,
@@ -328,7 +314,10 @@ pub async fn applied<C: ConnectionTrait>(conn: &C) -> Result<Vec<AppliedStep>, D
                 version: r.try_get("", "version")?,
                 applied_at: r.try_get("", "applied_at")?,
                 checksum: r.try_get("", "checksum")?,
-                origin: r.try_get("", "origin")?,
+                origin: r
+                    .try_get::<Option<String>>("", "origin")?
+                    .as_deref()
+                    .map(StoredOrigin::parse),
                 tool_version: r.try_get("", "tool_version")?,
                 schema_after: r.try_get("", "schema_after")?,
                 down_recipe: r.try_get("", "down_recipe")?,
