@@ -227,9 +227,7 @@ pub enum MigrateError {
 
     /// Anything else this binary refuses to do, with the reason and what to
     /// do instead.
-    #[error(
-        "cannot adopt the data folder {root}: {found}; nothing was changed"
-    )]
+    #[error("cannot adopt the data folder {root}: {found}; nothing was changed")]
     /// A data folder whose files fit no layout any cortex.cpp build wrote,
     /// or mix two layouts in a way no build could have.
     UnknownLayout { root: PathBuf, found: String },

@@ -108,11 +108,10 @@ fn stamp(secs: u64) -> String {
 }
 
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
-    let text = serde_json::to_vec_pretty(m)
-        .map_err(|e| MigrateError::Encode {
-            what: "the backup manifest",
-            detail: e.to_string(),
-        })?;
+    let text = serde_json::to_vec_pretty(m).map_err(|e| MigrateError::Encode {
+        what: "the backup manifest",
+        detail: e.to_string(),
+    })?;
     atomic_fs::replace_durably(&folder.join("manifest.json"), &text)
 }
 
@@ -295,12 +294,9 @@ impl Recorder {
     /// A step of the run committed: the manifest says so, durably.
     pub fn step_done(&self, step: &str) -> Result<()> {
         let m = {
-            let mut m = self
-                .manifest
-                .lock()
-                .map_err(|_| MigrateError::Poisoned {
-                    what: "the backup recorder",
-                })?;
+            let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
+                what: "the backup recorder",
+            })?;
             m.steps.push(step.to_owned());
             m.clone()
         };
@@ -311,12 +307,9 @@ impl Recorder {
     /// The run ended.
     pub fn finish(&self) -> Result<()> {
         let m = {
-            let mut m = self
-                .manifest
-                .lock()
-                .map_err(|_| MigrateError::Poisoned {
-                    what: "the backup recorder",
-                })?;
+            let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
+                what: "the backup recorder",
+            })?;
             m.complete = true;
             m.clone()
         };

@@ -16,9 +16,9 @@ mod pending;
 mod records;
 mod repr;
 
-pub use records::{Content, FileOp, MAX_REWRITE};
 use records::BATCH_SYNC_THRESHOLD;
 use records::Record;
+pub use records::{Content, FileOp, MAX_REWRITE};
 #[cfg(test)]
 mod tests;
 
@@ -29,7 +29,6 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
 
 use super::atomic_fs::{self, exists, remove_any, sync_dir};
 use super::error::{Direction, MigrateError, Result};
@@ -182,11 +181,10 @@ impl Journal {
     }
 
     fn write_record(&mut self, record: &Record) -> Result<()> {
-        let mut line = serde_json::to_vec(record)
-            .map_err(|e| MigrateError::Encode {
-                what: "a journal record",
-                detail: e.to_string(),
-            })?;
+        let mut line = serde_json::to_vec(record).map_err(|e| MigrateError::Encode {
+            what: "a journal record",
+            detail: e.to_string(),
+        })?;
         line.push(b'\n');
         self.file
             .write_all(&line)
@@ -498,4 +496,3 @@ impl Journal {
         rollback_ops(&dir, &ops, &path)
     }
 }
-

@@ -126,11 +126,10 @@ impl FolderLock {
             since: now_secs(),
             host: platform::host_name(),
         };
-        let text = serde_json::to_string(&holder)
-            .map_err(|e| MigrateError::Encode {
-                what: "the lock holder",
-                detail: e.to_string(),
-            })?;
+        let text = serde_json::to_string(&holder).map_err(|e| MigrateError::Encode {
+            what: "the lock holder",
+            detail: e.to_string(),
+        })?;
         let path = self.path.clone();
         self.file
             .set_len(0)

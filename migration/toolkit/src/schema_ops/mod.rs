@@ -118,7 +118,6 @@ pub enum SchemaOp {
     },
 }
 
-
 impl SchemaOp {
     /// The SQL this op runs when nothing exists yet / everything exists as
     /// expected: what `plan` shows and what a stored recipe replays.

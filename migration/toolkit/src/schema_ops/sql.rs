@@ -117,7 +117,12 @@ pub(super) fn archive_rows_sql(
     )
 }
 
-pub(super) fn delete_archived_sql(backend: DbBackend, archive: &str, table: &str, key: &str) -> String {
+pub(super) fn delete_archived_sql(
+    backend: DbBackend,
+    archive: &str,
+    table: &str,
+    key: &str,
+) -> String {
     let k = q(backend, key);
     format!(
         "DELETE FROM {} WHERE {k} IN (SELECT {k} FROM {})",
