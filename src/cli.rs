@@ -10,7 +10,7 @@ use migration::Migrator;
 use migration::toolkit::DataDir;
 use migration::toolkit::FolderLock;
 use migration::toolkit::backups;
-use migration::toolkit::{Direction, StepList};
+use migration::toolkit::{Direction, MigrateError, StepList};
 use migration::toolkit::{Options, Runner, Target};
 use sea_orm::DatabaseConnection;
 
@@ -250,6 +250,44 @@ fn emit<T: serde::Serialize>(cli: &Cli, value: &T, human: impl FnOnce() -> Strin
     Ok(())
 }
 
+/// What `up` creates in a data folder before its first step: cortex.db and
+/// the migrator's state folder, where they did not exist.
+struct Created {
+    db: Option<PathBuf>,
+    state: Option<PathBuf>,
+}
+
+impl Created {
+    fn before(place: &Place) -> Created {
+        let missing = |p: PathBuf| (!p.exists()).then_some(p);
+        Created {
+            db: place.db_file().and_then(missing),
+            state: place
+                .data_dir()
+                .map(|d| {
+                    migration::toolkit::StateDir::in_folder(d)
+                        .path()
+                        .to_path_buf()
+                })
+                .and_then(missing),
+        }
+    }
+
+    /// Removes them again (a run refused before its first step).
+    fn undo(self) {
+        if let Some(db) = self.db {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut p = db.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+        }
+        if let Some(state) = self.state {
+            let _ = std::fs::remove_dir_all(state);
+        }
+    }
+}
+
 /// `status` as JSON: the status and the generations before cortex.db found.
 #[derive(serde::Serialize)]
 struct StatusOut<'a> {
@@ -337,9 +375,23 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(t) => Target::To(step_name(t)?),
                 None => Target::All,
             };
+            let created = Created::before(&place);
             let db = connect::open(&place, true).await?;
             let mut r = runner(&cli, &db, &place).await?;
-            let report = r.up(target).await?;
+            let outcome = r.up(target).await;
+            drop(r);
+            let report = match outcome {
+                Ok(report) => report,
+                Err(e) => {
+                    if matches!(e, MigrateError::UnknownLayout { .. }) {
+                        // Refused before any step ran: the folder is left
+                        // exactly as it was found.
+                        db.close().await.ok();
+                        created.undo();
+                    }
+                    return Err(e.into());
+                }
+            };
             emit(&cli, &report, || render::report(&report))
         }
         Command::Down(args) => {

@@ -78,6 +78,7 @@ impl Error {
                 | MigrateError::ReadOnly { .. }
                 | MigrateError::Adoption { .. }
                 | MigrateError::ForeignTables { .. }
+                | MigrateError::UnknownLayout { .. }
                 | MigrateError::UnknownAppliedSteps { .. }
                 | MigrateError::JournalCorrupt { .. } => exit::BAD_DATA,
                 MigrateError::NoSuchStep { .. } | MigrateError::NoSuchBackup(_) => exit::USAGE,

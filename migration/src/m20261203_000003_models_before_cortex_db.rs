@@ -47,6 +47,15 @@ impl Step for Migration {
         StepKind::Folder
     }
 
+    /// Refuses, before the run starts, a folder that mixes the layouts in a
+    /// way no build wrote or whose adoption would land on an existing
+    /// folder (the same checks `up` makes, with no model in cortex.db yet).
+    fn check_folder(&self, dir: &DataDir) -> Result<(), MigrateError> {
+        before_db::survey(dir.root())?
+            .plan(dir, self.name(), &BTreeSet::new())
+            .map(|_| ())
+    }
+
     async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
         let folder = cx.folder()?;
         let dir = folder.dir().clone();

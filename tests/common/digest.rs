@@ -162,7 +162,9 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             // is the user's data.
             let archive = entry.path().join("archive");
             if archive.is_dir() {
-                let rel = archive.strip_prefix(root).expect("walked path is under the root");
+                let rel = archive
+                    .strip_prefix(root)
+                    .expect("walked path is under the root");
                 out.insert(rel.to_string_lossy().replace('\\', "/"), "<dir>".to_owned());
                 walk(root, &archive, out);
             }

@@ -10,6 +10,7 @@ use sea_orm_migration::sea_orm::DbBackend;
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
+use crate::paths::DataDir;
 use crate::schema_ops::SchemaOp;
 use crate::step_context::StepContext;
 
@@ -66,6 +67,14 @@ pub trait Step: MigrationName + StepSource + Send + Sync {
     /// Reverts the step: by default, runs `down_ops`.
     async fn down(&self, cx: &StepContext<'_>) -> Result<()> {
         cx.run(&self.down_ops(cx.backend())).await
+    }
+
+    /// Checks, before a run that is to apply this step changes anything
+    /// (no step has started, no backup is taken), that the data folder is
+    /// one the step can take; an `Err` refuses the whole run and leaves
+    /// everything as it was. By default every folder is.
+    fn check_folder(&self, _dir: &DataDir) -> Result<()> {
+        Ok(())
     }
 
     /// Whether `down` can be replayed later from what is stored at `up` time

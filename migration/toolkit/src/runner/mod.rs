@@ -271,6 +271,11 @@ impl<'c> Runner<'c> {
         if direction == Direction::Down {
             self.check_replayable(&list).await?;
         }
+        if let (Direction::Up, Some(dir)) = (direction, &self.data_dir) {
+            for i in &list {
+                self.steps[*i].check_folder(dir)?;
+            }
+        }
         if let Some(last) = list.last() {
             let reason = match (direction, &target) {
                 (Direction::Up, _) => format!("before up to {}", self.steps[*last].name()),
