@@ -1,15 +1,17 @@
 //! Shared helpers for the integration tests: temporary homes with
 //! cortex.cpp-shaped data folders at every schema version (and in the odd
 //! states real installs end up in), written with `cortex_migrate::sample`,
-//! digests of rows and files to assert that nothing changed, and the
+//! digests of rows and files to assert that nothing changed, the
 //! cortex.cpp reader (`cortex_reader`) that finds models and engines by
-//! cortex.cpp's own rules.
+//! cortex.cpp's own rules, and the data folders September 2024 builds left
+//! before cortex.db existed (`generations`).
 // Each test file uses a subset of these helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
 mod build;
 pub mod cortex_reader;
 mod digest;
+pub mod generations;
 
 use std::path::PathBuf;
 
