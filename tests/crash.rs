@@ -50,6 +50,10 @@ enum Start {
     /// A cortex.cpp v3 folder taken up by the engine rename's first
     /// definition (engine folders and rows renamed): only the repair runs.
     BeforeFix,
+    /// A nightly data folder from before cortex.db (model folders with
+    /// their yaml, imports in `model.list`), taken up to the step before
+    /// the adoption: only the adoption runs.
+    BeforeDb,
 }
 
 struct Bench {
@@ -69,6 +73,14 @@ impl Bench {
             Start::BeforeFix => {
                 let fx = common::cortex_folder(3).await;
                 first_engine_rename::migrate_before_fix(&fx.db_url()).await;
+                fx
+            }
+            Start::BeforeDb => {
+                let fx = common::Fixture::empty();
+                common::generations::nightly_with_model_list(&fx.data, &fx.outside());
+                let steps = step_names();
+                let before = &steps[steps.len() - 2];
+                common::ok(&common::cli(&fx.data, &["up", "--to", before]));
                 fx
             }
         };
@@ -132,6 +144,9 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
                     .skip(done)
                     .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
             );
+        }
+        (None, Start::BeforeDb) => {
+            targets.push(vec!["up".into()]);
         }
         (None, Start::Cortex(v)) => {
             // `--to` the adopted version does only the adoption.
@@ -339,6 +354,22 @@ async fn down_from_the_engine_folder_repair_killed_at_every_boundary_recovers() 
 #[tokio::test]
 async fn down_below_cortex_v3_with_a_catalogue_row_killed_at_every_boundary_recovers() {
     exercise("kill", Start::Cortex(3), Some(&step_names()[2])).await;
+}
+
+#[tokio::test]
+async fn adopting_a_folder_from_before_cortex_db_killed_at_every_boundary_recovers() {
+    exercise("kill", Start::BeforeDb, None).await;
+}
+
+#[tokio::test]
+async fn adopting_a_folder_from_before_cortex_db_failed_at_every_boundary_is_before_or_after() {
+    exercise("error", Start::BeforeDb, None).await;
+}
+
+#[tokio::test]
+async fn down_from_adopting_a_folder_from_before_cortex_db_killed_at_every_boundary_recovers() {
+    let steps = step_names();
+    exercise("kill", Start::BeforeDb, Some(&steps[steps.len() - 2])).await;
 }
 
 #[tokio::test]
