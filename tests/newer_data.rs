@@ -174,7 +174,7 @@ async fn an_origin_only_a_newer_binary_writes_is_shown_and_does_not_block_down()
     let st = old.status().await.unwrap();
     let s3 = st.steps.iter().position(|s| s.name == S3_NAME).unwrap();
     assert_eq!(st.steps[s3].origin, squashed);
-    let text = cortex_migrate::render::status(&st, None);
+    let text = cortex_migrate::render::status(&st, None, None);
     assert!(
         text.contains("(origin `squashed`, unknown to this cortex-migrate)"),
         "{text}"
