@@ -61,6 +61,9 @@ pub struct Boot {
     pub progress: ProgressSink,
     pub lock_timeout: Option<Duration>,
     pub keep_backups: usize,
+    /// The `.cortexrc` that belongs to the data folder, the one file
+    /// outside it a step may change; `locate` fills it.
+    pub config_file: Option<PathBuf>,
 }
 
 /// A started database.
@@ -89,7 +92,12 @@ impl Boot {
     /// folder), migrate policy.
     pub fn locate(variant: crate::location::Variant) -> Result<Boot> {
         let located = crate::location::Search::from_env(None, variant).locate()?;
-        Ok(Boot::data_folder(located.data_dir))
+        let config = located.config_file();
+        let boot = Boot::data_folder(located.data_dir);
+        Ok(match config {
+            Some(c) => boot.config_file(c),
+            None => boot,
+        })
     }
 
     /// A database URL (PostgreSQL, MySQL, SQLite), migrate policy.
@@ -108,7 +116,14 @@ impl Boot {
             progress: ProgressSink::default(),
             lock_timeout: Some(Duration::from_secs(600)),
             keep_backups: DEFAULT_KEEP_BACKUPS,
+            config_file: None,
         }
+    }
+
+    /// Names the `.cortexrc` that belongs to the data folder.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Boot {
+        self.config_file = Some(path.into());
+        self
     }
 
     /// Sets the policy.
@@ -161,6 +176,7 @@ impl Boot {
             progress: self.progress.clone(),
             lock_timeout: self.lock_timeout,
             keep_backups: self.keep_backups,
+            config_file: self.config_file.clone(),
         };
         let steps = Migrator::steps();
         let mut r = Runner::new(db, Migrator::steps(), opts).await?;

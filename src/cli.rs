@@ -2,7 +2,7 @@
 //! command does with the library. Human output by default, `--json` for
 //! programs; one clear line on stderr and a documented exit code on error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -171,6 +171,8 @@ pub struct PlanArgs {
 struct Resolved {
     place: Place,
     from: Option<String>,
+    /// The `.cortexrc` that belongs to the data folder.
+    config: Option<PathBuf>,
 }
 
 fn resolve(cli: &Cli) -> Result<Resolved> {
@@ -187,6 +189,7 @@ fn resolve(cli: &Cli) -> Result<Resolved> {
                 data_dir,
             },
             from: None,
+            config: None,
         });
     }
     let variant = match cli.variant {
@@ -200,9 +203,11 @@ fn resolve(cli: &Cli) -> Result<Resolved> {
         Source::Cortexrc { path } => path.display().to_string(),
         Source::Default => "the default location".to_owned(),
     };
+    let config = located.config_file();
     Ok(Resolved {
         place: Place::Folder(located.data_dir),
         from: Some(from),
+        config,
     })
 }
 
@@ -230,8 +235,9 @@ pub fn step_name(given: &str) -> Result<String> {
     }
 }
 
-fn options(cli: &Cli, place: &Place) -> Options {
+fn options(cli: &Cli, place: &Place, config: Option<&Path>) -> Options {
     Options {
+        config_file: config.map(Path::to_path_buf),
         data_dir: place.data_dir().map(PathBuf::from),
         progress: render::progress_sink(cli.json),
         lock_timeout: cli.lock_timeout.map(Duration::from_secs),
@@ -325,8 +331,13 @@ fn without_database(place: &Place) -> Place {
     }
 }
 
-async fn runner<'c>(cli: &Cli, db: &'c DatabaseConnection, place: &Place) -> Result<Runner<'c>> {
-    Ok(Runner::new(db, Migrator::steps(), options(cli, place)).await?)
+async fn runner<'c>(
+    cli: &Cli,
+    db: &'c DatabaseConnection,
+    place: &Place,
+    config: Option<&Path>,
+) -> Result<Runner<'c>> {
+    Ok(Runner::new(db, Migrator::steps(), options(cli, place, config)).await?)
 }
 
 /// Runs a parsed command line.
@@ -334,7 +345,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Sample(args) = &cli.command {
         return sample(&cli, args).await;
     }
-    let Resolved { place, from } = resolve(&cli)?;
+    let Resolved {
+        place,
+        from,
+        config,
+    } = resolve(&cli)?;
     // A restore that died half-way replaced cortex.db; it is settled before
     // anything looks at the database.
     if let Some(dir) = place.data_dir().filter(|d| d.is_dir())
@@ -361,7 +376,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     folder: place.data_dir().map(PathBuf::from).unwrap_or_default(),
                 });
             };
-            let st = runner(&cli, &db, &place).await?.status().await?;
+            let st = runner(&cli, &db, &place, config.as_deref())
+                .await?
+                .status()
+                .await?;
             let out = StatusOut {
                 status: &st,
                 found: found.as_deref(),
@@ -377,7 +395,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             let created = Created::before(&place);
             let db = connect::open(&place, true).await?;
-            let mut r = runner(&cli, &db, &place).await?;
+            let mut r = runner(&cli, &db, &place, config.as_deref()).await?;
             let outcome = r.up(target).await;
             drop(r);
             let report = match outcome {
@@ -404,7 +422,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             };
             let db = connect::open(&place, false).await?;
-            let mut r = runner(&cli, &db, &place).await?;
+            let mut r = runner(&cli, &db, &place, config.as_deref()).await?;
             let archiving = r.down_would_archive(&target).await?;
             if !archiving.is_empty() && !args.yes && !confirm(&archiving)? {
                 return Err(Error::Usage("cancelled; nothing was changed".into()));
@@ -433,14 +451,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 // before cortex.db are adopted).
                 (empty_database().await?, without_database(&place))
             };
-            let mut r = runner(&cli, &db, &place).await?;
+            let mut r = runner(&cli, &db, &place, config.as_deref()).await?;
             let planned = r.plan(direction, &target).await?;
             let mysql = r.backend() == sea_orm::DbBackend::MySql;
             emit(&cli, &planned, || render::plan(&planned, mysql))
         }
         Command::Recover(args) => {
             let db = connect::open(&place, false).await?;
-            let mut r = runner(&cli, &db, &place).await?;
+            let mut r = runner(&cli, &db, &place, config.as_deref()).await?;
             let mut report = r.prepare().await?;
             report.steps = r.recover_half_done(args.complete).await?;
             emit(&cli, &report, || render::report(&report))

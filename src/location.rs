@@ -73,6 +73,34 @@ pub struct Located {
     pub cortexrc: Option<PathBuf>,
 }
 
+impl Located {
+    /// The `.cortexrc` that belongs to the data folder, the one config file
+    /// outside it a step may change: the one the folder was found through;
+    /// or the variant's, when its `dataFolderPath` names this folder, or
+    /// names none and this is the default folder (cortex.cpp's
+    /// `GetCortexDataPath` then falls back to the default,
+    /// `engine/utils/file_manager_utils.cc` at v1.0.12).
+    pub fn config_file(&self) -> Option<PathBuf> {
+        if let Source::Cortexrc { path } = &self.source {
+            return Some(path.clone());
+        }
+        let rc = self.cortexrc.as_ref()?;
+        match read_cortexrc(rc).ok()?.data_folder_path {
+            Some(d) => same_folder(&d, &self.data_dir).then(|| rc.clone()),
+            None => (self.source == Source::Default).then(|| rc.clone()),
+        }
+    }
+}
+
+/// Whether two paths name the same folder (symlinks resolved where they
+/// exist).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// What the search looks at; `from_env` fills it from the process.
 #[derive(Debug, Clone, Default)]
 pub struct Search {

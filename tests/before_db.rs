@@ -256,3 +256,94 @@ async fn an_empty_folder_is_a_fresh_install() {
     let text = common::ok(&common::cli(&fx.data, &["up"]));
     assert!(!text.contains("adopted"), "{text}");
 }
+
+/// The `.cortexrc` of the builds of 6 to 9 Sept 2024 names the server
+/// `host`/`port`: `up` carries them over to the keys every later build
+/// reads, and `down` gives the file back byte for byte.
+#[tokio::test]
+async fn the_server_address_of_an_early_cortexrc_is_carried_over_and_back() {
+    let fx = common::Fixture::empty();
+    generations::cortexso_pull_nightly(&fx.data, "tinyllama");
+    let before = generations::cortexrc_before_24166e4f(&fx.cortexrc(), &fx.data);
+    let tree = common::tree(&fx.home);
+
+    let out = common::ok(&common::cli(&fx.data, &["up"]));
+    assert!(out.contains("host/port carried over"), "{out}");
+    let after = std::fs::read_to_string(fx.cortexrc()).unwrap();
+    assert_eq!(
+        after,
+        format!("{before}\napiServerHost: 127.0.0.1\napiServerPort: 3928")
+    );
+    let v: serde_yaml::Value = serde_yaml::from_str(&after).unwrap();
+    assert_eq!(v["apiServerPort"], serde_yaml::Value::from(3928));
+    assert_eq!(v["port"], serde_yaml::Value::from(3928));
+
+    common::ok(&common::cli(&fx.data, &["down", "--to", "0", "--yes"]));
+    assert_eq!(without_db(common::tree(&fx.home)), without_db(tree));
+    assert_eq!(std::fs::read_to_string(fx.cortexrc()).unwrap(), before);
+}
+
+/// A newer build rewrote the file after `up` (dropping `host`/`port`, as
+/// `FromYaml` does from 1d1104e3): `down` cannot give the old bytes back,
+/// says so, and puts `host`/`port` back so the old build can start.
+#[tokio::test]
+async fn a_cortexrc_rewritten_since_gets_host_and_port_back_on_down() {
+    let fx = common::Fixture::empty();
+    generations::cortexrc_before_24166e4f(&fx.cortexrc(), &fx.data);
+    common::ok(&common::cli(&fx.data, &["up"]));
+    let rewritten = format!(
+        "logFolderPath: {0}\ndataFolderPath: {0}\napiServerHost: 127.0.0.1\napiServerPort: 3928",
+        fx.data.display()
+    );
+    std::fs::write(fx.cortexrc(), &rewritten).unwrap();
+    let out = common::ok(&common::cli(&fx.data, &["down", "--to", "0", "--yes"]));
+    assert!(out.contains("changed since the step wrote it"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(fx.cortexrc()).unwrap(),
+        format!("{rewritten}\nhost: 127.0.0.1\nport: 3928")
+    );
+}
+
+/// A `.cortexrc` that already has the new keys (every build from 24166e4f)
+/// is not touched, up or down.
+#[tokio::test]
+async fn a_current_cortexrc_is_left_alone() {
+    let fx = common::cortex_folder(3).await;
+    let before = std::fs::read(fx.cortexrc()).unwrap();
+    common::ok(&common::cli(&fx.data, &["up"]));
+    assert_eq!(std::fs::read(fx.cortexrc()).unwrap(), before);
+    common::ok(&common::cli(&fx.data, &["down", "--to", "0", "--yes"]));
+    assert_eq!(std::fs::read(fx.cortexrc()).unwrap(), before);
+}
+
+/// A `.cortexrc` whose `dataFolderPath` names another folder is not this
+/// data folder's: the step leaves it alone and says so.
+#[tokio::test]
+async fn a_cortexrc_of_another_folder_is_not_touched() {
+    let fx = common::Fixture::empty();
+    let elsewhere = fx.home.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let before = generations::cortexrc_before_24166e4f(&fx.cortexrc(), &elsewhere);
+    let out = common::ok(&common::cli(&fx.data, &["up"]));
+    assert!(
+        out.contains("no .cortexrc belongs to this data folder"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(fx.cortexrc()).unwrap(), before);
+}
+
+/// A `.cortexrc` that is not YAML names no data folder, so it is not this
+/// one's: left as it is, and said. (Found without `--data-dir`, it stops
+/// the run with a one-line error before anything: `tests/cortexrc.rs`.)
+#[tokio::test]
+async fn a_broken_cortexrc_is_left_as_it_is() {
+    let fx = common::Fixture::empty();
+    let text = format!("dataFolderPath: {}\nhost: [unclosed", fx.data.display());
+    std::fs::write(fx.cortexrc(), &text).unwrap();
+    let out = common::ok(&common::cli(&fx.data, &["up"]));
+    assert!(
+        out.contains("no .cortexrc belongs to this data folder"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(fx.cortexrc()).unwrap(), text);
+}

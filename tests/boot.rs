@@ -27,7 +27,7 @@ async fn boot_migrates_a_cortex_folder_and_hands_back_a_ready_connection() {
     let booted = Boot::data_folder(&fx.data).open().await.unwrap();
     let report = booted.report.expect("a first boot migrates");
     assert_eq!(report.adopted.len(), 2);
-    assert_eq!(report.steps.len(), 8);
+    assert_eq!(report.steps.len(), 9);
     assert!(report.backup.is_some());
     let models = entity::models::Entity::find()
         .all(&booted.db)
@@ -81,7 +81,7 @@ async fn boot_reports_progress_events() {
         .iter()
         .filter(|e| matches!(e, Event::StepFinished { .. }))
         .count();
-    assert_eq!((started, finished), (6, 6), "{events:?}");
+    assert_eq!((started, finished), (7, 7), "{events:?}");
     assert!(
         events
             .iter()
@@ -102,7 +102,7 @@ async fn check_policy_refuses_to_migrate_and_names_the_pending_steps() {
         .unwrap_err();
     match &err {
         Error::Behind { pending, .. } => {
-            assert_eq!(pending.len(), 10, "{pending:?}");
+            assert_eq!(pending.len(), 11, "{pending:?}");
             assert!(
                 err.to_string()
                     .contains("m20261126_000001_relative_model_paths"),
@@ -160,7 +160,7 @@ async fn boot_creates_an_empty_data_folder_on_first_start() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("cortexcpp");
     let b = Boot::data_folder(&dir).open().await.unwrap();
-    assert_eq!(b.report.unwrap().steps.len(), 10);
+    assert_eq!(b.report.unwrap().steps.len(), 11);
     assert!(dir.join("cortex.db").exists());
     let again = cortex_migrate::open(&dir).await.unwrap();
     assert_eq!(
@@ -198,7 +198,7 @@ async fn data_from_a_newer_binary_is_refused_by_default() {
     let msg = err.to_string();
     assert!(msg.contains("m20991231_000001_from_the_future"), "{msg}");
     assert!(
-        msg.contains("down --to m20261203_000003_models_before_cortex_db"),
+        msg.contains("down --to m20261203_000004_cortexrc_server_address"),
         "{msg}"
     );
     assert_eq!(err.exit_code(), 3);
@@ -268,4 +268,29 @@ async fn boots_started_together_all_succeed() {
         .filter(|n| n.contains("tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+/// At Cortex's first start on a nightly folder from before cortex.db, the
+/// boot adopts its models and carries the server address of its
+/// `.cortexrc` (named by the caller, as `Boot::locate` names it) over.
+#[tokio::test]
+async fn boot_adopts_a_folder_from_before_cortex_db_and_its_cortexrc() {
+    let fx = common::Fixture::empty();
+    let models = common::generations::nightly_before_model_list(&fx.data);
+    common::generations::cortexrc_before_24166e4f(&fx.cortexrc(), &fx.data);
+    let booted = Boot::data_folder(&fx.data)
+        .config_file(fx.cortexrc())
+        .open()
+        .await
+        .unwrap();
+    let rows = entity::models::Entity::find()
+        .all(&booted.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), models.len(), "{rows:?}");
+    let rc = std::fs::read_to_string(fx.cortexrc()).unwrap();
+    assert!(
+        rc.ends_with("\napiServerHost: 127.0.0.1\napiServerPort: 3928"),
+        "{rc}"
+    );
 }

@@ -124,7 +124,7 @@ async fn status_up_status_on_a_v1_folder() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("cortex.cpp schema v1"), "{text}");
     assert!(text.contains("adoptable"), "{text}");
-    assert!(text.contains("8 pending step(s)"), "{text}");
+    assert!(text.contains("9 pending step(s)"), "{text}");
 
     let out = common::cli(&fx.data, &["up"]);
     assert!(
@@ -134,7 +134,7 @@ async fn status_up_status_on_a_v1_folder() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches("adopted ").count(), 2, "{text}");
-    assert_eq!(text.matches("applied ").count(), 8, "{text}");
+    assert_eq!(text.matches("applied ").count(), 9, "{text}");
 
     let out = common::cli(&fx.data, &["status", "--json"]);
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -84,7 +84,7 @@ async fn up_and_down_report_in_json() {
     let v: serde_json::Value =
         serde_json::from_str(&common::ok(&common::cli(&fx.data, &["up", "--json"]))).unwrap();
     assert_eq!(v["adopted"].as_array().unwrap().len(), 2);
-    assert_eq!(v["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 9);
     assert!(v["backup"].is_string());
     let v: serde_json::Value = serde_json::from_str(&common::ok(&common::cli(
         &fx.data,
@@ -115,7 +115,7 @@ async fn up_to_a_step_stops_there() {
     assert!(!text.contains("relative_model_paths"), "{text}");
     let st: serde_json::Value =
         serde_json::from_str(&common::ok(&common::cli(&fx.data, &["status", "--json"]))).unwrap();
-    assert_eq!(st["pending"].as_array().unwrap().len(), 6);
+    assert_eq!(st["pending"].as_array().unwrap().len(), 7);
     let o = common::cli(&fx.data, &["up", "--to", "cortex"]);
     assert_eq!(
         o.status.code(),

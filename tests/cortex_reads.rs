@@ -53,7 +53,8 @@ fn release_after(last: Option<&str>) -> Release {
             | "m20261126_000003_backfill_weights_bytes"
             | "m20261203_000001_engine_folders_by_repository"
             | "m20261203_000002_catalogue_rows_kept_aside"
-            | "m20261203_000003_models_before_cortex_db",
+            | "m20261203_000003_models_before_cortex_db"
+            | "m20261203_000004_cortexrc_server_address",
         ) => Release::V1_0_5ToV1_0_12,
         Some(step) => {
             panic!("step {step} targets no cortex.cpp release yet; add it to release_after")

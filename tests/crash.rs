@@ -51,8 +51,9 @@ enum Start {
     /// definition (engine folders and rows renamed): only the repair runs.
     BeforeFix,
     /// A nightly data folder from before cortex.db (model folders with
-    /// their yaml, imports in `model.list`), taken up to the step before
-    /// the adoption: only the adoption runs.
+    /// their yaml, imports in `model.list`) and a `.cortexrc` with
+    /// `host`/`port`, taken up to the step before the adoption: only the
+    /// adoption and the config step run.
     BeforeDb,
 }
 
@@ -78,9 +79,8 @@ impl Bench {
             Start::BeforeDb => {
                 let fx = common::Fixture::empty();
                 common::generations::nightly_with_model_list(&fx.data, &fx.outside());
-                let steps = step_names();
-                let before = &steps[steps.len() - 2];
-                common::ok(&common::cli(&fx.data, &["up", "--to", before]));
+                common::generations::cortexrc_before_24166e4f(&fx.cortexrc(), &fx.data);
+                common::ok(&common::cli(&fx.data, &["up", "--to", &before_adoption()]));
                 fx
             }
         };
@@ -146,7 +146,13 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
             );
         }
         (None, Start::BeforeDb) => {
-            targets.push(vec!["up".into()]);
+            let done = steps.iter().position(|s| *s == before_adoption()).unwrap() + 1;
+            targets.extend(
+                steps
+                    .iter()
+                    .skip(done)
+                    .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
+            );
         }
         (None, Start::Cortex(v)) => {
             // `--to` the adopted version does only the adoption.
@@ -297,6 +303,16 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
     );
 }
 
+/// The last step before the adoption of folders from before cortex.db.
+fn before_adoption() -> String {
+    let steps = step_names();
+    let at = steps
+        .iter()
+        .position(|s| s == "m20261203_000003_models_before_cortex_db")
+        .unwrap();
+    steps[at - 1].clone()
+}
+
 fn cortex_v3() -> String {
     step_names()[3].clone()
 }
@@ -368,8 +384,7 @@ async fn adopting_a_folder_from_before_cortex_db_failed_at_every_boundary_is_bef
 
 #[tokio::test]
 async fn down_from_adopting_a_folder_from_before_cortex_db_killed_at_every_boundary_recovers() {
-    let steps = step_names();
-    exercise("kill", Start::BeforeDb, Some(&steps[steps.len() - 2])).await;
+    exercise("kill", Start::BeforeDb, Some(&before_adoption())).await;
 }
 
 #[tokio::test]

@@ -89,7 +89,7 @@ async fn up_makes_inside_paths_relative_and_leaves_outside_ones() {
         let imported_before = read(&fx, "models/imported/my-imported.yml");
 
         let report = run(&fx, true, Target::All).await.unwrap();
-        assert_eq!(report.steps.len(), 6, "v{v}");
+        assert_eq!(report.steps.len(), 7, "v{v}");
         let rel = model_path(&fx, common::TINYLLAMA).await.unwrap();
         assert_eq!(rel, TINY_YML, "v{v}");
         let imported = model_path(&fx, common::IMPORTED).await.unwrap();

@@ -232,7 +232,7 @@ async fn six_concurrent_ups_run_each_step_once() {
     assert!(waited >= 1, "no run waited: they did not overlap");
     let stdout: String = outputs.iter().map(|o| text(&o.stdout)).collect();
     assert_eq!(stdout.matches("adopted ").count(), 2, "{stdout}");
-    assert_eq!(stdout.matches("applied ").count(), 8, "{stdout}");
+    assert_eq!(stdout.matches("applied ").count(), 9, "{stdout}");
     let steps = Migrator::steps();
     for step in steps.iter().skip(2) {
         let line = format!("applied       {} ", step.name());
@@ -352,7 +352,7 @@ async fn a_waiting_up_finishes_once_the_lock_is_released() {
     );
     assert_eq!(
         pending_steps(&fx.data).len(),
-        8,
+        9,
         "up changed the data while the lock was held"
     );
 
@@ -368,7 +368,7 @@ async fn a_waiting_up_finishes_once_the_lock_is_released() {
     reader.join().expect("stderr reader");
     let rest: Vec<String> = rx.try_iter().collect();
     assert!(status.success(), "{status:?}: {stdout} {rest:?}");
-    assert_eq!(stdout.matches("applied ").count(), 8, "{stdout}");
+    assert_eq!(stdout.matches("applied ").count(), 9, "{stdout}");
     assert!(pending_steps(&fx.data).is_empty());
 }
 

@@ -112,7 +112,7 @@ async fn folder_steps_move_files_and_rows_and_down_gives_back_every_byte(
     let yml_before = std::fs::read_to_string(data.join(YML)).unwrap();
 
     let report = up(&db, &data, Target::All).await;
-    assert_eq!(report.steps.len(), 6, "{server:?}: {report:?}");
+    assert_eq!(report.steps.len(), 7, "{server:?}: {report:?}");
     let model = entity::models::Entity::find_by_id("x:main")
         .one(&db)
         .await

@@ -25,6 +25,7 @@ mod m20261126_000003_backfill_weights_bytes;
 pub mod m20261203_000001_engine_folders_by_repository;
 pub mod m20261203_000002_catalogue_rows_kept_aside;
 mod m20261203_000003_models_before_cortex_db;
+mod m20261203_000004_cortexrc_server_address;
 
 // `StepSource` (the source text a checksum is made of) of every step file.
 include!(concat!(env!("OUT_DIR"), "/step_sources.rs"));
@@ -47,6 +48,7 @@ impl StepList for CortexSteps {
             Box::new(m20261203_000001_engine_folders_by_repository::Migration),
             Box::new(m20261203_000002_catalogue_rows_kept_aside::Migration),
             Box::new(m20261203_000003_models_before_cortex_db::Migration),
+            Box::new(m20261203_000004_cortexrc_server_address::Migration),
         ]
     }
 }

@@ -49,7 +49,7 @@ fn sea_orm_cli_path_runs_folder_steps_on_the_database_folder() {
 
     let status = migration(dir, &["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(text.matches("... Applied").count(), 10, "{text}");
+    assert_eq!(text.matches("... Applied").count(), 11, "{text}");
 
     let down = migration(dir, &["down", "-n", "3"]);
     assert!(

@@ -226,6 +226,15 @@ pub fn cli_with(
 ) -> std::process::Output {
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("--data-dir").arg(data).args(args);
+    // The fixture's home, never this machine's: the `.cortexrc` that
+    // belongs to the data folder is looked for there.
+    if let Some(home) = data.parent() {
+        cmd.env("HOME", home)
+            .env_remove("USERPROFILE")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("CORTEX_VARIANT");
+    }
     cmd.env_remove("CORTEX_MIGRATE_FAULT")
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")
         .stdin(std::process::Stdio::null());

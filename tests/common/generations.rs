@@ -428,3 +428,16 @@ pub fn nightly_new_layout(data: &Path, outside: &Path) -> Vec<OldModel> {
         ),
     ]
 }
+
+/// A `.cortexrc` as the builds of 703368b6 to 24166e4f~1 (6 to 9 Sept
+/// 2024) write it for the stable variant: `DumpYamlConfig` of
+/// `dataFolderPath`, `host`, `port` in that order, no newline at the end
+/// (`engine/utils/config_yaml_utils.h` at a2e54ceb, yaml-cpp's emitter).
+pub fn cortexrc_before_24166e4f(path: &Path, data: &Path) -> String {
+    let text = format!(
+        "dataFolderPath: {}\nhost: 127.0.0.1\nport: 3928",
+        data.display()
+    );
+    std::fs::write(path, &text).expect("writing .cortexrc");
+    text
+}

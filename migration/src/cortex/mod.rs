@@ -2,6 +2,7 @@
 //! rows that point at them, and statements that change many rows at once.
 
 pub mod before_db;
+pub mod cortexrc;
 pub mod model_yml;
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};

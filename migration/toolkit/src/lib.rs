@@ -61,7 +61,7 @@ pub use sea_orm_adapter::SeaOrmMigrator;
 // Writing steps.
 pub use schema_ops::{SchemaOp, key_text};
 pub use step::{ChecksumMatch, Step, StepKind, StepList, StepSource, checksum, compare_checksum};
-pub use step_context::{Change, Folder, LinesEdited, StepContext};
+pub use step_context::{Change, ConfigFile, Folder, LinesEdited, StepContext};
 pub use undo::{LineEdit, UndoOp, apply_line_edits, load as stored_undo};
 
 // Errors, progress, places.

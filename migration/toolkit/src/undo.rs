@@ -26,6 +26,14 @@ pub enum UndoOp {
     /// Remove a folder the step created (relative path), only if it is
     /// still empty.
     RemoveEmptyDir { path: String },
+    /// Put a text file's earlier content back (a path relative to the data
+    /// folder, or the absolute path of the config file), only if the file
+    /// still holds exactly what the step wrote (`written`: its SHA-256).
+    Replace {
+        path: String,
+        written: String,
+        before: String,
+    },
 }
 
 /// One line of a text file, before and after.
@@ -58,6 +66,7 @@ impl UndoOp {
                 format!("file  edit {path} ({} line(s))", edits.len())
             }
             UndoOp::RemoveEmptyDir { path } => format!("file  remove folder {path} if empty"),
+            UndoOp::Replace { path, .. } => format!("file  put back the earlier text of {path}"),
         }
     }
 }

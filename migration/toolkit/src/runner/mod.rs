@@ -70,6 +70,12 @@ pub struct Options {
     /// Backups to keep: one is taken before a run that changes anything,
     /// then all but the newest this many are removed. 0: no backups.
     pub keep_backups: usize,
+    /// The Cortex config file (`.cortexrc`) that belongs to the data
+    /// folder, as Cortex's location rules name it: the one file outside
+    /// the data folder a step may change ([`StepContext::config_file`]).
+    ///
+    /// [`StepContext::config_file`]: crate::StepContext::config_file
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -79,6 +85,7 @@ impl Default for Options {
             progress: ProgressSink::default(),
             lock_timeout: None,
             keep_backups: DEFAULT_KEEP_BACKUPS,
+            config_file: None,
         }
     }
 }
@@ -123,6 +130,7 @@ pub struct Runner<'c> {
     backend: DbBackend,
     steps: Vec<Box<dyn Step>>,
     data_dir: Option<DataDir>,
+    config_file: Option<PathBuf>,
     db_path: Option<PathBuf>,
     progress: ProgressSink,
     lock_timeout: Option<Duration>,
@@ -154,6 +162,7 @@ impl<'c> Runner<'c> {
             backend,
             steps,
             data_dir,
+            config_file: opts.config_file,
             db_path,
             progress: opts.progress,
             lock_timeout: opts.lock_timeout,

@@ -69,7 +69,8 @@ impl<'c> Runner<'c> {
             self.data_dir.clone(),
             self.progress.clone(),
         )
-        .with_backup(self.recorder.clone());
+        .with_backup(self.recorder.clone())
+        .with_config_file(self.config_file.clone());
         if resume {
             ctx = ctx.resuming();
         }

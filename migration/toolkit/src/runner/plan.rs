@@ -94,6 +94,7 @@ impl Runner<'_> {
                     self.data_dir.clone(),
                     self.progress.clone(),
                 )
+                .with_config_file(self.config_file.clone())
                 .dry(),
             );
             let manager = SchemaManager::new(txn);

@@ -28,6 +28,10 @@ impl Folder {
         &self.dir
     }
 
+    pub(super) fn push_undo(&self, op: UndoOp) {
+        self.run.push_undo(op);
+    }
+
     fn with_journal<T>(
         &self,
         f: impl FnOnce(&mut Journal) -> Result<T>,

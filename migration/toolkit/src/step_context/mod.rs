@@ -20,7 +20,9 @@ use crate::rows;
 use crate::schema_ops::{self, ExecMode, NoteSink, SchemaOp};
 use crate::undo::{self, LineEdit, StoredUndo, UndoOp};
 
+mod config;
 mod folder;
+pub use config::ConfigFile;
 pub use folder::Folder;
 
 /// What the runner keeps of the step that runs now.
@@ -43,6 +45,8 @@ pub(crate) struct StepRun {
     pub(crate) backup: Option<Arc<Recorder>>,
     /// Finishing or reverting a step MySQL left half done.
     pub(crate) resume: bool,
+    /// The config file that belongs to the data folder, if known.
+    pub(crate) config_file: Option<std::path::PathBuf>,
 }
 
 impl StepRun {
@@ -64,7 +68,13 @@ impl StepRun {
             sql_log: None,
             backup: None,
             resume: false,
+            config_file: None,
         }
+    }
+
+    pub(crate) fn with_config_file(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.config_file = path;
+        self
     }
 
     pub(crate) fn resuming(mut self) -> Self {
@@ -324,6 +334,17 @@ impl<'a> StepContext<'a> {
         Ok(Folder::new(Arc::clone(&self.run), dir))
     }
 
+    /// The Cortex config file that belongs to the data folder
+    /// ([`Options::config_file`](crate::Options::config_file)), if the run
+    /// knows one and it exists; its changes go through the step's journal
+    /// like the data folder's.
+    pub fn config_file(&self) -> Result<Option<ConfigFile>> {
+        let Some(path) = self.run.config_file.clone().filter(|p| p.is_file()) else {
+            return Ok(None);
+        };
+        Ok(Some(ConfigFile::new(self.folder()?, path)))
+    }
+
     /// Adds a line to the step's summary (e.g. a model that was skipped).
     pub fn note(&self, line: impl Into<String>) {
         self.run.note(line.into());
@@ -393,6 +414,30 @@ impl<'a> StepContext<'a> {
                         Err(why) => self.note(format!(
                             "{path} changed since the step ran ({why}); left as it is"
                         )),
+                    }
+                }
+                (
+                    UndoOp::Replace {
+                        path,
+                        written,
+                        before,
+                    },
+                    Some(f),
+                ) => {
+                    if !edits.is_empty() {
+                        f.rewrite_many(std::mem::take(&mut edits)).await?;
+                    }
+                    let now = std::fs::read(f.dir().root().join(path)).ok();
+                    let same = now.as_deref().map(|b| {
+                        use sha2::Digest;
+                        format!("{:x}", sha2::Sha256::digest(b)) == *written
+                    });
+                    if same == Some(true) {
+                        f.rewrite(path, before.clone().into_bytes()).await?;
+                    } else {
+                        self.note(format!(
+                            "{path} changed since the step wrote it; its earlier text was not put back"
+                        ));
                     }
                 }
                 (UndoOp::RemoveEmptyDir { path }, Some(f)) => {
