@@ -37,9 +37,17 @@ fn value_text(text: &str, key: &str) -> Option<String> {
         if line.starts_with(char::is_whitespace) || k.trim() != key {
             return None;
         }
-        let v = v.trim();
+        let v = without_comment(v.trim());
         (!v.is_empty() && !v.starts_with('#')).then(|| v.to_owned())
     })
+}
+
+/// A one-line scalar without the comment that may follow it (quotes kept).
+fn without_comment(v: &str) -> &str {
+    match v.chars().next() {
+        Some(q @ ('"' | '\'')) => v[1..].find(q).map_or(v, |end| &v[..end + 2]),
+        _ => v.split(" #").next().unwrap_or(v).trim_end(),
+    }
 }
 
 fn parse(text: &str) -> Result<serde_yaml::Mapping, String> {
