@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::cortex_reader::{self, Release};
 use common::generations::{self, OldModel};
@@ -24,38 +24,6 @@ fn inodes(models: &[OldModel]) -> BTreeSet<u64> {
         .flat_map(|m| &m.weights)
         .map(|w| std::fs::metadata(w).unwrap().ino())
         .collect()
-}
-
-/// The files as the old builds find models: every `models/*.yaml` must
-/// parse and name existing `files:` (`GetDownloadedModel`,
-/// `engine/services/model_service.cc` at 77414c64~1), and every
-/// `models/model.list` line has six fields and an existing yml
-/// (`LoadModelList`, `engine/utils/modellist_utils.cc` at 08b8841e~1).
-/// Returns the ids found.
-fn old_builds_find(data: &Path) -> BTreeSet<String> {
-    let models = data.join("models");
-    let mut ids = BTreeSet::new();
-    for e in std::fs::read_dir(&models).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            let v: serde_yaml::Value =
-                serde_yaml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            for f in v["files"].as_sequence().unwrap() {
-                let f = PathBuf::from(f.as_str().unwrap());
-                assert!(f.is_file(), "{}: {} is missing", p.display(), f.display());
-            }
-            ids.insert(p.file_stem().unwrap().to_string_lossy().into_owned());
-        }
-    }
-    if let Ok(list) = std::fs::read_to_string(models.join("model.list")) {
-        for line in list.lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(fields.len(), 6, "{line}");
-            assert!(Path::new(fields[3]).is_file(), "{line}");
-            ids.insert(fields[0].to_owned());
-        }
-    }
-    ids
 }
 
 fn without_db(tree: BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -71,7 +39,7 @@ async fn round_trip(build: impl FnOnce(&Path, &Path) -> Vec<OldModel>) {
     let before = common::tree(&fx.home);
     let before_inodes = inodes(&models);
     let ids: BTreeSet<String> = models.iter().map(|m| m.id.clone()).collect();
-    assert_eq!(old_builds_find(&fx.data), ids);
+    assert_eq!(cortex_reader::models_before_db(&fx.data), ids);
 
     let text = common::ok(&common::cli(&fx.data, &["up"]));
     assert!(
@@ -103,7 +71,7 @@ async fn round_trip(build: impl FnOnce(&Path, &Path) -> Vec<OldModel>) {
     common::ok(&common::cli(&fx.data, &["down", "--to", "0", "--yes"]));
     assert_eq!(without_db(common::tree(&fx.home)), without_db(before));
     assert_eq!(inodes(&models), before_inodes);
-    assert_eq!(old_builds_find(&fx.data), ids);
+    assert_eq!(cortex_reader::models_before_db(&fx.data), ids);
 }
 
 #[tokio::test]

@@ -12,11 +12,13 @@
 //! This file holds the releases and the rules for paths, engine folders,
 //! `.cortexrc` and model files; `reading` applies them to a data folder.
 
+mod before_db;
 mod reading;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use before_db::models_before_db;
 pub use reading::{Kind, ModelSeen, Problem, Reading, Subject, read};
 
 /// The engine library's file name on Linux, where the fixtures are built.
