@@ -19,6 +19,17 @@ use crate::error::{Error, Result};
 use crate::location::{Search, Source, Variant};
 use crate::render;
 
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Progress bars on stderr, when it is a terminal.
+    Bars,
+    /// One JSON object per event on stdout, as it happens.
+    Json,
+    /// Nothing.
+    None,
+}
+
 /// Crash-safe migrations of Cortex's database and data folder.
 #[derive(Debug, Parser)]
 #[command(name = "cortex-migrate", version, about, long_about = None)]
@@ -42,6 +53,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// How progress is shown: `bars` on a terminal (stderr), `json` as one
+    /// JSON object per event on stdout as it happens, then the result (for
+    /// a GUI that runs this binary; see the README), or `none`.
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Bars)]
+    pub progress: ProgressMode,
+
     /// More log output on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -63,29 +80,53 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Data version, app version, applied and pending steps, lock holder.
+    #[command(after_help = "Example: cortex-migrate --variant nightly status")]
     Status,
     /// Apply pending steps (all, or up to --to).
+    #[command(
+        after_help = "Examples: cortex-migrate up; cortex-migrate up --to cortex_v3; cortex-migrate --progress json up"
+    )]
     Up(UpArgs),
     /// Roll applied steps back (--to STEP or --steps N).
+    #[command(
+        after_help = "Examples: cortex-migrate down --steps 1; cortex-migrate down --to cortex_v3 --yes"
+    )]
     Down(DownArgs),
     /// Show what `up` or `down` would do, without doing it.
+    #[command(
+        after_help = "Examples: cortex-migrate plan; cortex-migrate plan down --to cortex_v3"
+    )]
     Plan(PlanArgs),
     /// Compare the schema with the golden snapshot of the last step, the
     /// stored checksums with this binary's steps, and every path in the
     /// database with the data folder; exit 4 on drift.
+    #[command(after_help = "Example: cortex-migrate verify && echo clean")]
     Verify,
     /// List the backups taken before runs.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example: cortex-migrate backups list")]
     Backups(BackupsCommand),
     /// Put a backup back: the database and the files the run changed
     /// (stop Cortex first).
+    #[command(after_help = "Example: cortex-migrate restore latest")]
     Restore(RestoreArgs),
     /// Finish or undo a step that a dead process left half done (and, on
     /// MySQL, revert a step that failed half-way, or finish it).
+    #[command(after_help = "Example: cortex-migrate recover")]
     Recover(RecoverArgs),
     /// Write a sample home (a `.cortexrc` and a `cortexcpp` data folder) as
     /// a cortex.cpp install at schema v0..v3 leaves it, to try commands on.
+    #[command(after_help = "Example: cortex-migrate sample demo --cortex-version 0")]
     Sample(SampleArgs),
+    /// Print a shell completion script (e.g. `cortex-migrate completions
+    /// bash > /etc/bash_completion.d/cortex-migrate`).
+    #[command(after_help = "Example: cortex-migrate completions zsh > ~/.zfunc/_cortex-migrate")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `cortex-migrate man | man -l -`.
+    #[command(after_help = "Example: cortex-migrate man > cortex-migrate.1")]
+    Man,
 }
 
 /// Arguments of `recover`.
@@ -239,14 +280,22 @@ fn options(cli: &Cli, place: &Place, config: Option<&Path>) -> Options {
     Options {
         config_file: config.map(Path::to_path_buf),
         data_dir: place.data_dir().map(PathBuf::from),
-        progress: render::progress_sink(cli.json),
+        progress: match cli.progress {
+            ProgressMode::Json => render::json_lines_sink(),
+            ProgressMode::Bars => render::progress_sink(cli.json),
+            ProgressMode::None => migration::toolkit::ProgressSink::default(),
+        },
         lock_timeout: cli.lock_timeout.map(Duration::from_secs),
         keep_backups: cli.keep_backups,
     }
 }
 
 fn emit<T: serde::Serialize>(cli: &Cli, value: &T, human: impl FnOnce() -> String) -> Result<()> {
-    if cli.json {
+    if cli.progress == ProgressMode::Json {
+        let value = serde_json::to_value(value)
+            .map_err(|e| Error::Usage(format!("cannot encode the output as JSON: {e}")))?;
+        render::json_line("result", value);
+    } else if cli.json {
         let text = serde_json::to_string_pretty(value)
             .map_err(|e| Error::Usage(format!("cannot encode the output as JSON: {e}")))?;
         println!("{text}");
@@ -342,8 +391,20 @@ async fn runner<'c>(
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    if let Command::Sample(args) = &cli.command {
-        return sample(&cli, args).await;
+    match &cli.command {
+        Command::Sample(args) => return sample(&cli, args).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "cortex-migrate", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            return clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::Usage(format!("cannot write the manual page: {e}")));
+        }
+        _ => {}
     }
     let Resolved {
         place,
@@ -494,7 +555,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let restored = backups::restore(&dir, &manifest)?;
             emit(&cli, &restored, || render::restored(&restored))
         }
-        Command::Sample(_) => Ok(()),
+        Command::Sample(_) | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

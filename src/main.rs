@@ -29,7 +29,14 @@ fn main() {
             std::process::exit(cortex_migrate::error::exit::FAILED);
         }
     };
+    let json_progress = args.progress == cli::ProgressMode::Json;
     if let Err(e) = runtime.block_on(cli::run(args)) {
+        if json_progress {
+            cortex_migrate::render::json_line(
+                "error",
+                serde_json::json!({ "code": e.exit_code(), "message": e.to_string() }),
+            );
+        }
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }

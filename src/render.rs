@@ -375,3 +375,41 @@ mod tests {
         );
     }
 }
+
+/// The version of the event stream of `--progress json`; it changes only
+/// when a field changes meaning or goes away.
+pub const EVENTS_VERSION: u32 = 1;
+
+/// Writes one line of the event stream to stdout, now: `{"v": 1, "event":
+/// kind, ...fields}` (an object's fields are merged in; anything else goes
+/// under `"value"`).
+pub fn json_line(kind: &str, fields: serde_json::Value) {
+    use std::io::Write;
+    let mut line = serde_json::Map::new();
+    line.insert("v".into(), EVENTS_VERSION.into());
+    line.insert("event".into(), kind.into());
+    match fields {
+        serde_json::Value::Object(m) => line.extend(m),
+        other => {
+            line.insert("value".into(), other);
+        }
+    }
+    let text = serde_json::Value::Object(line).to_string();
+    let mut out = std::io::stdout().lock();
+    // A GUI that stopped reading is no reason to stop migrating.
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// A sink that writes each event as one line of the stream.
+pub fn json_lines_sink() -> ProgressSink {
+    ProgressSink::new(|e| {
+        if let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(e) {
+            let kind = m
+                .remove("event")
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            json_line(&kind, serde_json::Value::Object(m));
+        }
+    })
+}

@@ -123,3 +123,51 @@ async fn up_to_a_step_stops_there() {
         "an ambiguous step name is a usage error"
     );
 }
+
+/// Shell completions and the manual page come from the same definition as
+/// the parser: every command is in them, and every command's help ends
+/// with an example.
+#[test]
+fn completions_man_page_and_examples_name_every_command() {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(common::bin())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let commands = [
+        "status",
+        "up",
+        "down",
+        "plan",
+        "verify",
+        "backups",
+        "restore",
+        "recover",
+        "sample",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = run(&["completions", shell]);
+        for c in commands {
+            assert!(script.contains(c), "{shell} completions lack {c}");
+        }
+    }
+    let man = run(&["man"]);
+    assert!(man.contains(".TH cortex-migrate 1"), "{man}");
+    for c in commands {
+        assert!(man.contains(c), "the manual page lacks {c}");
+        let help = run(&[c, "--help"]);
+        assert!(
+            help.contains("Example"),
+            "{c} --help has no example:\n{help}"
+        );
+    }
+}
