@@ -362,20 +362,6 @@ pub fn progress_sink(quiet: bool) -> ProgressSink {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn time_formats_known_instants() {
-        assert_eq!(super::time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::time(1_795_654_443), "2026-11-26 00:54:03 UTC");
-        assert_eq!(super::time(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(
-            super::time(i64::MAX),
-            format!("{} s after 1970-01-01 UTC", i64::MAX)
-        );
-    }
-}
-
 /// The version of the event stream of `--progress json`; it changes only
 /// when a field changes meaning or goes away.
 pub const EVENTS_VERSION: u32 = 1;
@@ -412,4 +398,18 @@ pub fn json_lines_sink() -> ProgressSink {
             json_line(&kind, serde_json::Value::Object(m));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn time_formats_known_instants() {
+        assert_eq!(super::time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::time(1_795_654_443), "2026-11-26 00:54:03 UTC");
+        assert_eq!(super::time(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            super::time(i64::MAX),
+            format!("{} s after 1970-01-01 UTC", i64::MAX)
+        );
+    }
 }
