@@ -91,7 +91,15 @@ impl Boot {
     /// then `dataFolderPath` in the variant's `.cortexrc`, then the default
     /// folder), migrate policy.
     pub fn locate(variant: crate::location::Variant) -> Result<Boot> {
-        let located = crate::location::Search::from_env(None, variant).locate()?;
+        Boot::locate_with(crate::location::Search::from_env(None, variant))
+    }
+
+    /// The data folder found by `search`, e.g. with the config file Cortex
+    /// was started with (`search.config_file`, Jan's `.janrc`) or an
+    /// explicit folder, migrate policy; the config file found is the one
+    /// the steps may change.
+    pub fn locate_with(search: crate::location::Search) -> Result<Boot> {
+        let located = search.locate()?;
         let config = located.config_file();
         let boot = Boot::data_folder(located.data_dir);
         Ok(match config {

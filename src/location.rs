@@ -105,6 +105,9 @@ fn same_folder(a: &Path, b: &Path) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub explicit: Option<PathBuf>,
+    /// A config file named explicitly (cortex.cpp's `--config_file_path`,
+    /// which Jan passes as `<Jan data folder>/.janrc`): the only candidate.
+    pub config_file: Option<PathBuf>,
     pub env: Option<PathBuf>,
     pub home: Option<PathBuf>,
     pub xdg_config_home: Option<PathBuf>,
@@ -122,6 +125,7 @@ impl Search {
         };
         Search {
             explicit,
+            config_file: None,
             env: var(DATA_DIR_ENV),
             home: var("HOME").or_else(|| var("USERPROFILE")),
             xdg_config_home: var("XDG_CONFIG_HOME"),
@@ -132,6 +136,9 @@ impl Search {
 
     /// The `.cortexrc` files that may apply, most specific first.
     pub fn cortexrc_candidates(&self) -> Vec<PathBuf> {
+        if let Some(c) = &self.config_file {
+            return vec![c.clone()];
+        }
         let name = format!(".cortexrc{}", self.variant.suffix());
         let mut out = Vec::new();
         if cfg!(target_os = "linux") {
@@ -170,6 +177,13 @@ impl Search {
 
     /// Finds the data folder.
     pub fn locate(&self) -> Result<Located> {
+        if let Some(c) = self.config_file.as_ref().filter(|c| !c.is_file()) {
+            return Err(Error::Usage(format!(
+                "the config file {} does not exist; give the file Cortex was started with \
+                 (--config_file_path)",
+                c.display()
+            )));
+        }
         let cortexrc = self.cortexrc_candidates().into_iter().find(|p| p.is_file());
         if let Some(d) = &self.explicit {
             return Ok(Located {

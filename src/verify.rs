@@ -6,6 +6,8 @@
 //! (`ToAbsoluteCortexDataPath`: relative to the data folder, absolute as is;
 //! `engine/utils/file_manager_utils.cc`, v1.0.9). Reads only.
 
+mod engines;
+
 use std::path::{Path, PathBuf};
 
 use entity::{files, models, schema_version};
@@ -83,8 +85,23 @@ pub async fn verify<C: ConnectionTrait>(
     steps: &[Box<dyn Step>],
     dir: Option<&DataDir>,
 ) -> Result<Verification> {
+    verify_with_engine_path(conn, steps, dir, None).await
+}
+
+/// [`verify`] for a Cortex that runs with `ENGINE_PATH` (`engine_path`):
+/// engines are looked for in `<engine_path>/engines`.
+pub async fn verify_with_engine_path<C: ConnectionTrait>(
+    conn: &C,
+    steps: &[Box<dyn Step>],
+    dir: Option<&DataDir>,
+    engine_path: Option<&Path>,
+) -> Result<Verification> {
     let (mut checks, applied) = schema_checks(conn, steps, dir).await?;
     checks.push(check_paths(conn, dir, &applied).await?);
+    let has_engines = applied.iter().any(|a| a.version.ends_with("_cortex_v1"));
+    if let (Some(root), true) = (engine_path.or(dir.map(DataDir::root)), has_engines) {
+        checks.push(engines::check(conn, root).await?);
+    }
     Ok(Verification::of(checks))
 }
 

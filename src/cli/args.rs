@@ -33,6 +33,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", env = "CORTEX_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// The config file Cortex was started with (its `--config_file_path`;
+    /// Jan passes `<Jan data folder>/.janrc`) instead of the variant's
+    /// `.cortexrc`: its `dataFolderPath` names the data folder, and it is
+    /// the config file the steps may change.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Where Cortex loads engines from when it runs with `ENGINE_PATH` (Jan
+    /// sets it to the engines it ships): `verify` looks for them in
+    /// `<DIR>/engines` instead of the data folder's.
+    #[arg(long, global = true, value_name = "DIR", env = "ENGINE_PATH")]
+    pub engine_path: Option<PathBuf>,
+
     /// Which Cortex build's data (each has its own .cortexrc and folder).
     #[arg(long, global = true, value_enum)]
     pub variant: Option<Variant>,

@@ -52,7 +52,9 @@ fn resolve(cli: &Cli) -> Result<Resolved> {
         Some(v) => v,
         None => Variant::from_env()?.unwrap_or_default(),
     };
-    let located = Search::from_env(cli.data_dir.clone(), variant).locate()?;
+    let mut search = Search::from_env(cli.data_dir.clone(), variant);
+    search.config_file = cli.config_file.clone();
+    let located = search.locate()?;
     let from = match &located.source {
         Source::Flag => "--data-dir".to_owned(),
         Source::Env => crate::location::DATA_DIR_ENV.to_owned(),
@@ -342,7 +344,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Verify => {
             let db = connect::open(&place, false).await?;
             let dir = place.data_dir().map(DataDir::new).transpose()?;
-            let v = crate::verify::verify(&db, &Migrator::steps(), dir.as_ref()).await?;
+            let v = crate::verify::verify_with_engine_path(
+                &db,
+                &Migrator::steps(),
+                dir.as_ref(),
+                cli.engine_path.as_deref(),
+            )
+            .await?;
             emit(&cli, &v, || render::verification(&v))?;
             if v.ok {
                 Ok(())

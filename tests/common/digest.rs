@@ -233,7 +233,8 @@ pub fn cli_with(
             .env_remove("USERPROFILE")
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("XDG_DATA_HOME")
-            .env_remove("CORTEX_VARIANT");
+            .env_remove("CORTEX_VARIANT")
+            .env_remove("ENGINE_PATH");
     }
     cmd.env_remove("CORTEX_MIGRATE_FAULT")
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")

@@ -19,7 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use before_db::models_before_db;
-pub use reading::{Kind, ModelSeen, Problem, Reading, Subject, read};
+pub use reading::{Kind, ModelSeen, Problem, Reading, Subject, read, read_with_engine_path};
 
 /// The engine library's file name on Linux, where the fixtures are built.
 /// cortex.cpp loads it with `cortex_cpp::dylib(dir, "engine")`, whose

@@ -120,6 +120,20 @@ pub struct Reading {
 /// Reads the data folder `data` (its `cortex.db`, read-only) and the
 /// config `cortexrc` (not read if `None`) as `release` does.
 pub async fn read(data: &Path, cortexrc: Option<&Path>, release: Release) -> Reading {
+    read_with_engine_path(data, cortexrc, release, None).await
+}
+
+/// [`read`] with `ENGINE_PATH` set to `engine_path`: engines are loaded
+/// from `<engine_path>/engines` instead of the data folder's
+/// (`GetEnginesContainerPath`, `engine/utils/file_manager_utils.cc` at
+/// v1.0.12; Jan sets it to the engines it ships).
+pub async fn read_with_engine_path(
+    data: &Path,
+    cortexrc: Option<&Path>,
+    release: Release,
+    engine_path: Option<&Path>,
+) -> Reading {
+    let engines_root = engine_path.unwrap_or(data);
     let mut reading = Reading {
         release,
         models: Vec::new(),
@@ -163,14 +177,14 @@ pub async fn read(data: &Path, cortexrc: Option<&Path>, release: Release) -> Rea
         }
         if release.has_engines_table() {
             for (name, variant, version) in local_engines(db).await {
-                let dir = engine_dir(data, &name, &variant, &version);
+                let dir = engine_dir(engines_root, &name, &variant, &version);
                 check_engine_dir(&dir, Subject::EngineRow(name, variant, version), out);
                 reading.engine_dirs.push(dir);
             }
         }
     }
     if let Some(rc) = cortexrc
-        && let Some(dir) = read_config(data, rc, out)
+        && let Some(dir) = read_config(data, engines_root, rc, out)
     {
         reading.engine_dirs.push(dir);
     }
@@ -365,7 +379,12 @@ fn check_engine_dir(dir: &Path, subject: Subject, out: &mut Vec<Problem>) {
 /// `GetCortexDataPath` reads the data folder from it,
 /// `engine/utils/file_manager_utils.cc` at v1.0.5), and its default engine
 /// must be installed. Returns the default engine's folder.
-fn read_config(data: &Path, rc: &Path, out: &mut Vec<Problem>) -> Option<PathBuf> {
+fn read_config(
+    data: &Path,
+    engines_root: &Path,
+    rc: &Path,
+    out: &mut Vec<Problem>,
+) -> Option<PathBuf> {
     let text = match std::fs::read_to_string(rc) {
         Ok(t) => t,
         Err(e) => {
@@ -392,7 +411,7 @@ fn read_config(data: &Path, rc: &Path, out: &mut Vec<Problem>) -> Option<PathBuf
     }
     match default_engine(&text) {
         Ok(Some((variant, version))) => {
-            let dir = engine_dir(data, "llama-cpp", &variant, &version);
+            let dir = engine_dir(engines_root, "llama-cpp", &variant, &version);
             check_engine_dir(&dir, Subject::DefaultEngine, out);
             Some(dir)
         }
