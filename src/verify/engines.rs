@@ -36,15 +36,18 @@ fn normalize(name: &str) -> &str {
     }
 }
 
+/// (engine_name, type, variant, version) of an `engines` row.
+type EngineRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Checks the local `engines` rows against the engine container under
 /// `root` (the data folder, or `ENGINE_PATH`).
 pub(super) async fn check<C: ConnectionTrait>(conn: &C, root: &Path) -> Result<Check> {
-    let rows: Vec<(
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = engines::Entity::find()
+    let rows: Vec<EngineRow> = engines::Entity::find()
         .select_only()
         .column(engines::Column::EngineName)
         .column(engines::Column::Type)
