@@ -209,7 +209,9 @@ pub enum MigrateError {
     )]
     NotReplayable { step: String },
 
-    /// A fault injected at a numbered boundary (crash tests only).
+    /// A fault injected at a numbered boundary (crash tests only: the
+    /// `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
     #[error("injected fault at boundary {boundary} ({label})")]
     InjectedFault { boundary: u64, label: String },
 

@@ -43,10 +43,6 @@ pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: boo
     atomic_fs::replace_via(&p, &t, content, sync)
 }
 
-pub(super) fn force_copy() -> bool {
-    std::env::var_os("CORTEX_MIGRATE_FORCE_COPY").is_some()
-}
-
 pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
     fault::point("journal: finalize begins")?;
     for op in ops {

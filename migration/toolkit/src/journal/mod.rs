@@ -22,7 +22,7 @@ pub use records::{Content, FileOp, MAX_REWRITE};
 #[cfg(test)]
 mod tests;
 
-use apply::{finalize_ops, force_copy, redo, rewrite_file, rollback_ops};
+use apply::{finalize_ops, redo, rewrite_file, rollback_ops};
 use repr::path_repr;
 
 use std::collections::HashMap;
@@ -300,7 +300,7 @@ impl Journal {
             self.create_dir_all(parent)?;
         }
         let parent = ato.parent().unwrap_or(self.dir.root());
-        let same = atomic_fs::same_filesystem(&afrom, parent)? && !force_copy();
+        let same = atomic_fs::same_filesystem(&afrom, parent)? && !fault::force_copy();
         let op = if same {
             FileOp::Rename {
                 from: from.to_path_buf(),

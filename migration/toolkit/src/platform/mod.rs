@@ -27,8 +27,8 @@
 //! The parts, each for every platform: `sync` (flushing files, folders and
 //! whole filesystems), `rename` (putting a file in place atomically),
 //! `filesystem` (which filesystem holds a path, symlinks), `names` (file
-//! names as the OS spells them, the host name); killing this process is
-//! here. The rest of the library calls them as `platform::<function>`.
+//! names as the OS spells them, the host name); killing this process (for
+//! the crash tests, only with the `fault-injection` feature) is here. The rest of the library calls them as `platform::<function>`.
 
 mod filesystem;
 mod names;
@@ -44,7 +44,9 @@ pub use sync::{
 
 /// Ends this process at once, as a power cut or an OOM kill would: no
 /// destructor, no flush, no rollback by us. Unix: SIGKILL; Windows:
-/// `TerminateProcess`; `abort` if that returns.
+/// `TerminateProcess`; `abort` if that returns. Only in a build with the
+/// `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
 pub fn kill_self() -> ! {
     #[cfg(unix)]
     {
