@@ -366,11 +366,9 @@ pub fn progress_sink(quiet: bool) -> ProgressSink {
 /// when a field changes meaning or goes away.
 pub const EVENTS_VERSION: u32 = 1;
 
-/// Writes one line of the event stream to stdout, now: `{"v": 1, "event":
-/// kind, ...fields}` (an object's fields are merged in; anything else goes
-/// under `"value"`).
-pub fn json_line(kind: &str, fields: serde_json::Value) {
-    use std::io::Write;
+/// One line of the event stream: `{"v": 1, "event": kind, ...fields}` (an
+/// object's fields are merged in; anything else goes under `"value"`).
+pub fn stream_line(kind: &str, fields: serde_json::Value) -> serde_json::Value {
     let mut line = serde_json::Map::new();
     line.insert("v".into(), EVENTS_VERSION.into());
     line.insert("event".into(), kind.into());
@@ -380,24 +378,44 @@ pub fn json_line(kind: &str, fields: serde_json::Value) {
             line.insert("value".into(), other);
         }
     }
-    let text = serde_json::Value::Object(line).to_string();
-    let mut out = std::io::stdout().lock();
-    // A GUI that stopped reading is no reason to stop migrating.
-    let _ = writeln!(out, "{text}");
-    let _ = out.flush();
+    serde_json::Value::Object(line)
+}
+
+/// A runner event as a line of the stream (`None` only if it cannot be
+/// encoded, which an `Event` always can).
+pub fn event_line(event: &Event) -> Option<serde_json::Value> {
+    match serde_json::to_value(event) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            let kind = m
+                .remove("event")
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Some(stream_line(&kind, serde_json::Value::Object(m)))
+        }
+        _ => None,
+    }
+}
+
+/// Writes one line of the event stream (`stream_line`) to stdout, now.
+pub fn json_line(kind: &str, fields: serde_json::Value) {
+    print_line(&stream_line(kind, fields));
 }
 
 /// A sink that writes each event as one line of the stream.
 pub fn json_lines_sink() -> ProgressSink {
     ProgressSink::new(|e| {
-        if let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(e) {
-            let kind = m
-                .remove("event")
-                .and_then(|k| k.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            json_line(&kind, serde_json::Value::Object(m));
+        if let Some(line) = event_line(e) {
+            print_line(&line);
         }
     })
+}
+
+fn print_line(line: &serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A GUI that stopped reading is no reason to stop migrating.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 #[cfg(test)]
@@ -410,6 +428,23 @@ mod tests {
         assert_eq!(
             super::time(i64::MAX),
             format!("{} s after 1970-01-01 UTC", i64::MAX)
+        );
+    }
+
+    #[test]
+    fn an_event_line_is_versioned_and_names_its_event() {
+        let line = super::event_line(&super::Event::Rows {
+            step: "m1".into(),
+            done: 2,
+            total: 5,
+        });
+        assert_eq!(
+            line,
+            Some(serde_json::json!({"v": 1, "event": "rows", "step": "m1", "done": 2, "total": 5}))
+        );
+        assert_eq!(
+            super::stream_line("error", serde_json::json!(3)),
+            serde_json::json!({"v": 1, "event": "error", "value": 3})
         );
     }
 }
