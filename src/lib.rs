@@ -8,6 +8,7 @@ pub mod boot;
 pub mod cli;
 pub mod connect;
 pub mod error;
+pub mod inspect;
 pub mod location;
 pub mod render;
 pub mod sample;

@@ -49,6 +49,16 @@ impl Verification {
             .flat_map(|c| c.problems.iter().cloned())
             .collect()
     }
+
+    /// The error `verify` ends with when it found drift.
+    pub fn drift(&self) -> Option<crate::error::Error> {
+        let problems = self.problems();
+        let first = problems.first()?;
+        Some(crate::error::Error::Drift(format!(
+            "verify found {} problem(s): {first}",
+            problems.len()
+        )))
+    }
 }
 
 fn backend_name(b: DbBackend) -> &'static str {

@@ -20,6 +20,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::connect::{self, Place};
 use crate::error::{Error, Result};
+use crate::inspect;
 use crate::location::{Search, Source, Variant};
 use crate::render;
 
@@ -160,43 +161,6 @@ impl Created {
     }
 }
 
-/// `status` as JSON: the status and the generations before cortex.db found.
-#[derive(serde::Serialize)]
-struct StatusOut<'a> {
-    #[serde(flatten)]
-    status: &'a migration::toolkit::Status,
-    found: Option<&'a str>,
-}
-
-/// One line naming the data of builds before cortex.db in the data folder,
-/// if there is any.
-fn found_generations(place: &Place) -> Result<Option<String>> {
-    let Some(dir) = place.data_dir().filter(|d| d.is_dir()) else {
-        return Ok(None);
-    };
-    Ok(migration::cortex::before_db::survey(dir)?.describe())
-}
-
-/// An empty in-memory database, for `plan` and `status` where there is no
-/// cortex.db yet.
-async fn empty_database() -> Result<DatabaseConnection> {
-    sea_orm::Database::connect("sqlite::memory:")
-        .await
-        .map_err(|e| Error::Connect {
-            target: "an empty in-memory database".into(),
-            reason: e.to_string(),
-        })
-}
-
-/// `place` as an empty in-memory database over the same data folder (if
-/// the folder exists).
-fn without_database(place: &Place) -> Place {
-    Place::Url {
-        url: "sqlite::memory:".into(),
-        data_dir: place.data_dir().filter(|d| d.is_dir()).map(PathBuf::from),
-    }
-}
-
 async fn runner<'c>(
     cli: &Cli,
     db: &'c DatabaseConnection,
@@ -242,28 +206,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     match &cli.command {
         Command::Status => {
-            let found = found_generations(&place)?;
-            let (db, place) = if place.db_exists() {
-                (connect::open(&place, false).await?, place)
-            } else if found.is_some() {
-                // A data folder from before cortex.db: its status is that
-                // of an empty database, with what was found.
-                (empty_database().await?, without_database(&place))
-            } else {
-                return Err(Error::NoDatabase {
-                    folder: place.data_dir().map(PathBuf::from).unwrap_or_default(),
-                });
-            };
-            let st = runner(&cli, &db, &place, config.as_deref())
-                .await?
-                .status()
-                .await?;
-            let out = StatusOut {
-                status: &st,
-                found: found.as_deref(),
-            };
+            let out = inspect::status(&place, config.as_deref()).await?;
             emit(&cli, &out, || {
-                render::status(&st, from.as_deref(), found.as_deref())
+                render::status(&out.status, from.as_deref(), out.found.as_deref())
             })
         }
         Command::Up(args) => {
@@ -327,7 +272,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 // No cortex.db yet: plan against an empty database, with
                 // the data folder if there is one (files of a build from
                 // before cortex.db are adopted).
-                (empty_database().await?, without_database(&place))
+                (
+                    inspect::empty_database().await?,
+                    inspect::without_database(&place),
+                )
             };
             let mut r = runner(&cli, &db, &place, config.as_deref()).await?;
             let planned = r.plan(direction, &target).await?;
@@ -342,24 +290,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             emit(&cli, &report, || render::report(&report))
         }
         Command::Verify => {
-            let db = connect::open(&place, false).await?;
-            let dir = place.data_dir().map(DataDir::new).transpose()?;
-            let v = crate::verify::verify_with_engine_path(
-                &db,
-                &Migrator::steps(),
-                dir.as_ref(),
-                cli.engine_path.as_deref(),
-            )
-            .await?;
+            let v = inspect::verify(&place, cli.engine_path.as_deref()).await?;
             emit(&cli, &v, || render::verification(&v))?;
-            if v.ok {
-                Ok(())
-            } else {
-                Err(Error::Drift(format!(
-                    "verify found {} problem(s): {}",
-                    v.problems().len(),
-                    v.problems().first().cloned().unwrap_or_default()
-                )))
+            match v.drift() {
+                Some(drift) => Err(drift),
+                None => Ok(()),
             }
         }
         Command::Backups(BackupsCommand::List) => {
