@@ -2,11 +2,17 @@
 //! migrated with `CORTEX_MIGRATE_FAULT=N:kill` for every boundary N the run
 //! passes (journal writes, file operations, SQL statements, commits), then
 //! the next start (`recover`) must leave the folder and the database
-//! exactly in the state before or after the step that was running. The same
-//! again with an error returned at each boundary instead of a kill. Every
-//! shipped step is covered, up and down: from an empty folder (the cortex.cpp
-//! schema steps), from cortex.cpp v0 and v1 folders (adoption, the rest of
-//! the schema steps and the folder steps), and back down.
+//! exactly in the state before or after the step that was running, and
+//! `verify` must find it clean. The same again with an error returned at
+//! each boundary instead of a kill. Every shipped step is covered, up and
+//! down: from an empty folder (the cortex.cpp schema steps), from
+//! cortex.cpp v0 and v1 folders (adoption, the rest of the schema steps and
+//! the folder steps), and back down.
+//!
+//! A state is the whole of it (`digest`): the files, and every table of the
+//! database with its schema and rows (the archives and the history with its
+//! checksums, origins and stored recipes included), but for the time each
+//! step was recorded.
 //!
 //! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only.
 
@@ -18,26 +24,90 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use migration::Migrator;
-use migration::toolkit::StepList;
-
-const CORTEX_TABLES: [&str; 5] = ["schema_version", "models", "hardware", "engines", "files"];
+use migration::toolkit::{StateDir, StepList};
 
 /// Everything that matters: the files (the database file itself and the
-/// migrator's own state left out), the Cortex tables' rows, the schema and
-/// the applied steps.
+/// migrator's own state left out, but for what steps set aside in its
+/// `archive/`) and the whole database (`common::whole_db_state`: every
+/// table's schema and rows, the archives and the history included).
 async fn digest(home: &Path, data: &Path) -> String {
     let mut files = common::tree(home);
     files.retain(|k, _| !k.ends_with("cortex.db") && !k.ends_with("cortex.db-journal"));
-    // No database file yet reads the same as an empty database.
-    let file = data.join("cortex.db");
-    let db = if file.exists() {
-        cortex_migrate::connect::open_sqlite_file(&file, false)
-            .await
-            .unwrap()
-    } else {
-        sea_orm::Database::connect("sqlite::memory:").await.unwrap()
+    let db = match database(data).await {
+        Some(db) => db,
+        None => sea_orm::Database::connect("sqlite::memory:").await.unwrap(),
     };
-    format!("{files:?}\n{}", common::db_state(&db, &CORTEX_TABLES).await)
+    let state = common::whole_db_state(&db).await;
+    db.close().await.expect("closing the digest's connection");
+    format!("{files:#?}\n{state}")
+}
+
+/// The folder's database, or `None` where it reads the same as no
+/// database: there is no cortex.db yet, or it holds nothing but an empty
+/// history (`up` in a new folder installs its history tables before the
+/// first step, and they stay if that step fails: they record nothing).
+async fn database(data: &Path) -> Option<sea_orm::DatabaseConnection> {
+    let file = data.join("cortex.db");
+    if !file.exists() {
+        return None;
+    }
+    let db = cortex_migrate::connect::open_sqlite_file(&file, false)
+        .await
+        .unwrap();
+    let history = ["cortex_migrate_steps", "seaql_migrations"];
+    if common::table_names(&db).await == history
+        && common::db_rows_of(&db, &history)
+            .await
+            .values()
+            .all(Vec::is_empty)
+    {
+        db.close().await.expect("closing the connection");
+        return None;
+    }
+    Some(db)
+}
+
+/// What `cortex-migrate verify --json` finds wrong with the folder, or
+/// `None` where it does not judge: no database with a history (a folder
+/// without one, or a cortex.cpp database not adopted yet, is only "not
+/// migrated yet" to it).
+async fn verdict(data: &Path) -> Option<Vec<String>> {
+    let db = database(data).await?;
+    let history = common::table_names(&db)
+        .await
+        .iter()
+        .any(|t| t == "seaql_migrations");
+    db.close().await.expect("closing the connection");
+    if !history {
+        return None;
+    }
+    let o = common::cli(data, &["verify", "--json"]);
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify --json: {e}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    let problems: Vec<String> = out["checks"]
+        .as_array()
+        .expect("verify --json lists its checks")
+        .iter()
+        .flat_map(|c| {
+            c["problems"]
+                .as_array()
+                .expect("each check's problems")
+                .clone()
+        })
+        .map(|p| p.as_str().expect("a problem is a line").to_owned())
+        .collect();
+    // Exit 0 exactly when clean.
+    assert_eq!(
+        o.status.success(),
+        problems.is_empty(),
+        "verify's exit: {problems:?}"
+    );
+    Some(problems)
 }
 
 /// Where a run starts.
@@ -103,8 +173,13 @@ impl Bench {
     /// Puts the folder back exactly as built (same absolute paths, which the
     /// database stores).
     fn reset(&self) {
+        self.home_from(&self.pristine);
+    }
+
+    /// Replaces the home with a copy of `copy`.
+    fn home_from(&self, copy: &Path) {
         std::fs::remove_dir_all(&self.home).unwrap();
-        common::copy_tree(&self.pristine, &self.home);
+        common::copy_tree(copy, &self.home);
     }
 }
 
@@ -123,9 +198,21 @@ fn run_args(down_to: Option<&str>) -> Vec<String> {
     }
 }
 
-/// The states a run passes through, in order: before anything, then after
-/// each unit of work (adoption, each step).
-async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
+/// The states a run passes through, as a run without a crash leaves each.
+struct Way {
+    /// In order: before anything, then after each unit of work (adoption,
+    /// each step).
+    states: Vec<String>,
+    /// What `verify` finds wrong with each state (see [`verdict`]).
+    verdicts: Vec<Option<Vec<String>>>,
+}
+
+/// The way of a run. `verify` finds every state on it clean, but for what
+/// an older main did (`Start::BeforeFix`), which it rightly names until the
+/// steps that repair it have run: the first definitions of two steps
+/// (changed since they were applied), and the engine folders the first one
+/// moved where Cortex does not load them.
+async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Way {
     let steps = step_names();
     let mut targets: Vec<Vec<String>> = Vec::new();
     match (down_to, start) {
@@ -179,17 +266,30 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<String> {
             }
         }
     }
-    let mut out = Vec::new();
-    b.reset();
-    out.push(digest(&b.home, &b.data).await);
-    for args in targets {
+    let mut way = Way {
+        states: Vec::new(),
+        verdicts: Vec::new(),
+    };
+    for unit in 0..=targets.len() {
         b.reset();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = common::cli_with(&b.data, &args, None, None);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        out.push(digest(&b.home, &b.data).await);
+        if unit > 0 {
+            let args: Vec<&str> = targets[unit - 1].iter().map(String::as_str).collect();
+            let o = common::cli_with(&b.data, &args, None, None);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let verdict = verdict(&b.data).await;
+        for problem in verdict.iter().flatten() {
+            assert!(
+                matches!(start, Start::BeforeFix)
+                    && (problem.contains("changed since it was applied")
+                        || problem.contains("Engine is not ready")),
+                "state {unit} of {start:?}: verify: {problem}"
+            );
+        }
+        way.verdicts.push(verdict);
+        way.states.push(digest(&b.home, &b.data).await);
     }
-    out
+    way
 }
 
 /// (boundary number, label, units of work begun at that boundary)
@@ -216,13 +316,37 @@ fn boundaries(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<(usize, Str
     out
 }
 
+/// The first lines where two digests differ, with two lines before them.
+fn first_difference(a: &str, b: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let at = (0..a.len().max(b.len()))
+        .find(|&i| a.get(i) != b.get(i))
+        .unwrap_or(0);
+    let from = at.saturating_sub(2);
+    let show = |l: &[&str]| l[from.min(l.len())..(at + 3).min(l.len())].join("\n");
+    format!(
+        "at line {at}:\n--- one\n{}\n--- other\n{}",
+        show(&a),
+        show(&b)
+    )
+}
+
 async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
     let b = Bench::new(start, down_to.is_some()).await;
-    let states = states(&b, start, down_to).await;
+    let way = states(&b, start, down_to).await;
+    let states = &way.states;
+    let last = states.len() - 1;
     let points = boundaries(&b, start, down_to);
     let args = run_args(down_to);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let way = format!(
+    // A complete `up` leaves an up run's last state, a down run's first.
+    let full_up = if down_to.is_some() { 0 } else { last };
+    assert_eq!(
+        way.verdicts[full_up],
+        Some(vec![]),
+        "verify after a complete up"
+    );
+    let name = format!(
         "{}{start:?}",
         if down_to.is_some() {
             "down from migrated "
@@ -235,6 +359,7 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
+    let kill = mode == "kill";
     let (mut tried, mut before, mut after) = (0, 0, 0);
     let mut corrupted = Vec::new();
     let mut labels: BTreeMap<String, usize> = BTreeMap::new();
@@ -243,63 +368,83 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
         tried += 1;
         *labels.entry(label.clone()).or_default() += 1;
         let o = common::cli_with(&b.data, &args, Some(format!("{n}:{mode}")), None);
-        if mode == "kill" {
+        if kill {
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(
                 o.status.signal(),
                 Some(9),
-                "{way}: boundary {n} ({label}) did not kill the run"
+                "{name}: boundary {n} ({label}) did not kill the run"
             );
         } else {
             assert!(
                 !o.status.success(),
-                "{way}: boundary {n} ({label}): the error did not fail the run"
+                "{name}: boundary {n} ({label}): the error did not fail the run"
             );
         }
         // The next start.
         let r = common::cli_with(&b.data, &["recover"], None, None);
         assert!(
             r.status.success(),
-            "{way}: recover after {n}: {}",
+            "{name}: recover after {n}: {}",
             String::from_utf8_lossy(&r.stderr)
         );
-        let d = digest(&b.home, &b.data).await;
         // Boundary `n` lies in unit `unit` (1-based; 0 before any): the
-        // state must be the one before it or the one after it.
-        let (lo, hi) = (unit.saturating_sub(1), (*unit).min(states.len() - 1));
-        if d == states[lo] {
+        // state must be the one before it or the one after it, and verify
+        // must find in it what it finds there without a crash.
+        let (lo, hi) = (unit.saturating_sub(1), (*unit).min(last));
+        let d = digest(&b.home, &b.data).await;
+        let found = if d == states[lo] {
             before += 1;
+            Some(lo)
         } else if d == states[hi] {
             after += 1;
+            Some(hi)
         } else {
-            corrupted.push(format!("{n} ({label}, unit {unit})"));
+            corrupted.push(format!(
+                "{n} ({label}, unit {unit}): {}",
+                first_difference(&states[lo], &d)
+            ));
+            None
+        };
+        if let Some(k) = found {
+            assert_eq!(
+                verdict(&b.data).await,
+                way.verdicts[k],
+                "{name}: verify after recover after {n}"
+            );
         }
         // The interrupted run can always be completed.
         let fin = common::cli_with(&b.data, &args, None, None);
         assert!(
             fin.status.success(),
-            "{way}: finishing after {n}: {}",
+            "{name}: finishing after {n}: {}",
             String::from_utf8_lossy(&fin.stderr)
         );
-        assert_eq!(
-            digest(&b.home, &b.data).await,
-            *states.last().unwrap(),
-            "{way}: completing after boundary {n}"
+        let d = digest(&b.home, &b.data).await;
+        assert!(
+            d == states[last],
+            "{name}: completing after boundary {n}: {}",
+            first_difference(&states[last], &d)
+        );
+        // (So `verify` would say what it says there, but for a journal.)
+        assert!(
+            !StateDir::in_folder(&b.data).has_journal(),
+            "{name}: completing after boundary {n} left a journal"
         );
     }
     println!(
-        "{way}/{mode}: points tried {tried} (of {}), before-state {before}, after-state {after}, corrupted {}",
+        "{name}/{mode}: points tried {tried} (of {}), before-state {before}, after-state {after}, corrupted {}",
         points.len(),
         corrupted.len()
     );
-    println!("{way}/{mode}: boundaries by kind {labels:?}");
+    println!("{name}/{mode}: boundaries by kind {labels:?}");
     assert!(
         corrupted.is_empty(),
-        "{way}/{mode}: corrupted at {corrupted:?}"
+        "{name}/{mode}: corrupted at {corrupted:#?}"
     );
     assert!(
         before > 0 && after > 0,
-        "{way}/{mode}: a harness that sees only one state proves little"
+        "{name}/{mode}: a harness that sees only one state proves little"
     );
 }
 

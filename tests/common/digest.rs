@@ -126,6 +126,66 @@ pub async fn db_state(conn: &DatabaseConnection, tables: &[&str]) -> String {
     format!("{rows:?}\n{schema}\n{applied:?}")
 }
 
+/// Columns whose values differ between two runs that reach the same state:
+/// the clock (seconds) when a step was recorded as applied. A crash, a
+/// recovery and a run finished later each take their own time. Every other
+/// column of every table is compared, the tool version of each history row
+/// among them (every path runs the same build of the toolkit).
+const RUN_TIME_COLUMNS: [(&str, &str); 2] = [
+    ("seaql_migrations", "applied_at"),
+    ("cortex_migrate_steps", "applied_at"),
+];
+
+/// The whole state of a SQLite database, as one text: the `CREATE` text of
+/// every table, index, view and trigger; the rows of every table (Cortex's,
+/// the archives `cortex_archive_*`, the history `seaql_migrations` and
+/// `cortex_migrate_steps` with their checksums, origins, schemas after and
+/// stored recipes, any other) but for [`RUN_TIME_COLUMNS`]; SQLite's
+/// `AUTOINCREMENT` counters; the normalized schema snapshot; the applied
+/// steps in history order.
+pub async fn whole_db_state(conn: &DatabaseConnection) -> String {
+    let mut names = table_names(conn).await;
+    // The next id an `AUTOINCREMENT` table hands out is state too.
+    if query(
+        conn,
+        "SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'",
+        vec![],
+    )
+    .await
+    .len()
+        == 1
+    {
+        names.push("sqlite_sequence".to_owned());
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut rows = db_rows_of(conn, &names).await;
+    for (table, column) in RUN_TIME_COLUMNS {
+        if let Some(table_rows) = rows.get_mut(table) {
+            for row in table_rows.iter_mut() {
+                let before = row.len();
+                row.retain(|(c, _)| c != column);
+                assert_eq!(row.len() + 1, before, "{table} has no column {column}");
+            }
+            table_rows.sort();
+        }
+    }
+    let objects: Vec<String> = query(
+        conn,
+        "SELECT type || ' ' || name || ' on ' || tbl_name || ': ' || COALESCE(sql, '') AS s \
+         FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
+        vec![],
+    )
+    .await
+    .iter()
+    .map(|r| get(r, "s"))
+    .collect();
+    let schema = migration::toolkit::snapshot::sqlite_snapshot(conn)
+        .await
+        .unwrap_or_else(|e| panic!("schema snapshot: {e}"));
+    let applied = applied_versions(conn).await;
+    format!("{objects:#?}\n{rows:#?}\n{schema}\n{applied:?}")
+}
+
 /// The `CREATE` text of every table and index (SQLite's own left out),
 /// by name: for asserting that the schema did not change.
 pub async fn db_schema(conn: &DatabaseConnection) -> BTreeMap<String, String> {
