@@ -253,6 +253,47 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// Every file and folder under `dir`, the migrator's state folder and the
+/// database file included, each with its modification time (files also
+/// with their sha256, symlinks with their target): two equal results mean
+/// nothing under `dir` was written, created or removed in between (a file
+/// created and removed again still changes its folder's time).
+pub fn every_entry(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk_all(dir, dir, &mut out);
+    out
+}
+
+fn walk_all(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("tree: reading {}: {e}", dir.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("tree: reading {}: {e}", dir.display()));
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .expect("walked path is under the root")
+            .to_string_lossy()
+            .into_owned();
+        let meta = std::fs::symlink_metadata(&path)
+            .unwrap_or_else(|e| panic!("tree: stat {}: {e}", path.display()));
+        let mtime = meta
+            .modified()
+            .unwrap_or_else(|e| panic!("tree: mtime of {}: {e}", path.display()));
+        let what = if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path)
+                .unwrap_or_else(|e| panic!("tree: readlink {}: {e}", path.display()));
+            format!("<symlink -> {}>", target.display())
+        } else if meta.is_dir() {
+            walk_all(root, &path, out);
+            "<dir>".to_owned()
+        } else {
+            format!("{:x}", Sha256::digest(bytes(&path)))
+        };
+        out.insert(rel, format!("{what} modified {mtime:?}"));
+    }
+}
+
 /// The exact bytes of a file.
 pub fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))

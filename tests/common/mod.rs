@@ -29,7 +29,7 @@ pub use cortex_migrate::sample::{
 };
 pub use digest::{
     TableRows, applied_versions, bin, bytes, cli, cli_with, copy_tree, db_rows, db_rows_of,
-    db_schema, db_state, ok, table_names, tree, whole_db_state,
+    db_schema, db_state, every_entry, ok, table_names, tree, whole_db_state,
 };
 
 /// A temporary home: `home/.cortexrc`, the data folder `home/cortexcpp`
