@@ -60,7 +60,7 @@ fn parse(text: &str) -> Result<serde_yaml::Mapping, String> {
 }
 
 /// Appends `key: value` lines after the last line, keeping its ending.
-fn append(text: &str, lines: &[(String, String)]) -> String {
+fn append(text: &str, lines: &[(&str, String)]) -> String {
     let block: String = lines
         .iter()
         .map(|(k, v)| format!("{k}: {v}"))
@@ -74,8 +74,9 @@ fn append(text: &str, lines: &[(String, String)]) -> String {
 }
 
 /// Checks that `new` parses, holds every key of `old` with the same value
-/// and adds exactly `added`, each with the value it names.
-fn check(old: &str, new: &str, added: &[(String, String)]) -> Result<(), String> {
+/// and adds exactly the `(from, to)` keys, each `to` with the value of its
+/// `from`.
+fn check(old: &str, new: &str, carried: &[(&str, &str)]) -> Result<(), String> {
     let (before, after) = (
         parse(old)?,
         parse(new).map_err(|e| format!("the edit would give {e}"))?,
@@ -85,37 +86,40 @@ fn check(old: &str, new: &str, added: &[(String, String)]) -> Result<(), String>
             return Err(format!("the edit would change {k:?}"));
         }
     }
-    for (k, from) in added {
-        let source = RENAMED
-            .iter()
-            .find_map(|(o, n)| (n == k).then_some(*o))
-            .or_else(|| RENAMED.iter().find_map(|(o, n)| (o == k).then_some(*n)));
-        let want = source.and_then(|s| before.get(s));
-        if after.get(k.as_str()) != want || want.is_none() {
-            return Err(format!("the edit would not set {k} to the value of {from}"));
+    for (from, to) in carried {
+        let want = before.get(*from);
+        if want.is_none() || after.get(*to) != want {
+            return Err(format!(
+                "the edit would not set {to} to the value of {from}"
+            ));
         }
     }
-    if after.len() != before.len() + added.len() {
+    if after.len() != before.len() + carried.len() {
         return Err("the edit would change the number of keys".into());
     }
     Ok(())
 }
 
-/// The text going up: `None` when there is nothing to carry over.
-pub fn up(text: &str) -> Result<Option<String>, String> {
+/// Appends `to: <value of from>` for each `(from, to)` pair whose `to` is
+/// missing and whose `from` has a value; `None` when no pair needs it.
+fn carry(text: &str, pairs: &[(&'static str, &'static str)]) -> Result<Option<String>, String> {
     let map = parse(text)?;
-    let added: Vec<(String, String)> = RENAMED
+    let (carried, lines): (Vec<(&str, &str)>, Vec<(&str, String)>) = pairs
         .iter()
-        .filter(|(_, new)| !map.contains_key(*new))
-        .filter_map(|(old, new)| value_text(text, old).map(|v| ((*new).to_owned(), v)))
-        .collect();
-    if added.is_empty() {
+        .filter(|(_, to)| !map.contains_key(*to))
+        .filter_map(|&(from, to)| value_text(text, from).map(|v| ((from, to), (to, v))))
+        .unzip();
+    if carried.is_empty() {
         return Ok(None);
     }
-    let new = append(text, &added);
-    let from: Vec<(String, String)> = added.iter().map(|(k, _)| (k.clone(), k.clone())).collect();
-    check(text, &new, &from)?;
+    let new = append(text, &lines);
+    check(text, &new, &carried)?;
     Ok(Some(new))
+}
+
+/// The text going up: `None` when there is nothing to carry over.
+pub fn up(text: &str) -> Result<Option<String>, String> {
+    carry(text, &RENAMED)
 }
 
 /// Going down, for a file that `up` changed and a newer build has
@@ -123,19 +127,7 @@ pub fn up(text: &str) -> Result<Option<String>, String> {
 /// new ones, so a build before 24166e4f can start. `None` when the old keys
 /// are there.
 pub fn old_keys_back(text: &str) -> Result<Option<String>, String> {
-    let map = parse(text)?;
-    let added: Vec<(String, String)> = RENAMED
-        .iter()
-        .filter(|(old, _)| !map.contains_key(*old))
-        .filter_map(|(old, new)| value_text(text, new).map(|v| ((*old).to_owned(), v)))
-        .collect();
-    if added.is_empty() {
-        return Ok(None);
-    }
-    let new = append(text, &added);
-    let from: Vec<(String, String)> = added.iter().map(|(k, _)| (k.clone(), k.clone())).collect();
-    check(text, &new, &from)?;
-    Ok(Some(new))
+    carry(text, &RENAMED.map(|(old, new)| (new, old)))
 }
 
 #[cfg(test)]
