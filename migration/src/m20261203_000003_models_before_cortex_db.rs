@@ -79,14 +79,16 @@ impl Step for Migration {
         // the undo moves the folders back first, then edits the lines back.
         let mut edited = Vec::new();
         let mut rows = Vec::new();
-        let total = plan.rows.len() as u64;
-        for (n, (row, (yml, moved))) in plan.rows.iter().zip(&plan.ymls).enumerate() {
+        let total = plan.adopted.len() as u64;
+        for (n, a) in plan.adopted.iter().enumerate() {
             cx.rows_done(n as u64 + 1, total);
-            let adopted =
-                adopt_yml(&dir, yml, moved.as_ref()).map_err(|reason| MigrateError::Yaml {
-                    path: dir.root().join(yml),
+            let row = &a.row;
+            let adopted = adopt_yml(&dir, &a.yml_now, a.moved.as_ref()).map_err(|reason| {
+                MigrateError::Yaml {
+                    path: dir.root().join(&a.yml_now),
                     reason: format!("model {}: {reason}", row.id),
-                })?;
+                }
+            })?;
             if let Some(e) = adopted.edit {
                 edited.push(e);
             }
@@ -112,7 +114,7 @@ impl Step for Migration {
         if !edited.is_empty() {
             folder.write_edited(edited).await?;
         }
-        for (from, to) in &plan.moves {
+        for (from, to) in plan.moves() {
             folder.move_path(from, to).await?;
         }
         for from in &plan.archive {
@@ -134,8 +136,8 @@ impl Step for Migration {
 fn adopted_summary(plan: &Plan) -> String {
     format!(
         "{} model(s) adopted, {} folder(s) moved, {} file(s) set aside",
-        plan.rows.len(),
-        plan.moves.len(),
+        plan.adopted.len(),
+        plan.moves().count(),
         plan.archive.len()
     )
 }

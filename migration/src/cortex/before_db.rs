@@ -114,21 +114,34 @@ pub struct Row {
     pub alias: String,
 }
 
+/// One model to adopt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adopted {
+    /// Its new `models` row.
+    pub row: Row,
+    /// Its yml as it is before any move.
+    pub yml_now: String,
+    /// The move of its folder, relative to the data folder (`files:`
+    /// entries into the old folder follow it; other absolute ones inside
+    /// the data folder are only made relative).
+    pub moved: Option<(String, String)>,
+}
+
 /// What adopting a survey does.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// Folder moves, relative to the data folder.
-    pub moves: Vec<(String, String)>,
+    pub adopted: Vec<Adopted>,
     /// Files set aside into the step's archive (relative paths).
     pub archive: Vec<String>,
-    /// New `models` rows.
-    pub rows: Vec<Row>,
-    /// Each adopted yml as it is before the moves, and the move of its
-    /// folder (`files:` entries into the old folder follow it; other
-    /// absolute ones inside the data folder are only made relative).
-    pub ymls: Vec<(String, Option<(String, String)>)>,
     /// Sentences for the step's notes.
     pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The folder moves, relative to the data folder.
+    pub fn moves(&self) -> impl Iterator<Item = &(String, String)> {
+        self.adopted.iter().filter_map(|a| a.moved.as_ref())
+    }
 }
 
 impl Survey {
@@ -230,18 +243,17 @@ impl Survey {
                      run again"
                 )));
             }
-            plan.ymls.push((
-                format!("{from}/model.yml"),
-                Some((from.clone(), to.clone())),
-            ));
-            plan.moves.push((from.clone(), to));
             plan.archive.push(format!("{from}.yaml"));
-            plan.rows.push(Row {
-                id: m.id.clone(),
-                author: author.into(),
-                branch: String::new(),
-                yml,
-                alias: m.id.clone(),
+            plan.adopted.push(Adopted {
+                row: Row {
+                    id: m.id.clone(),
+                    author: author.into(),
+                    branch: String::new(),
+                    yml,
+                    alias: m.id.clone(),
+                },
+                yml_now: format!("{from}/model.yml"),
+                moved: Some((from, to)),
             });
             plan.notes.push(note);
         }
@@ -259,31 +271,29 @@ impl Survey {
                     Located::Inside { rel, .. } => rel,
                     Located::Outside { .. } => m.yml.clone(),
                 };
-                plan.ymls.push((yml.clone(), None));
-                plan.rows.push(Row {
-                    id: m.id.clone(),
-                    author: m.author.clone(),
-                    branch: m.branch.clone(),
-                    yml,
-                    alias: m.alias.clone(),
+                plan.adopted.push(Adopted {
+                    row: Row {
+                        id: m.id.clone(),
+                        author: m.author.clone(),
+                        branch: m.branch.clone(),
+                        yml: yml.clone(),
+                        alias: m.alias.clone(),
+                    },
+                    yml_now: yml,
+                    moved: None,
                 });
             }
             plan.archive.push("models/model.list".into());
         }
-        plan.archive = plan
-            .archive
-            .iter()
-            .map(|from| {
-                let to = archived(step, from);
-                if root.join(&to).exists() {
-                    return Err(refuse(format!(
-                        "{to} exists already, so {from} cannot be set aside; move it away and \
-                         run again"
-                    )));
-                }
-                Ok(from.clone())
-            })
-            .collect::<Result<_, _>>()?;
+        for from in &plan.archive {
+            let to = archived(step, from);
+            if root.join(&to).exists() {
+                return Err(refuse(format!(
+                    "{to} exists already, so {from} cannot be set aside; move it away and run \
+                     again"
+                )));
+            }
+        }
         Ok(plan)
     }
 }
