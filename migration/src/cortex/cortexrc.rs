@@ -104,11 +104,14 @@ fn check(old: &str, new: &str, carried: &[(&str, &str)]) -> Result<(), String> {
 /// missing and whose `from` has a value; `None` when no pair needs it.
 fn carry(text: &str, pairs: &[(&'static str, &'static str)]) -> Result<Option<String>, String> {
     let map = parse(text)?;
-    let (carried, lines): (Vec<(&str, &str)>, Vec<(&str, String)>) = pairs
-        .iter()
-        .filter(|(_, to)| !map.contains_key(*to))
-        .filter_map(|&(from, to)| value_text(text, from).map(|v| ((from, to), (to, v))))
-        .unzip();
+    let mut carried: Vec<(&str, &str)> = Vec::new();
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    for &(from, to) in pairs {
+        if let (false, Some(v)) = (map.contains_key(to), value_text(text, from)) {
+            carried.push((from, to));
+            lines.push((to, v));
+        }
+    }
     if carried.is_empty() {
         return Ok(None);
     }
