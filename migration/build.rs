@@ -6,6 +6,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
     println!("cargo:rerun-if-changed={}", root.display());
@@ -80,6 +82,23 @@ fn step_sources() -> String {
     }
     steps.sort();
     let mut out = String::new();
+    // A digest of every step file as built: the boot's fast path keeps it
+    // in the fingerprint of the last full verification, so data verified
+    // by a binary whose steps differ in any byte takes the full path once.
+    let mut digest = Sha256::new();
+    for (module, path) in &steps {
+        let text = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        digest.update(module.as_bytes());
+        digest.update(b"\0");
+        digest.update((text.len() as u64).to_le_bytes());
+        digest.update(&text);
+    }
+    let _ = writeln!(
+        out,
+        "/// A digest (SHA-256) of every step file this binary was built from.\n\
+         pub const STEPS_DIGEST: &str = \"{:x}\";\n",
+        digest.finalize()
+    );
     for (module, path) in steps {
         let _ = writeln!(
             out,

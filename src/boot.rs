@@ -6,9 +6,10 @@
 //! it fails fast, naming the pending steps.
 //!
 //! When nothing is pending it costs little more than opening the database:
-//! a shared lock, one look for a journal, one query of the history and one
-//! of `sqlite_master`, whose hash is compared with the one recorded the last
-//! time the schema was fully verified.
+//! a shared lock, one look for a journal, and one statement reading the
+//! schema cookie, the applied steps and their checksums, hashed with this
+//! binary's steps and compared with the hash recorded the last time the
+//! schema was fully verified.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,12 +17,12 @@ use std::time::Duration;
 use migration::Migrator;
 use migration::toolkit::DataDir;
 use migration::toolkit::FolderLock;
+use migration::toolkit::STEPS_TABLE;
 use migration::toolkit::StateDir;
 use migration::toolkit::StepList;
 use migration::toolkit::{DEFAULT_KEEP_BACKUPS, Options, Report, Runner, Target};
 use migration::toolkit::{MigrateError, ProgressSink, replace_durably};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use sha2::{Digest, Sha256};
 
 use crate::connect::{self, Place};
 use crate::error::{Error, Result};
@@ -154,16 +155,21 @@ impl Boot {
 
     /// Starts: see the module doc.
     pub async fn open(self) -> Result<Booted> {
-        if let Some(dir) = self.place.data_dir()
+        // (`open_waiting` settles a folder's own restore before it opens
+        // the file; a URL's data folder is settled here.)
+        if let Place::Url {
+            data_dir: Some(dir),
+            ..
+        } = &self.place
             && dir.is_dir()
         {
             connect::recover_interrupted_restore(dir, self.lock_timeout).await?;
         }
         let create = self.policy == Policy::Migrate;
-        let db = connect::open(&self.place, create).await?;
-        if let Some(dir) = self.folder()?
+        let db = connect::open_waiting(&self.place, create, self.lock_timeout).await?;
+        if let Some(dir) = self.place.data_dir()
             && db.get_database_backend() == DbBackend::Sqlite
-            && fast_path_ok(&db, &dir).await?
+            && fast_path_ok(&db, dir).await?
         {
             return Ok(Booted { db, report: None });
         }
@@ -248,83 +254,86 @@ impl Boot {
     }
 }
 
-/// Hash of the whole SQLite schema text and the applied history.
-async fn fingerprint(db: &DatabaseConnection) -> Result<Option<String>> {
-    let err = |e| MigrateError::db("reading the schema", e);
-    let rows = db
-        .query_all_raw(Statement::from_string(
+/// What the fast path compares with the last full verification, as text:
+/// this binary's steps (`STEPS_DIGEST`, a digest of every step file as
+/// built), the schema cookie (`PRAGMA schema_version`: SQLite bumps it on
+/// every change of the schema, by anyone), and every applied step with the
+/// checksum it was applied with. One statement reads them; no hash is
+/// computed at run time (the text is compared whole). `None` where it
+/// cannot be read (no history yet), which sends the boot down the full
+/// path.
+async fn fingerprint(db: &DatabaseConnection) -> Option<String> {
+    let row = db
+        .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
-            "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') AS s FROM sqlite_master ORDER BY type, name",
+            format!(
+                "SELECT (SELECT schema_version FROM pragma_schema_version) AS cookie, \
+                 group_concat(m.version || ':' || COALESCE(s.checksum, ''), ' ') AS history \
+                 FROM seaql_migrations m LEFT JOIN {STEPS_TABLE} s ON s.version = m.version"
+            ),
         ))
         .await
-        .map_err(err)?;
-    let mut h = Sha256::new();
-    let mut has_history = false;
-    for r in &rows {
-        let s: String = r.try_get("", "s").map_err(err)?;
-        has_history |= s.starts_with("table seaql_migrations ");
-        h.update(s.as_bytes());
-        h.update(b"\n");
-    }
-    if !has_history {
-        return Ok(None);
-    }
-    let applied = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT version FROM seaql_migrations ORDER BY version",
-        ))
-        .await
-        .map_err(err)?;
-    let mut got = Vec::with_capacity(applied.len());
-    for r in &applied {
-        let v: String = r.try_get("", "version").map_err(err)?;
-        h.update(v.as_bytes());
-        h.update(b"\n");
-        got.push(v);
-    }
-    got.sort();
-    // Nothing pending: every known step is applied, nothing unknown is.
-    let mut want: Vec<String> = Migrator::steps()
-        .iter()
-        .map(|s| s.name().to_owned())
-        .collect();
-    want.sort();
-    if got != want {
-        return Ok(None);
-    }
-    Ok(Some(format!("{:x}", h.finalize())))
+        .ok()??;
+    let cookie: i64 = row.try_get("", "cookie").ok()?;
+    let history: Option<String> = row.try_get("", "history").ok()?;
+    Some(format!(
+        "steps {}\nschema {cookie}\napplied {}\n",
+        migration::STEPS_DIGEST,
+        history.unwrap_or_default()
+    ))
 }
 
-/// The fast path: no journal, nothing pending, schema unchanged since its
-/// last full verification. Holds a shared lock while it looks.
-async fn fast_path_ok(db: &DatabaseConnection, dir: &DataDir) -> Result<bool> {
-    let state = StateDir::of(dir);
+/// The versions in a fingerprint's `applied` line.
+fn applied_versions(fingerprint: &str) -> Vec<String> {
+    fingerprint
+        .lines()
+        .find_map(|l| l.strip_prefix("applied "))
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|entry| entry.split(':').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The fast path: nothing pending and the schema as it was at its last
+/// full verification, by this binary's steps. Per start: a shared lock on
+/// the folder (no migrator runs), one look for a journal (no step was left
+/// half done), one small file read and one statement.
+async fn fast_path_ok(db: &DatabaseConnection, dir: &Path) -> Result<bool> {
+    let state = StateDir::in_folder(dir);
+    let Some(_shared) = FolderLock::try_shared_in(&state)? else {
+        return Ok(false);
+    };
     if state.has_journal() {
         return Ok(false);
     }
     let Ok(remembered) = std::fs::read_to_string(state.verified_schema()) else {
         return Ok(false);
     };
-    let Some(_shared) = FolderLock::try_shared(dir)? else {
-        return Ok(false);
-    };
-    if state.has_journal() {
-        return Ok(false);
-    }
-    Ok(fingerprint(db)
-        .await?
-        .is_some_and(|f| f == remembered.trim()))
+    Ok(fingerprint(db).await.is_some_and(|f| f == remembered))
 }
 
 /// Records the fingerprint of a schema that was just fully verified.
 async fn remember_verified(db: &DatabaseConnection, dir: &DataDir) -> Result<()> {
-    let Some(f) = fingerprint(db).await? else {
+    let Some(f) = fingerprint(db).await else {
         return Ok(());
     };
+    let mut got = applied_versions(&f);
+    // Only a folder with nothing pending: every known step applied,
+    // nothing unknown.
+    got.sort();
+    let mut want: Vec<String> = Migrator::steps()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    want.sort();
+    if got != want {
+        return Ok(());
+    }
     let state = StateDir::of(dir);
     let path = state.verified_schema();
-    if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == f) {
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == f) {
         return Ok(());
     }
     state.ensure()?;

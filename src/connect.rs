@@ -56,12 +56,21 @@ impl Place {
 /// Opens the database. For a data folder, `create` allows creating
 /// `cortex.db`; the folder itself must exist.
 pub async fn open(place: &Place, create: bool) -> Result<DatabaseConnection> {
+    open_waiting(place, create, None).await
+}
+
+/// [`open`], waiting at most `lock_timeout` (forever if `None`) for the
+/// folder's lock where a restore left half done must be settled first.
+pub async fn open_waiting(
+    place: &Place,
+    create: bool,
+    lock_timeout: Option<Duration>,
+) -> Result<DatabaseConnection> {
     match place {
         Place::Folder(dir) => {
             if dir.is_dir() {
-                recover_interrupted_restore(dir, None).await?;
-            }
-            if !dir.is_dir() {
+                recover_interrupted_restore(dir, lock_timeout).await?;
+            } else {
                 if !create {
                     return Err(Error::NoDataFolder { path: dir.clone() });
                 }

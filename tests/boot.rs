@@ -155,6 +155,73 @@ async fn a_schema_changed_behind_the_migrator_is_reported_as_drift() {
     assert_eq!(err.exit_code(), 4);
 }
 
+/// The fast path compares the applied steps' stored checksums, not only
+/// the schema: a history rewritten without any change of schema (here a
+/// checksum, as a binary with another definition of a step would leave
+/// it) is verified again, and reported.
+#[tokio::test]
+async fn a_checksum_changed_behind_the_migrator_is_not_passed_by_the_fast_path() {
+    let fx = common::cortex_folder(3).await;
+    let b = Boot::data_folder(&fx.data).open().await.unwrap();
+    b.db.execute_unprepared(
+        "UPDATE cortex_migrate_steps SET checksum = 'edited' \
+         WHERE version = 'm20261126_000001_relative_model_paths'",
+    )
+    .await
+    .unwrap();
+    drop(b);
+    let err = Boot::data_folder(&fx.data).open().await.unwrap_err();
+    assert!(matches!(err, Error::Drift(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("m20261126_000001_relative_model_paths"),
+        "{err}"
+    );
+}
+
+/// What the fast path remembers names this binary's steps (every step
+/// file as built), the schema cookie and each applied step with its
+/// checksum, so data verified by a binary whose steps differ in any byte
+/// is verified again.
+#[tokio::test]
+async fn the_fast_path_remembers_this_binarys_steps_and_the_applied_checksums() {
+    let fx = common::cortex_folder(1).await;
+    Boot::data_folder(&fx.data).open().await.unwrap();
+    let verified = fx.data.join(".cortex-migrate/verified-schema");
+    let text = std::fs::read_to_string(&verified).unwrap();
+    assert!(
+        text.starts_with(&format!("steps {}\n", migration::STEPS_DIGEST)),
+        "{text}"
+    );
+    assert!(text.contains("\nschema "), "{text}");
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    for a in migration::toolkit::applied_steps(&db).await.unwrap() {
+        let checksum = a
+            .checksum
+            .expect("every step applied by the runner has one");
+        assert!(
+            text.contains(&format!("{}:{checksum}", a.version)),
+            "{} missing from {text}",
+            a.version
+        );
+    }
+    // Another binary's fingerprint (its steps differ) is not taken as
+    // this one's: the boot verifies again and writes its own.
+    std::fs::write(
+        &verified,
+        text.replacen(migration::STEPS_DIGEST, &"0".repeat(64), 1),
+    )
+    .unwrap();
+    let b = Boot::data_folder(&fx.data).open().await.unwrap();
+    assert!(
+        b.report.is_some(),
+        "the fast path passed another binary's steps"
+    );
+    assert_eq!(std::fs::read_to_string(&verified).unwrap(), text);
+}
+
 #[tokio::test]
 async fn boot_creates_an_empty_data_folder_on_first_start() {
     let t = tempfile::tempdir().unwrap();

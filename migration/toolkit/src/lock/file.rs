@@ -92,17 +92,16 @@ impl FolderLock {
         Ok(lock)
     }
 
-    /// Takes the lock shared, without waiting: several readers (a boot that
-    /// only checks) may hold it together, never while a migrator holds it.
-    /// `None` when a migrator holds it now.
-    pub fn try_shared(dir: &DataDir) -> Result<Option<FolderLock>> {
-        let path = StateDir::of(dir).lock();
+    /// A shared hold of the folder of `state`, taken at once or not at all
+    /// (`None`: a migrator holds it, or no lock file exists yet, so no
+    /// migrator ever ran here). Boots that find nothing pending hold it
+    /// together; a migrator's exclusive hold waits for them. Creates
+    /// nothing.
+    pub fn try_shared_in(state: &StateDir) -> Result<Option<FolderLock>> {
+        let path = state.lock();
         let file = match OpenOptions::new().read(true).open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                StateDir::of(dir).ensure()?;
-                open_or_create(&path)?
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(MigrateError::io("open lock file", &path, e)),
         };
         match file.try_lock_shared() {
