@@ -1,0 +1,337 @@
+//! The rows, by what they measure: the boot with nothing pending, adopting
+//! a v0 folder, moving real weights, backup and restore.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cortex_migrate::sample::{self, SampleSpec};
+use sea_orm::ConnectionTrait;
+
+use crate::Plan;
+use crate::child::{Run, spawn, timed};
+use crate::table::{Row, Target, Unit, median};
+
+use crate::fixtures::generations;
+
+fn write_sample(home: &Path, version: u8, models: usize) -> PathBuf {
+    let mut spec = SampleSpec::new(version);
+    spec.models = models;
+    crate::rt()
+        .block_on(sample::write(&spec, home))
+        .unwrap()
+        .data
+}
+
+/// Copies a folder tree (files, folders, symlinks), for a fresh copy of a
+/// template before each run that changes it.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            copy_tree(&src, &dst);
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// 1. Boot with nothing pending, as whole processes, each round a plain
+///    connect, a boot and bare sea-orm-migration on the same migrated
+///    sample: the ratios are per round, so a slow moment of the machine
+///    weighs on both sides of the same ratio.
+pub fn boot(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
+    let data = write_sample(&tmp.join("boot"), 1, 0);
+    spawn("migrate", &[&data]);
+    spawn("boot", &[&data]); // records the verified fingerprint
+    let (mut plain, mut boot, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..plan.boot_rounds {
+        let c = spawn("connect", &[&data]).time.as_secs_f64();
+        plain.push(c);
+        boot.push(spawn("boot", &[&data]).time.as_secs_f64() / c);
+        bare.push(spawn("bare", &[&data]).time.as_secs_f64() / c);
+    }
+    rows.push(Row::new(
+        "plain SeaORM connect + 1 query, whole process",
+        Unit::Time,
+        plain,
+    ));
+    rows.push(
+        Row::new(
+            "boot, nothing pending ÷ plain (fast path: shared folder lock, no journal, \
+             schema cookie + applied steps + this binary's step checksums equal to the \
+             last full verification's)",
+            Unit::Ratio,
+            boot,
+        )
+        .target(Target::AtMost(1.10)),
+    );
+    rows.push(Row::new(
+        "bare sea-orm-migration `Migrator::up`, nothing pending ÷ plain",
+        Unit::Ratio,
+        bare,
+    ));
+
+    let mut up = Vec::new();
+    for i in 0..plan.runs {
+        let empty = tmp.join(format!("empty{i}"));
+        std::fs::create_dir_all(&empty).unwrap();
+        up.push(spawn("migrate", &[&empty]).time);
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+    rows.push(Row::times("up from an empty folder, every step", &up));
+}
+
+/// 2. Adopting a cortex.cpp v0 folder through every step (the backup
+///    before it included): time and peak memory, a fresh copy of one
+///    generated folder per run.
+pub fn adopt(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
+    let mut peaks = Vec::new();
+    for &n in &plan.adopt {
+        let template = write_sample(&tmp.join(format!("adopt{n}")), 0, n);
+        // Fewer runs of the largest folder: copying it takes longer than
+        // adopting it.
+        let runs = if n >= 100_000 {
+            3.min(plan.runs)
+        } else {
+            plan.runs
+        };
+        let (mut times, mut peak) = (Vec::new(), Vec::new());
+        for i in 0..runs {
+            let home = tmp.join(format!("adopt{n}-run{i}"));
+            let data = home.join(template.file_name().unwrap());
+            copy_tree(template.parent().unwrap(), &home);
+            let run = spawn("migrate", &[&data]);
+            times.push(run.time);
+            peak.push(run.peak_kib as f64);
+            std::fs::remove_dir_all(&home).unwrap();
+        }
+        let row = Row::times(
+            format!("adopt a cortex.cpp v0 folder with {n} models, every step"),
+            &times,
+        );
+        rows.push(if n == 10_000 {
+            row.target(Target::Below(0.4))
+        } else {
+            row
+        });
+        rows.push(Row::new(
+            format!("  peak memory of that run ({n} models)"),
+            Unit::Memory,
+            peak.clone(),
+        ));
+        peaks.push((n, peak));
+    }
+    if let (Some((lo, a)), Some((hi, b))) = (peaks.first(), peaks.last())
+        && lo != hi
+    {
+        let ratios: Vec<f64> = b.iter().map(|p| p / median(a)).collect();
+        rows.push(
+            Row::new(
+                format!("peak memory, {hi} models ÷ {lo} models"),
+                Unit::Ratio,
+                ratios,
+            )
+            .target(Target::AtMost(1.25)),
+        );
+    }
+}
+
+/// Free bytes on the filesystem of `path`.
+fn free_bytes(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: an all-zero statvfs is a valid value for statvfs to fill in.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a valid pointer.
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+    s.f_bavail as u64 * s.f_frsize as u64
+}
+
+/// A weights file of `size` bytes: the fixture's GGUF header, then real
+/// bytes (`dense`) or a hole.
+fn weights_file(path: &Path, header: &[u8], size: u64, dense: bool) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all(header).unwrap();
+    if dense {
+        let block: Vec<u8> = (0..1u32 << 20).map(|i| (i * 2_654_435_761) as u8).collect();
+        let mut left = size - header.len() as u64;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            f.write_all(&block[..n]).unwrap();
+            left -= n as u64;
+        }
+        f.sync_all().unwrap();
+    } else {
+        f.set_len(size).unwrap();
+    }
+}
+
+/// The file under `root` with inode `ino`.
+fn find_inode(root: &Path, ino: u64) -> Option<PathBuf> {
+    for e in std::fs::read_dir(root).ok()?.flatten() {
+        let p = e.path();
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if m.is_dir() {
+            if let Some(f) = find_inode(&p, ino) {
+                return Some(f);
+            }
+        } else if m.ino() == ino {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// 3. A model pulled by a September 2024 nightly (`models/<name>.yaml`
+///    beside `models/<name>/`) moved into cortex.db's layout by the
+///    older-generation adoption step, with 1 GiB and 20 GiB of weights:
+///    every step, the backup included. The weights are one file, kept
+///    outside between runs and renamed in, so each run starts alike.
+pub fn weights(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
+    let mut by_size = Vec::new();
+    for gib in [1u64, 20] {
+        let size = gib << 30;
+        // Real bytes where the disk has room (a full run); a hole otherwise.
+        let dense = !plan.quick && free_bytes(tmp) > size + (8 << 30);
+        let store = tmp.join(format!("weights-{gib}"));
+        let mut times = Vec::new();
+        let mut same_inode = true;
+        let mut ino = None;
+        for i in 0..plan.runs {
+            let data = tmp.join(format!("gen{gib}-{i}/cortexcpp"));
+            let model = generations::cortexso_pull_nightly(&data, "tinyllama");
+            let gguf = &model.weights[0];
+            if ino.is_none() {
+                let header = std::fs::read(gguf).unwrap();
+                weights_file(&store, &header, size, dense);
+                ino = Some(std::fs::metadata(&store).unwrap().ino());
+            }
+            std::fs::rename(&store, gguf).unwrap();
+            let run: Run = spawn("migrate", &[&data]);
+            times.push(run.time);
+            let inode = ino.unwrap();
+            let moved = find_inode(&data.join("models"), inode).expect("the weights are gone");
+            same_inode &= moved != *gguf && std::fs::metadata(&moved).unwrap().len() == size;
+            std::fs::rename(&moved, &store).unwrap();
+            std::fs::remove_dir_all(data.parent().unwrap()).unwrap();
+        }
+        std::fs::remove_file(&store).unwrap();
+        by_size.push(times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>());
+        rows.push(
+            Row::times(
+                format!(
+                    "move a model with {gib} GiB of weights ({}) into cortex.db's layout, every step",
+                    if dense { "real bytes" } else { "sparse file" }
+                ),
+                &times,
+            )
+            .note(if same_inode {
+                "moved, same inode after"
+            } else {
+                "NOT the same inode after"
+            }),
+        );
+    }
+    let one = median(&by_size[0]);
+    let ratios = by_size[1].iter().map(|t| t / one).collect();
+    rows.push(
+        Row::new(
+            "  that move, 20 GiB ÷ 1 GiB (time independent of size)",
+            Unit::Ratio,
+            ratios,
+        )
+        .target(Target::AtMost(1.25)),
+    );
+}
+
+/// A v3 sample whose database holds about 100 MB (1,000 rows of 100 kB).
+fn big_database(tmp: &Path) -> PathBuf {
+    let data = write_sample(&tmp.join("big"), 3, 0);
+    crate::rt().block_on(async {
+        let db = cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
+            .await
+            .unwrap();
+        let blob = "x".repeat(100_000);
+        db.execute_unprepared("BEGIN").await.unwrap();
+        for i in 0..1_000 {
+            db.execute_unprepared(&format!(
+                "INSERT INTO files VALUES ('file-pad-{i}', 'file', 'assistants', '{blob}', 0, 0)"
+            ))
+            .await
+            .unwrap();
+        }
+        db.execute_unprepared("COMMIT").await.unwrap();
+    });
+    data
+}
+
+fn sqlite3(db: &Path, dot: &str, file: &Path) -> Option<Duration> {
+    let mut cmd = Command::new("sqlite3");
+    cmd.arg(db).arg(format!("{dot} '{}'", file.display()));
+    Command::new("sqlite3").arg("-version").output().ok()?;
+    Some(timed(cmd, dot).time)
+}
+
+/// 4. Backup and restore of a 100 MB database against the sqlite3 shell's
+///    `.backup` and `.restore` of the same database, as whole processes,
+///    paired per round.
+pub fn backup(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
+    let data = big_database(tmp);
+    let db = data.join("cortex.db");
+    let size = std::fs::metadata(&db).unwrap().len();
+    let other = tmp.join("sqlite3-backup.db");
+    let (mut ours_b, mut ours_r, mut theirs_b, mut theirs_r) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ratio_b, mut ratio_r) = (Vec::new(), Vec::new());
+    for _ in 0..plan.runs.max(5) {
+        let b = spawn("backup", &[&data]);
+        let id = b.stdout.trim().to_owned();
+        let r = spawn("restore", &[&data, Path::new(&id)]);
+        ours_b.push(b.time);
+        ours_r.push(r.time);
+        let Some(sb) = sqlite3(&db, ".backup", &other) else {
+            continue;
+        };
+        let sr = sqlite3(&db, ".restore", &other).unwrap();
+        std::fs::remove_file(&other).unwrap();
+        ratio_b.push(b.time.as_secs_f64() / sb.as_secs_f64());
+        ratio_r.push(r.time.as_secs_f64() / sr.as_secs_f64());
+        theirs_b.push(sb);
+        theirs_r.push(sr);
+    }
+    let mb = size / 1_000_000;
+    rows.push(Row::times(format!("backup of a {mb} MB database"), &ours_b));
+    rows.push(Row::times(
+        format!("restore of that backup ({mb} MB)"),
+        &ours_r,
+    ));
+    if ratio_b.is_empty() {
+        rows.push(
+            Row::new("backup ÷ `sqlite3 .backup`", Unit::Ratio, vec![f64::NAN])
+                .note("sqlite3 not installed: no comparison"),
+        );
+        return;
+    }
+    rows.push(Row::times(
+        "  `sqlite3 .backup` of the same database",
+        &theirs_b,
+    ));
+    rows.push(Row::times(
+        "  `sqlite3 .restore` of the same database",
+        &theirs_r,
+    ));
+    rows.push(
+        Row::new("backup ÷ `sqlite3 .backup`", Unit::Ratio, ratio_b).target(Target::AtMost(1.0)),
+    );
+    rows.push(
+        Row::new("restore ÷ `sqlite3 .restore`", Unit::Ratio, ratio_r).target(Target::AtMost(1.0)),
+    );
+}
