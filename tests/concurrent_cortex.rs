@@ -192,9 +192,8 @@ async fn cortex_writer() {
         let (hold, id, style) = match words[..] {
             ["quit"] => break,
             ["loop", prefix, stop] => {
-                let (committed, failed) =
-                    pull_until(&mut conn, &data, prefix, Path::new(stop)).await;
-                println!("writer: {} | {}", committed.join(","), failed.join(","));
+                let lists = pull_until(&mut conn, &data, prefix, Path::new(stop)).await;
+                println!("writer: {}", lists.map(|l| l.join(",")).join(" | "));
                 continue;
             }
             [verb @ ("insert" | "hold"), id, style] => (
@@ -235,26 +234,27 @@ async fn cortex_writer() {
 }
 
 /// Pulls models `PREFIX-0`, `PREFIX-1`, ... one after the other until the
-/// file `stop` exists; the ids whose row committed and those whose write
-/// failed (`database is locked`, as cortex.cpp reports it).
+/// file `stop` exists: the ids whose row committed, those whose write
+/// failed before its `COMMIT;` and those whose `COMMIT;` failed (each with
+/// `database is locked`, as cortex.cpp reports it).
 async fn pull_until(
     conn: &mut SqliteConnection,
     data: &Path,
     prefix: &str,
     stop: &Path,
-) -> (Vec<String>, Vec<String>) {
-    let (mut committed, mut failed) = (Vec::new(), Vec::new());
+) -> [Vec<String>; 3] {
+    let [mut committed, mut failed, mut at_commit] = [Vec::new(), Vec::new(), Vec::new()];
     for n in 0.. {
         if stop.exists() {
             break;
         }
         let id = format!("{prefix}-{n}");
         pull_files(data, &id, Style::Old);
-        let outcome = match add_model(conn, data, &id, Style::Old).await {
-            Ok(_) => commit(conn).await,
+        let (outcome, list) = match add_model(conn, data, &id, Style::Old).await {
+            Ok(_) => (commit(conn).await, &mut at_commit),
             Err(e) => {
                 let _ = sqlx_exec(conn, "COMMIT;").await;
-                Err(e)
+                (Err(e), &mut failed)
             }
         };
         match outcome {
@@ -264,12 +264,12 @@ async fn pull_until(
                     e.to_string().contains("database is locked"),
                     "{id}: not a lock: {e}"
                 );
-                failed.push(id);
+                list.push(id);
             }
         }
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
-    (committed, failed)
+    [committed, failed, at_commit]
 }
 
 /// The scope guard's `COMMIT;`. When it fails (the migrator reads at that
@@ -864,14 +864,19 @@ async fn a_cortex_writing_all_through_up_loses_nothing_that_committed() {
     std::fs::write(&stop, "").expect("stopping the writer");
     let answer = writer.answer();
     common::ok(&o);
-    let (committed, failed) = answer.split_once(" | ").expect("the loop's answer");
-    let committed: Vec<&str> = committed.split(',').filter(|s| !s.is_empty()).collect();
-    let failed: Vec<&str> = failed.split(',').filter(|s| !s.is_empty()).collect();
+    let lists: Vec<Vec<&str>> = answer
+        .split('|')
+        .map(|l| l.trim().split(',').filter(|s| !s.is_empty()).collect())
+        .collect();
+    let [committed, before_commit, at_commit] = &lists[..] else {
+        panic!("the loop's answer: {answer}");
+    };
+    let failed: Vec<&str> = before_commit.iter().chain(at_commit).copied().collect();
     let rows = model_rows(&data).await;
     for id in &failed {
         assert!(!rows.contains_key(*id), "{id} failed but has a row");
     }
-    for id in &committed {
+    for id in committed {
         let row = rows
             .get(*id)
             .unwrap_or_else(|| panic!("{id} committed but is gone"));
@@ -904,8 +909,10 @@ async fn a_cortex_writing_all_through_up_loses_nothing_that_committed() {
     assert_eq!(rows.len(), before + committed.len());
     assert_eq!(common::verify_problems(&fx).await, Vec::<String>::new());
     println!(
-        "while up ran: {} writes committed, {} failed with `database is locked`",
+        "the writer, before and while up ran: {} writes committed, {} failed with `database is locked` \
+         ({} of them at COMMIT)",
         committed.len(),
-        failed.len()
+        failed.len(),
+        at_commit.len()
     );
 }
