@@ -9,6 +9,13 @@
 //! a shared lock, one look for a journal, one query of the history and one
 //! of `sqlite_master`, whose hash is compared with the one recorded the last
 //! time the schema was fully verified.
+//!
+//! In cortex.cpp it belongs where `main` runs its own `MigrationManager`
+//! (`engine/main.cc`), before anything opens `cortex::db::Database` (the
+//! hardware rows `RunServer` writes first): while a step runs, a
+//! connection of Cortex's own would get `database is locked` at once (it
+//! sets no busy timeout), and what it wrote between two steps would miss
+//! the steps before (`tests/concurrent_cortex.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
