@@ -7,9 +7,16 @@
 //!
 //! When nothing is pending it costs little more than opening the database:
 //! a shared lock, one look for a journal, and one statement reading the
-//! schema cookie, the applied steps and their checksums, hashed with this
-//! binary's steps and compared with the hash recorded the last time the
-//! schema was fully verified.
+//! schema cookie, the applied steps and their checksums, compared with
+//! what was recorded (with this binary's steps) the last time the schema
+//! was fully verified.
+//!
+//! In cortex.cpp it belongs where `main` runs its own `MigrationManager`
+//! (`engine/main.cc`), before anything opens `cortex::db::Database` (the
+//! hardware rows `RunServer` writes first): while a step runs, a
+//! connection of Cortex's own would get `database is locked` at once (it
+//! sets no busy timeout), and what it wrote between two steps would miss
+//! the steps before (`tests/concurrent_cortex.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

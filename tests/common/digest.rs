@@ -325,6 +325,19 @@ pub fn cli_with(
     fault: Option<String>,
     log: Option<&Path>,
 ) -> std::process::Output {
+    let mut cmd = cli_command(data, args);
+    if let Some(f) = fault {
+        cmd.env("CORTEX_MIGRATE_FAULT", f);
+    }
+    if let Some(l) = log {
+        cmd.env("CORTEX_MIGRATE_FAULT_LOG", l);
+    }
+    cmd.output().expect("running cortex-migrate")
+}
+
+/// The binary on a data folder, not started yet: the fixture's home, no
+/// fault settings inherited, no terminal on stdin.
+pub fn cli_command(data: &Path, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("--data-dir").arg(data).args(args);
     // The fixture's home, never this machine's: the `.cortexrc` that
@@ -339,14 +352,9 @@ pub fn cli_with(
     }
     cmd.env_remove("CORTEX_MIGRATE_FAULT")
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")
+        .env_remove("CORTEX_MIGRATE_PAUSE")
         .stdin(std::process::Stdio::null());
-    if let Some(f) = fault {
-        cmd.env("CORTEX_MIGRATE_FAULT", f);
-    }
-    if let Some(l) = log {
-        cmd.env("CORTEX_MIGRATE_FAULT_LOG", l);
-    }
-    cmd.output().expect("running cortex-migrate")
+    cmd
 }
 
 /// Runs the binary on a data folder (see [`cli_with`]).

@@ -6,6 +6,12 @@
 //! `CORTEX_MIGRATE_FAULT_LOG=FILE` appends the name of every boundary reached,
 //! so a harness can learn how many there are; `CORTEX_MIGRATE_FORCE_COPY`
 //! makes every move a verified copy ([`force_copy`]), as across filesystems.
+//! `CORTEX_MIGRATE_PAUSE=DIR` holds the run after each step's commit
+//! (boundary `step: committed`, before the next step begins): it writes
+//! `DIR/paused-K` (K = 1, 2, ...) and waits for `DIR/resume-K`, so a test
+//! can write to the database *between* steps as a running Cortex would,
+//! deterministically rather than by racing. It does not count as a
+//! boundary: the numbering `N` refers to is the same with or without it.
 //!
 //! All of it exists only with the `fault-injection` feature, which the
 //! project's tests turn on. Without it (a release build, an application
@@ -35,8 +41,10 @@ pub fn force_copy() -> bool {
 #[cfg(feature = "fault-injection")]
 mod armed {
     use std::io::Write;
+    use std::path::{Path, PathBuf};
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
 
     use crate::error::MigrateError;
     use crate::platform;
@@ -50,10 +58,20 @@ mod armed {
     struct Plan {
         at: Option<(u64, Mode)>,
         log: Option<std::path::PathBuf>,
+        pause: Option<PathBuf>,
     }
 
     static PLAN: OnceLock<Plan> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PAUSES: AtomicU64 = AtomicU64::new(0);
+
+    /// The boundary a paused run stops at: the step committed, its locks
+    /// released, the next step not begun.
+    const PAUSE_AT: &str = "step: committed";
+
+    /// How long a paused run waits for its resume file before it fails
+    /// (a test that died must not leave a migrator waiting forever).
+    const PAUSE_LIMIT: Duration = Duration::from_secs(120);
 
     fn plan() -> &'static Plan {
         PLAN.get_or_init(|| {
@@ -67,15 +85,49 @@ mod armed {
                 Some((n, mode))
             });
             let log = std::env::var_os("CORTEX_MIGRATE_FAULT_LOG").map(Into::into);
-            Plan { at, log }
+            let pause = std::env::var_os("CORTEX_MIGRATE_PAUSE").map(Into::into);
+            Plan { at, log, pause }
         })
+    }
+
+    /// Announces pause K in `dir` and waits until the test resumes it.
+    fn pause(dir: &Path, label: &str) -> Result<(), MigrateError> {
+        let k = PAUSES.fetch_add(1, Ordering::SeqCst) + 1;
+        let failed = |why: String| MigrateError::InjectedFault {
+            boundary: k,
+            label: format!("{label} (pause {k}: {why})"),
+        };
+        // Written aside and renamed, so the test never reads a half file.
+        let tmp = dir.join(format!(".paused-{k}"));
+        std::fs::write(&tmp, label).map_err(|e| failed(e.to_string()))?;
+        std::fs::rename(&tmp, dir.join(format!("paused-{k}")))
+            .map_err(|e| failed(e.to_string()))?;
+        let resume = dir.join(format!("resume-{k}"));
+        let started = Instant::now();
+        while !resume.exists() {
+            if started.elapsed() > PAUSE_LIMIT {
+                return Err(failed(format!(
+                    "no {} within {PAUSE_LIMIT:?}",
+                    resume.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
     }
 
     /// Marks a boundary named `label`. Returns an error, or kills the
     /// process, when the fault plan says this is the boundary to break.
-    /// Without a plan it costs one relaxed atomic load.
+    /// Without a plan it costs one relaxed atomic load. With a pause
+    /// directory, [`PAUSE_AT`] first waits for the test (see the module
+    /// doc).
     pub fn point(label: &str) -> Result<(), MigrateError> {
         let plan = plan();
+        if let Some(dir) = &plan.pause
+            && label == PAUSE_AT
+        {
+            pause(dir, label)?;
+        }
         if plan.at.is_none() && plan.log.is_none() {
             return Ok(());
         }
@@ -113,20 +165,24 @@ mod tests {
     use std::process::Command;
 
     /// The variables, as a crash test sets them: break boundary `fault`,
-    /// log every boundary, copy instead of moving.
+    /// log every boundary, copy instead of moving; and pause after a
+    /// step's commit (in the log's folder), as the concurrency tests do.
     fn child(fault: &str, log: &std::path::Path) -> std::process::Output {
         let exe = std::env::current_exe().expect("the test binary knows its path");
+        let pause = log.parent().expect("the log is in a folder");
         Command::new(exe)
             .args(["--exact", "fault::tests::pass_boundaries", "--ignored"])
             .args(["--test-threads=1", "--nocapture"])
             .env("CORTEX_MIGRATE_FAULT", fault)
             .env("CORTEX_MIGRATE_FAULT_LOG", log)
             .env("CORTEX_MIGRATE_FORCE_COPY", "1")
+            .env("CORTEX_MIGRATE_PAUSE", pause)
             .output()
             .expect("running the test binary again")
     }
 
-    /// What the child process does: pass many boundaries and report
+    /// What the child process does: pass many boundaries and a step's
+    /// commit (where a paused run waits) and report
     /// whether moves would copy. Run by the tests below.
     #[test]
     #[ignore = "run by the tests below in a process of their own, with the variables set"]
@@ -134,12 +190,14 @@ mod tests {
         for _ in 0..100 {
             assert!(super::point("test: boundary").is_ok());
         }
+        assert!(super::point("step: committed").is_ok());
         println!("force_copy={}", super::force_copy());
     }
 
     /// The default build (a release, the boot API) reads none of the
-    /// variables: the child passes every boundary alive, writes no log and
-    /// keeps moves as renames. Fails if a default build arms anything.
+    /// variables: the child passes every boundary alive, writes no log,
+    /// never pauses and keeps moves as renames. Fails if a default build
+    /// arms anything.
     #[cfg(not(feature = "fault-injection"))]
     #[test]
     fn default_build_ignores_fault_variables() {
@@ -158,11 +216,16 @@ mod tests {
         );
         assert!(stdout.contains("force_copy=false"), "{stdout}");
         assert!(!log.exists(), "a default build wrote the boundary log");
+        assert!(
+            !dir.path().join("paused-1").exists(),
+            "a default build paused"
+        );
     }
 
     /// With the feature (the tests' build) the same variables kill the
-    /// child at its first boundary, after logging it, and make moves
-    /// copies: the check above would see the difference.
+    /// child at its first boundary, after logging it, make moves copies,
+    /// and pause after a step's commit until resumed: the check above
+    /// would see the difference.
     #[cfg(feature = "fault-injection")]
     #[test]
     fn fault_injection_build_obeys_fault_variables() {
@@ -171,9 +234,17 @@ mod tests {
         let out = child("1:kill", &log);
         assert!(!out.status.success(), "the child was not stopped");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "1 test: boundary\n");
+        assert!(!dir.path().join("paused-1").exists(), "paused before dying");
+        // Resumed before it is asked, so the child goes on at once.
+        std::fs::write(dir.path().join("resume-1"), "").unwrap();
         let out = child("1000:kill", &log);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{:?}: {stdout}", out.status);
         assert!(stdout.contains("force_copy=true"), "{stdout}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("paused-1")).unwrap(),
+            "step: committed",
+            "the child did not announce its pause"
+        );
     }
 }
