@@ -277,3 +277,25 @@ async fn a_tampered_checksum_is_reported_by_verify_not_a_panic() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_table_whose_text_upper_cases_shorter_is_reported_by_verify_not_a_panic() {
+    use sea_orm::ConnectionTrait;
+    let fx = common::cortex_folder(1).await;
+    common::ok(&common::cli(&fx.data, &["up"]));
+    // `ı` is two bytes and upper-cases to the one-byte `I`: the schema
+    // reader sliced its upper-cased copy past the end.
+    fx.connect()
+        .await
+        .execute_unprepared(&format!(
+            "CREATE TABLE notes (t TEXT DEFAULT '{}', n INTEGER CHECK (n > 0))",
+            "ı".repeat(40)
+        ))
+        .await
+        .unwrap();
+    let out = common::cli(&fx.data, &["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{text}{}", stderr(&out));
+    assert!(text.contains("notes"), "{text}");
+}
