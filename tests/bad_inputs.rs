@@ -162,13 +162,12 @@ impl DataOnTmpfs {
                 .success()
         );
         std::fs::create_dir(&fx.data).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&fx.data)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !mounted {
+        let mounted = common::succeeds(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&fx.data),
+        );
+        if mounted.is_err() {
             std::fs::remove_dir(&fx.data).unwrap();
             assert!(
                 Command::new("mv")
@@ -178,7 +177,8 @@ impl DataOnTmpfs {
                     .unwrap()
                     .success()
             );
-            eprintln!("skipping: cannot mount a tmpfs here (not root?)");
+            // The folder is back in place: skip, or fail under CI=true.
+            common::require("a tmpfs mounted on the data folder (root)", mounted);
             return None;
         }
         let copied = Command::new("sh")
@@ -276,4 +276,26 @@ async fn a_tampered_checksum_is_reported_by_verify_not_a_panic() {
         text.contains("m20250110_000001_cortex_v3 changed") && text.contains("abcdefghijk€"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_table_whose_text_upper_cases_shorter_is_reported_by_verify_not_a_panic() {
+    use sea_orm::ConnectionTrait;
+    let fx = common::cortex_folder(1).await;
+    common::ok(&common::cli(&fx.data, &["up"]));
+    // `ı` is two bytes and upper-cases to the one-byte `I`: the schema
+    // reader sliced its upper-cased copy past the end.
+    fx.connect()
+        .await
+        .execute_unprepared(&format!(
+            "CREATE TABLE notes (t TEXT DEFAULT '{}', n INTEGER CHECK (n > 0))",
+            "ı".repeat(40)
+        ))
+        .await
+        .unwrap();
+    let out = common::cli(&fx.data, &["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{text}{}", stderr(&out));
+    assert!(text.contains("notes"), "{text}");
 }

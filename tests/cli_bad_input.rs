@@ -64,18 +64,13 @@ struct Immutable<'a>(&'a Path);
 
 impl<'a> Immutable<'a> {
     fn set(path: &'a Path) -> Option<Immutable<'a>> {
-        let ok = Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
+        let set = common::succeeds(Command::new("chattr").arg("+i").arg(path));
+        if common::require(
+            "`chattr +i` (root, and a filesystem that has it) to make a read-only folder",
+            set,
+        ) {
             Some(Immutable(path))
         } else {
-            eprintln!(
-                "skipping: `chattr +i` is not available here, so a read-only folder cannot be made"
-            );
             None
         }
     }

@@ -4,7 +4,9 @@
 //! digests of rows and files to assert that nothing changed, the
 //! cortex.cpp reader (`cortex_reader`) that finds models and engines by
 //! cortex.cpp's own rules, and the data folders September 2024 builds left
-//! before cortex.db existed (`generations`).
+//! before cortex.db existed (`generations`), and whether a test may skip
+//! when the machine denies it root, `mount` or `chattr` (`require`: never
+//! under `CI=true`).
 // Each test file uses a subset of these helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
@@ -12,6 +14,7 @@ mod build;
 pub mod cortex_reader;
 mod digest;
 pub mod generations;
+mod require;
 
 use std::path::PathBuf;
 
@@ -31,6 +34,7 @@ pub use digest::{
     TableRows, applied_versions, bin, bytes, cli, cli_command, cli_with, copy_tree, db_rows,
     db_rows_of, db_schema, db_state, every_entry, ok, table_names, tree, whole_db_state,
 };
+pub use require::{in_ci, require, succeeds};
 
 /// A temporary home: `home/.cortexrc`, the data folder `home/cortexcpp`
 /// (cortex.cpp's pre-XDG default) and `home/outside` for files that live

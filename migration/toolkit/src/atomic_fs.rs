@@ -31,19 +31,41 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 /// [`replace_via`]); a file no journal tracks goes through
 /// [`replace_durably`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| MigrateError::Refused(format!("{} has no parent folder", path.display())))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    replace_via(
-        path,
-        &dir.join(format!(".{name}.cortex-migrate-tmp")),
-        bytes,
-        true,
-    )
+    if path.parent().is_none() {
+        return Err(MigrateError::Refused(format!(
+            "{} has no parent folder",
+            path.display()
+        )));
+    }
+    replace_via(path, &beside(path, ".", ".cortex-migrate-tmp"), bytes, true)
+}
+
+/// The longest file name, in bytes, the filesystems Cortex runs on take:
+/// ext4, XFS, APFS 255 bytes; NTFS 255 UTF-16 units, which are never more
+/// than the name's UTF-8 bytes.
+pub const NAME_MAX: usize = 255;
+
+/// A path beside `path` for a temporary or hidden file of the migrator:
+/// `{before}{name}{after}` in `path`'s folder, `name` being `path`'s file
+/// name, cut at a character boundary when the whole would be longer than
+/// [`NAME_MAX`] (Cortex names a file after a model id, which may be as
+/// long as a file name may be). `after` carries what makes it unique.
+pub fn beside(path: &Path, before: &str, after: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default();
+    let room = NAME_MAX.saturating_sub(before.len() + after.len());
+    let mut out = std::ffi::OsString::from(before);
+    if name.len() <= room {
+        out.push(name);
+    } else {
+        let lossy = name.to_string_lossy();
+        let mut end = room.min(lossy.len());
+        while !lossy.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(&lossy[..end]);
+    }
+    out.push(after);
+    path.with_file_name(out)
 }
 
 /// Replaces (or creates) `path` with `bytes`, for a file no journal
@@ -326,18 +348,43 @@ pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
-/// `path` with `suffix` appended to its file name.
+/// `path` with `suffix` appended to its file name (cut, when it would be
+/// too long, as [`beside`] does).
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
+    beside(path, "", suffix)
 }
 
 #[cfg(test)]
 mod tests {
     use std::fs;
+    use std::path::Path;
 
-    use super::replace_durably;
+    use super::{NAME_MAX, beside, replace_durably, with_suffix};
+
+    #[test]
+    fn a_name_beside_the_longest_file_name_fits_and_cuts_at_a_character() {
+        for c in ['a', 'é', '模', '🦙'] {
+            let long = c.to_string().repeat(NAME_MAX / c.len_utf8());
+            let path = Path::new("models/imported").join(&long);
+            for made in [
+                beside(&path, ".", ".cortex-migrate-12"),
+                with_suffix(&path, ".cortex-migrate-partial"),
+            ] {
+                let name = made.file_name().unwrap().to_str().unwrap();
+                assert!(name.len() <= NAME_MAX, "{} bytes: {name}", name.len());
+                assert!(
+                    name.ends_with("-12") || name.ends_with("-partial"),
+                    "{name}"
+                );
+                assert_eq!(made.parent(), path.parent());
+            }
+        }
+        // A name that fits is kept whole.
+        assert_eq!(
+            beside(Path::new("a/model.yml"), ".", ".cortex-migrate-3"),
+            Path::new("a/.model.yml.cortex-migrate-3")
+        );
+    }
 
     /// The names in a folder, sorted.
     fn names(dir: &std::path::Path) -> Vec<String> {

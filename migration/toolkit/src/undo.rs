@@ -159,9 +159,11 @@ pub fn apply_line_edits(text: &str, edits: &[LineEdit]) -> Result<String, String
             (found.len() == 1).then(|| found[0])
         };
         let Some(i) = at else {
+            // `line` comes from a stored recipe: any number, even the
+            // largest.
             return Err(format!(
                 "line {} no longer reads `{}`",
-                e.line + 1,
+                e.line.saturating_add(1),
                 e.before
             ));
         };
@@ -211,6 +213,21 @@ mod tests {
         assert_eq!(
             apply_line_edits("x: 1\nengine: a\n", &edits).unwrap(),
             "x: 1\nengine: b\n"
+        );
+    }
+
+    #[test]
+    fn a_stored_edit_at_the_largest_line_number_is_reported_not_a_panic() {
+        // A tampered recipe: the line number overflowed when shown.
+        let edits = vec![LineEdit {
+            line: usize::MAX,
+            before: "engine: a".into(),
+            after: "engine: b".into(),
+        }];
+        let err = apply_line_edits("engine: c\n", &edits).unwrap_err();
+        assert_eq!(
+            err,
+            format!("line {} no longer reads `engine: a`", usize::MAX)
         );
     }
 }

@@ -350,14 +350,10 @@ impl Journal {
         let mut ids = Vec::with_capacity(planned.len());
         for (rel, _) in &planned {
             let id = self.next_id;
-            let name = rel
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
             let op = FileOp::Rewrite {
                 path: rel.clone(),
                 old: StateDir::work_file(id, "old"),
-                tmp: rel.with_file_name(format!(".{name}.cortex-migrate-{id}")),
+                tmp: atomic_fs::beside(rel, ".", &format!(".cortex-migrate-{id}")),
             };
             ids.push(self.announce(op.clone())?);
             ops.push(op);
@@ -454,20 +450,13 @@ impl Journal {
             return Ok(());
         }
         let id = self.next_id;
-        let name = rel
-            .file_name()
-            .map(|n| n.to_owned())
-            .unwrap_or_else(|| "item".into());
         let in_state = StateDir::work_file(id, "trash");
         // The trash must be on the item's filesystem, or the "move" would
         // be a copy of possibly gigabytes.
         let trash = if atomic_fs::same_filesystem(&abs, StateDir::of(&self.dir).path())? {
             in_state
         } else {
-            let mut hidden = std::ffi::OsString::from(".");
-            hidden.push(&name);
-            hidden.push(format!(".cortex-migrate-deleted-{id}"));
-            rel.with_file_name(hidden)
+            atomic_fs::beside(rel, ".", &format!(".cortex-migrate-deleted-{id}"))
         };
         self.run(FileOp::Delete {
             path: rel.to_path_buf(),

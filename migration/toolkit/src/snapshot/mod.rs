@@ -258,7 +258,10 @@ pub async fn sqlite_snapshot<C: ConnectionTrait>(conn: &C) -> Result<String, DbE
 /// identifier quotes dropped, whitespace squeezed.
 pub fn extract_checks(sql: &str) -> Vec<String> {
     let bytes = sql.as_bytes();
-    let upper = sql.to_uppercase();
+    // ASCII only, so that `ubytes[i]` is `bytes[i]`: a full `to_uppercase`
+    // changes the length of text such as `ı` or `ß` (a default, a name),
+    // which misplaced every later `CHECK` and sliced past the end.
+    let upper = sql.to_ascii_uppercase();
     let ubytes = upper.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -352,5 +355,18 @@ mod tests {
         assert!(
             extract_checks("CREATE TABLE t (checked TEXT, x TEXT DEFAULT 'CHECK (1)')").is_empty()
         );
+    }
+
+    #[test]
+    fn text_whose_upper_case_is_shorter_or_longer_keeps_checks_in_place() {
+        // `ı` upper-cases to `I` (one byte fewer): this sliced past the end.
+        let shorter = format!(
+            "CREATE TABLE t (a TEXT DEFAULT '{}', b INTEGER CHECK (b > 0))",
+            "ı".repeat(40)
+        );
+        assert_eq!(extract_checks(&shorter), vec!["b > 0"]);
+        // `ß` upper-cases to `SS` (one byte more): the check was missed.
+        let longer = "CREATE TABLE t (a TEXT DEFAULT 'ßß', b INTEGER CHECK (b > 0))";
+        assert_eq!(extract_checks(longer), vec!["b > 0"]);
     }
 }
