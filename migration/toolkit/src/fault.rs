@@ -6,6 +6,15 @@
 //! `CORTEX_MIGRATE_FAULT_LOG=FILE` appends the name of every boundary reached,
 //! so a harness can learn how many there are; `CORTEX_MIGRATE_FORCE_COPY`
 //! makes every move a verified copy ([`force_copy`]), as across filesystems.
+//! `CORTEX_MIGRATE_FS_LOG=FOLDER` logs every boundary and every change to
+//! the disk with what undoes it (`disk::record`).
+//!
+//! A kill keeps what the process wrote but did not fsync (the kernel's page
+//! cache survives it), so it shows a missing journal record or a wrong
+//! order of operations, never a missing fsync of a file or a folder. The
+//! power-loss tests (`tests/power_loss.rs`) take the tree a kill left and
+//! the log of what was not yet durable, and try the trees a power cut may
+//! leave instead.
 //!
 //! All of it exists only with the `fault-injection` feature, which the
 //! project's tests turn on. Without it (a release build, an application
@@ -38,6 +47,7 @@ mod armed {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    use crate::disk::record;
     use crate::error::MigrateError;
     use crate::platform;
 
@@ -76,10 +86,12 @@ mod armed {
     /// Without a plan it costs one relaxed atomic load.
     pub fn point(label: &str) -> Result<(), MigrateError> {
         let plan = plan();
-        if plan.at.is_none() && plan.log.is_none() {
+        let recording = record::armed().is_some();
+        if plan.at.is_none() && plan.log.is_none() && !recording {
             return Ok(());
         }
         let n = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+        record::point(n, label);
         if let Some(log) = &plan.log
             && let Ok(mut f) = std::fs::OpenOptions::new()
                 .create(true)
@@ -90,9 +102,15 @@ mod armed {
             let _ = platform::sync_file_data(&f);
         }
         match plan.at {
-            // No destructor, no flush, no rollback by us; exactly what a
-            // power cut or an OOM kill leaves behind.
-            Some((at, Mode::Kill)) if at == n => platform::kill_self(),
+            // No destructor, no flush, no rollback by us: what an OOM kill
+            // leaves behind. Not what a power cut leaves: the kernel keeps
+            // every write the process made, fsynced or not, so a missing
+            // fsync never shows here (the power-loss tests model that, from
+            // the log of `disk::record`).
+            Some((at, Mode::Kill)) if at == n => {
+                record::hold_for_kill();
+                platform::kill_self()
+            }
             Some((at, Mode::Error)) if at == n => Err(MigrateError::InjectedFault {
                 boundary: n,
                 label: label.to_owned(),

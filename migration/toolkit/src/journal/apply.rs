@@ -3,28 +3,27 @@
 //! at the disk first, so each can run any number of times: a recovery may
 //! repeat what a dead process had half done.
 
-use std::fs;
 use std::path::Path;
 
 use super::{FileOp, Observer, work_dir};
 use crate::atomic_fs::{self, exists, remove_any, sync_dir};
+use crate::disk;
 use crate::error::{MigrateError, Result};
 use crate::fault;
 use crate::paths::DataDir;
-use crate::platform;
 use crate::state_dir::StateDir;
 
 /// Keeps the current version of `path` at `old`: a hard link (no bytes
 /// copied), or a copy when they are on different filesystems.
 pub(super) fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
-    match fs::hard_link(path, old) {
+    match disk::hard_link(path, old) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(_) => {
-            fs::copy(path, old)
+            disk::copy(path, old)
                 .map_err(|e| MigrateError::io("keep the old version of", path, e))?;
             if sync {
-                platform::sync_path(old).map_err(|e| MigrateError::io("sync", old, e))?;
+                disk::sync_path(old).map_err(|e| MigrateError::io("sync", old, e))?;
             }
             Ok(())
         }
@@ -82,7 +81,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
         FileOp::CreateDir { path } => {
             let p = root.join(path);
             if !exists(&p) {
-                fs::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
+                disk::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
                 atomic_fs::sync_parent(&p)?;
             }
         }
@@ -90,7 +89,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
             let (f, t) = (root.join(from), root.join(to));
             match (exists(&f), exists(&t)) {
                 (true, false) => {
-                    platform::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
+                    disk::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
                     atomic_fs::sync_parent(&f)?;
                     atomic_fs::sync_parent(&t)?;
                 }
@@ -119,8 +118,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
                 let total = atomic_fs::tree_size(&f)?;
                 let mut report = |done: u64| observer.bytes_copied(done, total);
                 atomic_fs::copy_verified(&f, &partial, &mut report)?;
-                platform::rename(&partial, &t)
-                    .map_err(|e| MigrateError::io("move", &partial, e))?;
+                disk::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
                 atomic_fs::sync_parent(&t)?;
             }
         }
@@ -134,7 +132,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
                 if !exists(&o) {
                     keep_old(&p, &o, true)?;
                 }
-                platform::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
+                disk::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
                 atomic_fs::sync_parent(&p)?;
             }
         }
@@ -149,7 +147,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&p) && !exists(&t) {
-                platform::rename(&p, &t)
+                disk::rename(&p, &t)
                     .map_err(|e| MigrateError::io("delete (move to trash)", &p, e))?;
                 atomic_fs::sync_parent(&p)?;
                 atomic_fs::sync_parent(&t)?;
@@ -166,7 +164,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::CreateDir { path } => {
             let p = root.join(path);
             if exists(&p) {
-                match fs::remove_dir(&p) {
+                match disk::remove_dir(&p) {
                     Ok(()) => atomic_fs::sync_parent(&p)?,
                     Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
                         tracing::warn!(path = %p.display(), "folder created by the step is not empty; left in place");
@@ -178,7 +176,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Rename { from, to } => {
             let (f, t) = (root.join(from), root.join(to));
             if !exists(&f) && exists(&t) {
-                platform::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
+                disk::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
                 atomic_fs::sync_parent(&f)?;
                 atomic_fs::sync_parent(&t)?;
             }
@@ -203,7 +201,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
             if exists(&o) {
                 // Renaming a hard link over the same file is a no-op that
                 // leaves both names: the kept one goes either way.
-                platform::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
+                disk::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
                 remove_any(&o)?;
                 atomic_fs::sync_parent(&p)?;
             }
@@ -216,8 +214,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&t) && !exists(&p) {
-                platform::rename(&t, &p)
-                    .map_err(|e| MigrateError::io("restore from trash", &t, e))?;
+                disk::rename(&t, &p).map_err(|e| MigrateError::io("restore from trash", &t, e))?;
                 atomic_fs::sync_parent(&p)?;
                 atomic_fs::sync_parent(&t)?;
             }

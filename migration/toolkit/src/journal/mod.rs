@@ -26,11 +26,11 @@ use apply::{finalize_ops, redo, rewrite_file, rollback_ops};
 use repr::path_repr;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use super::atomic_fs::{self, exists, remove_any, sync_dir};
+use super::disk;
 use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::paths::DataDir;
@@ -122,12 +122,9 @@ impl Journal {
         StateDir::of(dir).ensure()?;
         let work = work_dir(dir);
         remove_any(&work)?;
-        fs::create_dir(&work).map_err(|e| MigrateError::io("create folder", &work, e))?;
+        disk::create_dir(&work).map_err(|e| MigrateError::io("create folder", &work, e))?;
         let path = journal_path(dir);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
+        let file = disk::create_new(&path, true)
             .map_err(|e| MigrateError::io("create journal", &path, e))?;
         let mut j = Journal {
             dir: dir.clone(),
@@ -186,8 +183,7 @@ impl Journal {
             detail: e.to_string(),
         })?;
         line.push(b'\n');
-        self.file
-            .write_all(&line)
+        disk::write_all(&mut self.file, &self.path, &line)
             .map_err(|e| MigrateError::io("write journal", &self.path, e))
     }
 
@@ -215,7 +211,7 @@ impl Journal {
 
     /// Makes every record written so far durable (done before the commit).
     pub fn sync(&mut self) -> Result<()> {
-        platform::sync_file_data(&self.file)
+        disk::sync_file_data(&self.file, &self.path)
             .map_err(|e| MigrateError::io("sync journal", &self.path, e))
     }
 
