@@ -14,20 +14,26 @@ use crate::paths::DataDir;
 use crate::state_dir::StateDir;
 
 /// Keeps the current version of `path` at `old`: a hard link (no bytes
-/// copied), or a copy when they are on different filesystems.
+/// copied), or a copy when they are on different filesystems. With `sync`,
+/// the new name (and a copy's bytes) is made durable before the caller
+/// renames anything over `path`: otherwise a power cut could keep that
+/// rename and lose the only name of the old version.
 pub(super) fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
     match disk::hard_link(path, old) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(_) => {
             disk::copy(path, old)
                 .map_err(|e| MigrateError::io("keep the old version of", path, e))?;
             if sync {
                 disk::sync_path(old).map_err(|e| MigrateError::io("sync", old, e))?;
             }
-            Ok(())
         }
     }
+    if sync {
+        atomic_fs::sync_parent(old)?;
+    }
+    Ok(())
 }
 
 /// Does one announced rewrite: keeps the old version, writes the new one
