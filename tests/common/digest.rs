@@ -325,6 +325,18 @@ pub fn cli_with(
     fault: Option<String>,
     log: Option<&Path>,
 ) -> std::process::Output {
+    cli_recorded(data, args, fault, log, None)
+}
+
+/// [`cli_with`], and with every change to the disk logged to the folder
+/// `fs_log` when given (`CORTEX_MIGRATE_FS_LOG`, read by `power_cut`).
+pub fn cli_recorded(
+    data: &Path,
+    args: &[&str],
+    fault: Option<String>,
+    log: Option<&Path>,
+    fs_log: Option<&Path>,
+) -> std::process::Output {
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("--data-dir").arg(data).args(args);
     // The fixture's home, never this machine's: the `.cortexrc` that
@@ -339,7 +351,11 @@ pub fn cli_with(
     }
     cmd.env_remove("CORTEX_MIGRATE_FAULT")
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")
+        .env_remove("CORTEX_MIGRATE_FS_LOG")
         .stdin(std::process::Stdio::null());
+    if let Some(l) = fs_log {
+        cmd.env("CORTEX_MIGRATE_FS_LOG", l);
+    }
     if let Some(f) = fault {
         cmd.env("CORTEX_MIGRATE_FAULT", f);
     }
