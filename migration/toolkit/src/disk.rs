@@ -127,17 +127,23 @@ pub fn temp_file_in(
 
 /// Writes all of `bytes` at the end of `file`, which is at `path` (every
 /// write of the library appends, to a new file or a log).
+// `path` names the file for the log only.
+#[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
 pub fn write_all(file: &mut File, path: &Path, bytes: &[u8]) -> io::Result<()> {
     door!(r => r.write_all(file, path, bytes), file.write_all(bytes))
 }
 
 /// Flushes `file` (at `path`), content and metadata
 /// ([`platform::sync_file`]).
+// `path` names the file for the log only.
+#[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
 pub fn sync_file(file: &File, path: &Path) -> io::Result<()> {
     door!(r => r.sync_file(file, path, false), platform::sync_file(file))
 }
 
 /// Flushes `file`'s content (at `path`) ([`platform::sync_file_data`]).
+// `path` names the file for the log only.
+#[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
 pub fn sync_file_data(file: &File, path: &Path) -> io::Result<()> {
     door!(r => r.sync_file(file, path, true), platform::sync_file_data(file))
 }
