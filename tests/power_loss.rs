@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use common::power_cut::{Pending, boundaries, fingerprint};
 use common::states::{digest, first_difference, verdict};
 use migration::Migrator;
-use migration::toolkit::StepList;
+use migration::toolkit::{StateDir, StepList};
 
 /// Up to this many trees a boundary's power cut may leave, all are tried;
 /// beyond, a sample of this many.
@@ -179,158 +179,276 @@ struct Tally {
     corrupted: Vec<String>,
 }
 
-async fn exercise(start: Start, down_to: Option<&str>) {
-    let seed: u64 = std::env::var("CORTEX_MIGRATE_POWER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    let name = match down_to {
+/// A test under way: the states of its run, and what it tried.
+struct Trial<'a> {
+    b: &'a Bench,
+    name: String,
+    seed: u64,
+    /// The run's states without a crash, with what `verify` finds in each.
+    states: Vec<(String, Option<Vec<String>>)>,
+    /// The command of the run, which must finish after a recovery.
+    args: Vec<String>,
+    t: Tally,
+    by_label: BTreeMap<String, usize>,
+}
+
+impl<'a> Trial<'a> {
+    async fn new(b: &'a Bench, name: String, start: Start, down_to: Option<&str>) -> Trial<'a> {
+        let seed: u64 = std::env::var("CORTEX_MIGRATE_POWER_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        let states = way(b, start, down_to).await;
+        let args = match down_to {
+            None => vec!["up".into()],
+            Some(to) => vec!["down".into(), "--to".into(), to.into(), "--yes".into()],
+        };
+        Trial {
+            b,
+            name,
+            seed,
+            states,
+            args,
+            t: Tally::default(),
+            by_label: BTreeMap::new(),
+        }
+    }
+
+    /// Runs `cmd` from the home `from`, its changes to the disk logged:
+    /// its boundaries, each with the unit of work it lies in (counted from
+    /// `unit`), and the log.
+    fn boundaries(
+        &self,
+        from: &Path,
+        cmd: &[&str],
+        mut unit: usize,
+    ) -> (Vec<(u64, String, usize)>, PathBuf) {
+        self.b.home_from(from);
+        let full = self.b.fs_log("fs-log-full");
+        common::ok(&common::cli_recorded(
+            &self.b.fx.data,
+            cmd,
+            None,
+            None,
+            Some(&full),
+        ));
+        let mut points = Vec::new();
+        for (n, label) in boundaries(&full) {
+            if label == "step: transaction begun" {
+                unit += 1;
+            }
+            points.push((n, label, unit));
+        }
+        (points, full)
+    }
+
+    /// At every boundary of `points` (from the log `full` of a whole run of
+    /// `cmd` from the home `from`) where a change is not durable yet: kills
+    /// `cmd` there, and from the tree it left tries each power cut.
+    async fn cut_at_every_boundary(
+        &mut self,
+        from: &Path,
+        cmd: &[&str],
+        points: &[(u64, String, usize)],
+        full: &Path,
+    ) {
+        let (b, data) = (self.b, self.b.fx.data.clone());
+        let last = self.states.len() - 1;
+        self.t.boundaries += points.len();
+        for (n, label, unit) in points {
+            if Pending::read(full, Some(*n)).len() == 0 {
+                continue;
+            }
+            self.t.with_pending += 1;
+            *self.by_label.entry(label.clone()).or_default() += 1;
+            // The tree a kill at this boundary leaves, and its log.
+            b.home_from(from);
+            let log = b.fs_log("fs-log-killed");
+            let o = common::cli_recorded(&data, cmd, Some(format!("{n}:kill")), None, Some(&log));
+            {
+                use std::os::unix::process::ExitStatusExt;
+                assert_eq!(
+                    o.status.signal(),
+                    Some(9),
+                    "{}: {n} ({label}) not killed",
+                    self.name
+                );
+            }
+            if b.crashed.exists() {
+                std::fs::remove_dir_all(&b.crashed).expect("removing the last crash");
+            }
+            common::copy_tree(&b.fx.home, &b.crashed);
+            let pending = Pending::read(&log, None);
+            let cuts = pending.cuts(ALL_UP_TO, self.seed ^ n);
+            if cuts.len() >= ALL_UP_TO {
+                self.t.sampled += 1;
+            }
+            let mut seen = HashSet::from([fingerprint(&b.fx.home)]);
+            let (lo, hi) = (unit.saturating_sub(1), (*unit).min(last));
+            let mut finished = false;
+            for cut in &cuts {
+                b.home_from(&b.crashed);
+                pending.apply(cut);
+                if !seen.insert(fingerprint(&b.fx.home)) {
+                    self.t.duplicates += 1;
+                    continue;
+                }
+                self.t.states += 1;
+                let at = format!(
+                    "{}: {} boundary {n} ({label}), {}",
+                    self.name,
+                    cmd.join(" "),
+                    pending.describe(cut)
+                );
+                let r = common::cli(&data, &["recover"]);
+                if !r.status.success() {
+                    self.t.corrupted.push(format!(
+                        "{at}: recover failed: {}",
+                        String::from_utf8_lossy(&r.stderr)
+                    ));
+                    continue;
+                }
+                let d = digest(&b.fx.home, &data).await;
+                let k = if d == self.states[lo].0 {
+                    self.t.before += 1;
+                    lo
+                } else if d == self.states[hi].0 {
+                    self.t.after += 1;
+                    hi
+                } else {
+                    self.t.corrupted.push(format!(
+                        "{at}: neither before nor after: {}",
+                        first_difference(&self.states[lo].0, &d)
+                    ));
+                    continue;
+                };
+                assert_eq!(verdict(&data).await, self.states[k].1, "{at}: verify");
+                // The interrupted command finishes (once a boundary: every
+                // state it starts from is one of the two checked above).
+                if finished {
+                    continue;
+                }
+                finished = true;
+                let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+                let fin = common::cli(&data, &args);
+                assert!(
+                    fin.status.success(),
+                    "{at}: finishing: {}",
+                    String::from_utf8_lossy(&fin.stderr)
+                );
+                let d = digest(&b.fx.home, &data).await;
+                assert!(
+                    d == self.states[last].0,
+                    "{at}: finishing: {}",
+                    first_difference(&self.states[last].0, &d)
+                );
+            }
+        }
+    }
+
+    /// Prints what was tried and fails on any corrupted state.
+    fn report(self, began: std::time::Instant) {
+        let (t, name, seed) = (&self.t, &self.name, self.seed);
+        println!(
+            "{name}: boundaries {}, with changes not yet durable {}, power-cut states tried {} \
+             (before-state {}, after-state {}; {} more were the same tree), boundaries sampled {} \
+             (seed {seed}), corrupted {}, in {:.1} s",
+            t.boundaries,
+            t.with_pending,
+            t.states,
+            t.before,
+            t.after,
+            t.duplicates,
+            t.sampled,
+            t.corrupted.len(),
+            began.elapsed().as_secs_f64()
+        );
+        println!(
+            "{name}: boundaries with changes not yet durable, by kind {:?}",
+            self.by_label
+        );
+        assert!(
+            t.corrupted.is_empty(),
+            "{name} (seed {seed}): corrupted:\n{}",
+            t.corrupted.join("\n")
+        );
+        // Changes wait for an fsync only while a step runs and until its
+        // journal is finalized, so some runs see only states before.
+        assert!(
+            t.states > 0 && t.before > 0,
+            "{name}: a test that tries no power cut proves little"
+        );
+    }
+}
+
+fn run_name(start: Start, down_to: Option<&str>) -> String {
+    match down_to {
         None => format!("up from {start:?}"),
         Some(_) => format!("down from migrated {start:?}"),
-    };
+    }
+}
+
+/// Power cuts at every boundary of the run.
+async fn exercise(start: Start, down_to: Option<&str>) {
     let began = std::time::Instant::now();
     let b = Bench::new(start, down_to.is_some()).await;
-    let data = b.fx.data.clone();
-    let states = way(&b, start, down_to).await;
-    let last = states.len() - 1;
-    let args: Vec<String> = match down_to {
-        None => vec!["up".into()],
-        Some(to) => vec!["down".into(), "--to".into(), to.into(), "--yes".into()],
-    };
+    let mut trial = Trial::new(&b, run_name(start, down_to), start, down_to).await;
+    let args = trial.args.clone();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Adoption (a cortex.cpp start going up) is the first unit of work.
+    let adopts = down_to.is_none() && matches!(start, Start::CortexV1);
+    let (points, full) = trial.boundaries(&b.pristine, &args, usize::from(adopts));
+    trial
+        .cut_at_every_boundary(&b.pristine, &args, &points, &full)
+        .await;
+    trial.report(began);
+}
 
-    // One whole run, logged: its boundaries, the unit of work each lies
-    // in, and which of them have changes not yet durable.
-    b.home_from(&b.pristine);
-    let full = b.fs_log("fs-log-full");
-    common::ok(&common::cli_recorded(&data, &args, None, None, Some(&full)));
-    let adopts = down_to.is_none();
-    let mut unit = usize::from(adopts && matches!(start, Start::CortexV1));
-    let mut points = Vec::new();
-    for (n, label) in boundaries(&full) {
-        if label == "step: transaction begun" {
-            unit += 1;
-        }
-        points.push((n, label, unit));
-    }
-    let mut t = Tally {
-        boundaries: points.len(),
-        ..Tally::default()
-    };
-    let mut by_label: BTreeMap<String, usize> = BTreeMap::new();
-    let mut finished = None;
+/// Power cuts during `recover` itself: the run is killed just before each
+/// step with file changes commits (its journal is rolled back) and as its
+/// journal's finalizing begins (rolled forward), and every boundary of the
+/// `recover` that follows gets its power cuts.
+async fn exercise_recovery(start: Start, down_to: Option<&str>) {
+    let began = std::time::Instant::now();
+    let b = Bench::new(start, down_to.is_some()).await;
+    let name = format!("recover after a kill, {}", run_name(start, down_to));
+    let mut trial = Trial::new(&b, name, start, down_to).await;
+    let args = trial.args.clone();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let adopts = down_to.is_none() && matches!(start, Start::CortexV1);
+    let (points, _) = trial.boundaries(&b.pristine, &args, usize::from(adopts));
+    let killed = b.fx.tmp.path().join("killed");
     for (n, label, unit) in &points {
-        if Pending::read(&full, Some(*n)).len() == 0 {
+        if !matches!(
+            label.as_str(),
+            "step: before commit" | "journal: finalize begins"
+        ) {
             continue;
         }
-        t.with_pending += 1;
-        *by_label.entry(label.clone()).or_default() += 1;
-        // The tree a kill at this boundary leaves, and its log.
         b.home_from(&b.pristine);
-        let log = b.fs_log("fs-log-killed");
-        let o = common::cli_recorded(&data, &args, Some(format!("{n}:kill")), None, Some(&log));
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(
-                o.status.signal(),
-                Some(9),
-                "{name}: {n} ({label}) not killed"
-            );
+        let o = common::cli_with(&b.fx.data, &args, Some(format!("{n}:kill")), None);
+        assert!(!o.status.success(), "{n} ({label}) not killed");
+        if !StateDir::in_folder(&b.fx.data).has_journal() {
+            // A step without file changes: recover has nothing to do.
+            continue;
         }
-        if b.crashed.exists() {
-            std::fs::remove_dir_all(&b.crashed).expect("removing the last crash");
+        if killed.exists() {
+            std::fs::remove_dir_all(&killed).expect("removing the last kill");
         }
-        common::copy_tree(&b.fx.home, &b.crashed);
-        let pending = Pending::read(&log, None);
-        let cuts = pending.cuts(ALL_UP_TO, seed ^ n);
-        if cuts.len() >= ALL_UP_TO {
-            t.sampled += 1;
-        }
-        let mut seen = HashSet::from([fingerprint(&b.fx.home)]);
-        let (lo, hi) = (unit.saturating_sub(1), (*unit).min(last));
-        for cut in &cuts {
-            b.home_from(&b.crashed);
-            pending.apply(cut);
-            if !seen.insert(fingerprint(&b.fx.home)) {
-                t.duplicates += 1;
-                continue;
-            }
-            t.states += 1;
-            let at = format!("{name}: boundary {n} ({label}), {}", pending.describe(cut));
-            let r = common::cli(&data, &["recover"]);
-            if !r.status.success() {
-                t.corrupted.push(format!(
-                    "{at}: recover failed: {}",
-                    String::from_utf8_lossy(&r.stderr)
-                ));
-                continue;
-            }
-            let d = digest(&b.fx.home, &data).await;
-            let k = if d == states[lo].0 {
-                t.before += 1;
-                lo
-            } else if d == states[hi].0 {
-                t.after += 1;
-                hi
-            } else {
-                t.corrupted.push(format!(
-                    "{at}: neither before nor after: {}",
-                    first_difference(&states[lo].0, &d)
-                ));
-                continue;
-            };
-            assert_eq!(verdict(&data).await, states[k].1, "{at}: verify");
-            // The interrupted command finishes (once a boundary: every
-            // state it starts from is one of the two checked above).
-            if finished == Some(*n) {
-                continue;
-            }
-            finished = Some(*n);
-            let fin = common::cli(&data, &args);
-            assert!(
-                fin.status.success(),
-                "{at}: finishing: {}",
-                String::from_utf8_lossy(&fin.stderr)
-            );
-            let d = digest(&b.fx.home, &data).await;
-            assert!(
-                d == states[last].0,
-                "{at}: finishing: {}",
-                first_difference(&states[last].0, &d)
-            );
-        }
+        common::copy_tree(&b.fx.home, &killed);
+        let (rpoints, rfull) = trial.boundaries(&killed, &["recover"], 0);
+        let rpoints: Vec<(u64, String, usize)> =
+            rpoints.into_iter().map(|(m, l, _)| (m, l, *unit)).collect();
+        trial
+            .cut_at_every_boundary(&killed, &["recover"], &rpoints, &rfull)
+            .await;
     }
-    println!(
-        "{name}: boundaries {}, with changes not yet durable {}, power-cut states tried {} \
-         (before-state {}, after-state {}; {} more were the same tree), boundaries sampled {} \
-         (seed {seed}), corrupted {}, in {:.1} s",
-        t.boundaries,
-        t.with_pending,
-        t.states,
-        t.before,
-        t.after,
-        t.duplicates,
-        t.sampled,
-        t.corrupted.len(),
-        began.elapsed().as_secs_f64()
-    );
-    println!("{name}: boundaries with changes not yet durable, by kind {by_label:?}");
-    assert!(
-        t.corrupted.is_empty(),
-        "{name} (seed {seed}): corrupted:\n{}",
-        t.corrupted.join("\n")
-    );
-    // Changes wait for an fsync only while a step runs and until its
-    // journal is finalized, so some runs see only states before.
-    assert!(
-        t.states > 0 && t.before > 0,
-        "{name}: a test that tries no power cut proves little"
-    );
+    trial.report(began);
 }
 
 #[tokio::test]
@@ -351,4 +469,9 @@ async fn adopting_a_folder_from_before_cortex_db_power_cut_at_every_boundary_rec
 #[tokio::test]
 async fn down_from_adopting_a_folder_from_before_cortex_db_power_cut_at_every_boundary_recovers() {
     exercise(Start::BeforeDb, Some(&before_adoption())).await;
+}
+
+#[tokio::test]
+async fn recover_after_a_kill_in_the_folder_steps_power_cut_at_every_boundary_recovers() {
+    exercise_recovery(Start::CortexV1, None).await;
 }
