@@ -130,8 +130,9 @@ mod armed {
 mod tests {
     use std::process::Command;
 
-    /// The variables, as a crash test sets them: break boundary `fault`,
-    /// log every boundary, copy instead of moving.
+    /// The variables, as a crash or power-loss test sets them: break
+    /// boundary `fault`, log every boundary, copy instead of moving, log
+    /// every change to the disk to the folder `log` + `.disk`.
     fn child(fault: &str, log: &std::path::Path) -> std::process::Output {
         let exe = std::env::current_exe().expect("the test binary knows its path");
         Command::new(exe)
@@ -140,15 +141,19 @@ mod tests {
             .env("CORTEX_MIGRATE_FAULT", fault)
             .env("CORTEX_MIGRATE_FAULT_LOG", log)
             .env("CORTEX_MIGRATE_FORCE_COPY", "1")
+            .env("CORTEX_MIGRATE_FS_LOG", log.with_extension("disk"))
             .output()
             .expect("running the test binary again")
     }
 
-    /// What the child process does: pass many boundaries and report
-    /// whether moves would copy. Run by the tests below.
+    /// What the child process does: make a folder through the door to the
+    /// disk, pass many boundaries and report whether moves would copy. Run
+    /// by the tests below.
     #[test]
     #[ignore = "run by the tests below in a process of their own, with the variables set"]
     fn pass_boundaries() {
+        let t = tempfile::tempdir().unwrap();
+        crate::disk::create_dir(&t.path().join("made")).unwrap();
         for _ in 0..100 {
             assert!(super::point("test: boundary").is_ok());
         }
@@ -176,6 +181,10 @@ mod tests {
         );
         assert!(stdout.contains("force_copy=false"), "{stdout}");
         assert!(!log.exists(), "a default build wrote the boundary log");
+        assert!(
+            !log.with_extension("disk").exists(),
+            "a default build logged changes to the disk"
+        );
     }
 
     /// With the feature (the tests' build) the same variables kill the
@@ -189,6 +198,9 @@ mod tests {
         let out = child("1:kill", &log);
         assert!(!out.status.success(), "the child was not stopped");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "1 test: boundary\n");
+        let disk = std::fs::read_to_string(log.with_extension("disk").join("log")).unwrap();
+        assert!(disk.contains(r#""op":"mkdir""#), "{disk}");
+        assert!(disk.contains(r#""op":"point""#), "{disk}");
         let out = child("1000:kill", &log);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{:?}: {stdout}", out.status);
