@@ -101,6 +101,12 @@ pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 /// with [`sync_filesystem`], where [`platform::WHOLE_FILESYSTEM_SYNC`]).
 pub fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     write_beside(path, tmp, bytes, sync)?;
+    put_in_place(tmp, path, sync)
+}
+
+/// Renames `tmp` (written by [`write_beside`]) over `path`; with `sync`,
+/// fsyncs the folder.
+pub fn put_in_place(tmp: &Path, path: &Path, sync: bool) -> Result<()> {
     disk::rename(tmp, path).map_err(|e| {
         let _ = disk::remove_file(tmp);
         MigrateError::io("replace", path, e)

@@ -22,7 +22,7 @@ pub use records::{Content, FileOp, MAX_REWRITE};
 #[cfg(test)]
 mod tests;
 
-use apply::{finalize_ops, redo, rewrite_file, rollback_ops};
+use apply::{finalize_ops, finish_rewrite, redo, rewrite_file, rollback_ops, stage_rewrite};
 use repr::path_repr;
 
 use std::collections::HashMap;
@@ -319,9 +319,10 @@ impl Journal {
 
     /// Rewrites many files: every intent in the journal with one fsync,
     /// then each file written beside its target and renamed over it (by a
-    /// few threads when there are many), with one sync of the filesystem
-    /// instead of fsyncs a file where the OS can do that (Linux). What makes
-    /// thousands of `model.yml` rewrites cheap.
+    /// few threads when there are many), with two syncs of the filesystem
+    /// (one before the first rename, one after the last) instead of fsyncs
+    /// a file where the OS can do that (Linux). What makes thousands of
+    /// `model.yml` rewrites cheap.
     pub fn rewrite_many(&mut self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
         let mut planned = Vec::new();
         for (rel, content) in items {
@@ -374,6 +375,7 @@ impl Journal {
             .clamp(1, 4);
         let chunk = ops.len().div_ceil(threads);
         let dir = &self.dir;
+        let whole = platform::WHOLE_FILESYSTEM_SYNC;
         let written: Vec<Result<()>> = std::thread::scope(|s| {
             let handles: Vec<_> = ops
                 .chunks(chunk)
@@ -381,7 +383,11 @@ impl Journal {
                 .map(|(ops, contents)| {
                     s.spawn(move || {
                         for (op, content) in ops.iter().zip(contents) {
-                            rewrite_file(dir, op, content, !platform::WHOLE_FILESYSTEM_SYNC)?;
+                            if whole {
+                                stage_rewrite(dir, op, content, false)?;
+                            } else {
+                                rewrite_file(dir, op, content, true)?;
+                            }
                         }
                         Ok(())
                     })
@@ -402,11 +408,11 @@ impl Journal {
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
         written.into_iter().collect::<Result<Vec<()>>>()?;
-        for (id, op) in ids.into_iter().zip(&ops) {
-            self.mark_done(id, op)?;
-        }
-        if !platform::WHOLE_FILESYSTEM_SYNC {
+        if !whole {
             // Each file was flushed on its own.
+            for (id, op) in ids.into_iter().zip(&ops) {
+                self.mark_done(id, op)?;
+            }
             return Ok(());
         }
         // The kept old versions are under the state folder; the new files
@@ -419,10 +425,22 @@ impl Journal {
                 _ => None,
             })
             .collect();
-        atomic_fs::sync_filesystems(
-            std::iter::once(StateDir::of(&self.dir).path())
-                .chain(parents.iter().map(PathBuf::as_path)),
-        )
+        let state = StateDir::of(&self.dir);
+        let sync_all = || {
+            atomic_fs::sync_filesystems(
+                std::iter::once(state.path()).chain(parents.iter().map(PathBuf::as_path)),
+            )
+        };
+        // Old versions kept and new bytes written, durably, before the
+        // first rename; then the renames, made durable together.
+        sync_all()?;
+        for op in &ops {
+            finish_rewrite(&self.dir, op, false)?;
+        }
+        for (id, op) in ids.into_iter().zip(&ops) {
+            self.mark_done(id, op)?;
+        }
+        sync_all()
     }
 
     /// Creates a new file with `content`; the path must be free.
