@@ -28,7 +28,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use common::power_cut::{Pending, boundaries, fingerprint};
+use common::power_cut::{Pending, SplitMix, boundaries, fingerprint};
 use common::states::{digest, first_difference, verdict};
 use migration::Migrator;
 use migration::toolkit::{StateDir, StepList};
@@ -47,6 +47,11 @@ enum Start {
     /// `host`/`port`, taken up to the step before its adoption: the
     /// adoption (model folders and yaml set aside) and the config step.
     BeforeDb,
+    /// A nightly folder from before cortex.db with more models than a
+    /// batch of rewrites does one by one (`BATCH_SYNC_THRESHOLD`, 32): the
+    /// adoption rewrites their yaml by a few threads with syncs of the
+    /// whole filesystem.
+    ManyBeforeDb,
 }
 
 fn step_names() -> Vec<String> {
@@ -80,6 +85,14 @@ impl Bench {
                 let fx = common::Fixture::empty();
                 common::generations::nightly_with_model_list(&fx.data, &fx.outside());
                 common::generations::cortexrc_before_24166e4f(&fx.cortexrc(), &fx.data);
+                common::ok(&common::cli(&fx.data, &["up", "--to", &before_adoption()]));
+                fx
+            }
+            Start::ManyBeforeDb => {
+                let fx = common::Fixture::empty();
+                for i in 0..36 {
+                    common::generations::cortexso_pull_nightly(&fx.data, &format!("model-{i}"));
+                }
                 common::ok(&common::cli(&fx.data, &["up", "--to", &before_adoption()]));
                 fx
             }
@@ -122,7 +135,7 @@ async fn way(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<(String, Opt
             .skip(1)
             .map(|s| vec!["up".into(), "--to".into(), s.clone()])
             .collect(),
-        (None, Start::BeforeDb) => {
+        (None, Start::BeforeDb | Start::ManyBeforeDb) => {
             let done = steps
                 .iter()
                 .position(|s| *s == before_adoption())
@@ -171,6 +184,8 @@ async fn way(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<(String, Opt
 struct Tally {
     boundaries: usize,
     with_pending: usize,
+    /// Boundaries killed and cut at.
+    cut_boundaries: usize,
     states: usize,
     duplicates: usize,
     before: usize,
@@ -190,6 +205,9 @@ struct Trial<'a> {
     args: Vec<String>,
     t: Tally,
     by_label: BTreeMap<String, usize>,
+    /// Power cuts at this many of the boundaries with changes not yet
+    /// durable (drawn from the seed), or at all of them.
+    boundary_sample: Option<usize>,
 }
 
 impl<'a> Trial<'a> {
@@ -216,6 +234,7 @@ impl<'a> Trial<'a> {
             args,
             t: Tally::default(),
             by_label: BTreeMap::new(),
+            boundary_sample: None,
         }
     }
 
@@ -260,11 +279,32 @@ impl<'a> Trial<'a> {
         let (b, data) = (self.b, self.b.fx.data.clone());
         let last = self.states.len() - 1;
         self.t.boundaries += points.len();
-        for (n, label, unit) in points {
-            if Pending::read(full, Some(*n)).len() == 0 {
-                continue;
+        let mut with_pending: Vec<&(u64, String, usize)> = points
+            .iter()
+            .filter(|(n, _, _)| Pending::read(full, Some(*n)).len() > 0)
+            .collect();
+        self.t.with_pending += with_pending.len();
+        if let Some(k) = self.boundary_sample
+            && with_pending.len() > k
+        {
+            // The first operation done after a batch of rewrites (where
+            // its renames are the newest changes), and a seeded sample.
+            let first_done = with_pending
+                .iter()
+                .position(|(_, l, _)| l == "journal: operation done");
+            let mut rng = SplitMix(self.seed);
+            let mut keep: Vec<usize> = first_done.into_iter().collect();
+            while keep.len() < k {
+                let i = (rng.next() % with_pending.len() as u64) as usize;
+                if !keep.contains(&i) {
+                    keep.push(i);
+                }
             }
-            self.t.with_pending += 1;
+            keep.sort();
+            with_pending = keep.into_iter().map(|i| with_pending[i]).collect();
+        }
+        for (n, label, unit) in with_pending {
+            self.t.cut_boundaries += 1;
             *self.by_label.entry(label.clone()).or_default() += 1;
             // The tree a kill at this boundary leaves, and its log.
             b.home_from(from);
@@ -355,11 +395,12 @@ impl<'a> Trial<'a> {
     fn report(self, began: std::time::Instant) {
         let (t, name, seed) = (&self.t, &self.name, self.seed);
         println!(
-            "{name}: boundaries {}, with changes not yet durable {}, power-cut states tried {} \
-             (before-state {}, after-state {}; {} more were the same tree), boundaries sampled {} \
+            "{name}: boundaries {}, with changes not yet durable {} (cut at {}), power-cut states tried {} \
+             (before-state {}, after-state {}; {} more were the same tree), boundaries with a sample of power cuts {} \
              (seed {seed}), corrupted {}, in {:.1} s",
             t.boundaries,
             t.with_pending,
+            t.cut_boundaries,
             t.states,
             t.before,
             t.after,
@@ -393,11 +434,13 @@ fn run_name(start: Start, down_to: Option<&str>) -> String {
     }
 }
 
-/// Power cuts at every boundary of the run.
-async fn exercise(start: Start, down_to: Option<&str>) {
+/// Power cuts at every boundary of the run where a change is not durable
+/// yet (at `sample` of them, if given).
+async fn exercise(start: Start, down_to: Option<&str>, sample: Option<usize>) {
     let began = std::time::Instant::now();
     let b = Bench::new(start, down_to.is_some()).await;
     let mut trial = Trial::new(&b, run_name(start, down_to), start, down_to).await;
+    trial.boundary_sample = sample;
     let args = trial.args.clone();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Adoption (a cortex.cpp start going up) is the first unit of work.
@@ -453,25 +496,34 @@ async fn exercise_recovery(start: Start, down_to: Option<&str>) {
 
 #[tokio::test]
 async fn up_from_cortex_v1_power_cut_at_every_boundary_recovers_before_or_after() {
-    exercise(Start::CortexV1, None).await;
+    exercise(Start::CortexV1, None, None).await;
 }
 
 #[tokio::test]
 async fn down_from_cortex_v1_power_cut_at_every_boundary_recovers_before_or_after() {
-    exercise(Start::CortexV1, Some(&step_names()[3])).await;
+    exercise(Start::CortexV1, Some(&step_names()[3]), None).await;
 }
 
 #[tokio::test]
 async fn adopting_a_folder_from_before_cortex_db_power_cut_at_every_boundary_recovers() {
-    exercise(Start::BeforeDb, None).await;
+    exercise(Start::BeforeDb, None, None).await;
 }
 
 #[tokio::test]
 async fn down_from_adopting_a_folder_from_before_cortex_db_power_cut_at_every_boundary_recovers() {
-    exercise(Start::BeforeDb, Some(&before_adoption())).await;
+    exercise(Start::BeforeDb, Some(&before_adoption()), None).await;
 }
 
 #[tokio::test]
 async fn recover_after_a_kill_in_the_folder_steps_power_cut_at_every_boundary_recovers() {
     exercise_recovery(Start::CortexV1, None).await;
+}
+
+/// The threaded batch of rewrites: its kept old versions and new bytes
+/// must be durable before its first rename (they were not: a power cut
+/// could keep a rename and lose the kept old version). A sample of the
+/// boundaries: the run has hundreds.
+#[tokio::test]
+async fn adopting_many_models_from_before_cortex_db_power_cut_at_sampled_boundaries_recovers() {
+    exercise(Start::ManyBeforeDb, None, Some(4)).await;
 }
