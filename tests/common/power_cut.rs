@@ -148,6 +148,26 @@ impl Pending {
     /// `until` (all of it if `None`) and keeps the changes that no later
     /// fsync made durable.
     pub fn read(log: &Path, until: Option<u64>) -> Pending {
+        Self::read_with(log, until, &mut |_, _| {})
+    }
+
+    /// The boundaries of the log in folder `log` at which some change is
+    /// not durable yet (a few may turn out durable, once [`read`](Self::read)
+    /// takes later changes on the same names into account): one pass over
+    /// the log, not one a boundary.
+    pub fn boundaries_with_pending(log: &Path) -> BTreeSet<u64> {
+        let mut out = BTreeSet::new();
+        Self::read_with(log, None, &mut |n, pending| {
+            if pending > 0 {
+                out.insert(n);
+            }
+        });
+        out
+    }
+
+    /// [`read`](Self::read), calling `at_point` with each boundary's
+    /// number and how many changes are not durable there.
+    fn read_with(log: &Path, until: Option<u64>, at_point: &mut dyn FnMut(u64, usize)) -> Pending {
         let mut ids: HashMap<PathBuf, u64> = HashMap::new();
         let mut next_id = 0u64;
         let mut id_of = |ids: &mut HashMap<PathBuf, u64>, p: &Path| -> u64 {
@@ -173,7 +193,10 @@ impl Pending {
                 (Change::Name { names, undo }, dirs, false)
             };
             match op.as_str() {
-                "point" => {}
+                "point" => at_point(
+                    v["n"].as_u64().expect("a point's number"),
+                    changes.iter().filter(|(_, _, durable)| !durable).count(),
+                ),
                 "mkdir" | "create" => {
                     let p = path(&v, "path");
                     take_ids(&mut ids, &p);
@@ -291,7 +314,8 @@ impl Pending {
     /// `limit`; otherwise `limit` of them: everything lost, then each
     /// change lost alone (in an order drawn from `seed`), then random ones
     /// drawn from `seed`.
-    pub fn cuts(&self, limit: usize, seed: u64) -> Vec<Cut> {
+    /// Also says whether they are a sample.
+    pub fn cuts(&self, limit: usize, seed: u64) -> (Vec<Cut>, bool) {
         // Per file id, where its pending bytes may be cut.
         let mut byte_options: BTreeMap<u64, Vec<Option<(usize, bool)>>> = BTreeMap::new();
         let mut names = Vec::new();
@@ -338,6 +362,7 @@ impl Pending {
             }
         };
         let mut out = BTreeSet::new();
+        let sampled = total.is_none_or(|t| t > limit);
         match total {
             Some(total) if total <= limit => {
                 for k in 0..total {
@@ -387,7 +412,7 @@ impl Pending {
             }
         }
         out.retain(|c| !c.lost_names.is_empty() || !c.cut_bytes.is_empty());
-        out.into_iter().collect()
+        (out.into_iter().collect(), sampled)
     }
 
     /// What `cut` loses, in words, for a failure message.
