@@ -62,13 +62,17 @@ pub struct Pending {
     pub logged: usize,
 }
 
+/// Where a file's pending bytes are cut: the index of the first write (or
+/// truncate) lost, and whether that write is torn rather than lost.
+type ByteCut = (usize, bool);
+
 /// One way a power cut may have gone: which pending names are lost, and
 /// where each file's pending bytes are cut.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cut {
     lost_names: BTreeSet<usize>,
     /// Per file id: (index of the first write or truncate lost, torn).
-    cut_bytes: BTreeMap<u64, (usize, bool)>,
+    cut_bytes: BTreeMap<u64, ByteCut>,
 }
 
 /// The boundaries a log shows: (number, label), in order.
@@ -317,7 +321,7 @@ impl Pending {
     /// Also says whether they are a sample.
     pub fn cuts(&self, limit: usize, seed: u64) -> (Vec<Cut>, bool) {
         // Per file id, where its pending bytes may be cut.
-        let mut byte_options: BTreeMap<u64, Vec<Option<(usize, bool)>>> = BTreeMap::new();
+        let mut byte_options: BTreeMap<u64, Vec<Option<ByteCut>>> = BTreeMap::new();
         let mut names = Vec::new();
         for (i, c) in self.changes.iter().enumerate() {
             match c {
@@ -337,8 +341,7 @@ impl Pending {
                 }
             }
         }
-        let byte_options: Vec<(u64, Vec<Option<(usize, bool)>>)> =
-            byte_options.into_iter().collect();
+        let byte_options: Vec<(u64, Vec<Option<ByteCut>>)> = byte_options.into_iter().collect();
         let total = byte_options.iter().try_fold(
             1usize
                 .checked_shl(names.len() as u32)
