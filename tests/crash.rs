@@ -28,96 +28,13 @@ mod first_engine_rename;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use common::states::{digest, first_difference, verdict};
 use cortex_migrate::Boot;
 use cortex_migrate::location::Search;
 use migration::Migrator;
 use migration::toolkit::{StateDir, StepList};
 use sea_orm::EntityTrait;
 use sea_orm_migration::MigratorTrait;
-
-/// Everything that matters: the files (the database file itself and the
-/// migrator's own state left out, but for what steps set aside in its
-/// `archive/`) and the whole database (`common::whole_db_state`: every
-/// table's schema and rows, the archives and the history included).
-async fn digest(home: &Path, data: &Path) -> String {
-    let mut files = common::tree(home);
-    files.retain(|k, _| !k.ends_with("cortex.db") && !k.ends_with("cortex.db-journal"));
-    let db = match database(data).await {
-        Some(db) => db,
-        None => sea_orm::Database::connect("sqlite::memory:").await.unwrap(),
-    };
-    let state = common::whole_db_state(&db).await;
-    db.close().await.expect("closing the digest's connection");
-    format!("{files:#?}\n{state}")
-}
-
-/// The folder's database, or `None` where it reads the same as no
-/// database: there is no cortex.db yet, or it holds nothing but an empty
-/// history (`up` in a new folder installs its history tables before the
-/// first step, and they stay if that step fails: they record nothing).
-async fn database(data: &Path) -> Option<sea_orm::DatabaseConnection> {
-    let file = data.join("cortex.db");
-    if !file.exists() {
-        return None;
-    }
-    let db = cortex_migrate::connect::open_sqlite_file(&file, false)
-        .await
-        .unwrap();
-    let history = ["cortex_migrate_steps", "seaql_migrations"];
-    if common::table_names(&db).await == history
-        && common::db_rows_of(&db, &history)
-            .await
-            .values()
-            .all(Vec::is_empty)
-    {
-        db.close().await.expect("closing the connection");
-        return None;
-    }
-    Some(db)
-}
-
-/// What `cortex-migrate verify --json` finds wrong with the folder, or
-/// `None` where it does not judge: no database with a history (a folder
-/// without one, or a cortex.cpp database not adopted yet, is only "not
-/// migrated yet" to it).
-async fn verdict(data: &Path) -> Option<Vec<String>> {
-    let db = database(data).await?;
-    let history = common::table_names(&db)
-        .await
-        .iter()
-        .any(|t| t == "seaql_migrations");
-    db.close().await.expect("closing the connection");
-    if !history {
-        return None;
-    }
-    let o = common::cli(data, &["verify", "--json"]);
-    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify --json: {e}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    let problems: Vec<String> = out["checks"]
-        .as_array()
-        .expect("verify --json lists its checks")
-        .iter()
-        .flat_map(|c| {
-            c["problems"]
-                .as_array()
-                .expect("each check's problems")
-                .clone()
-        })
-        .map(|p| p.as_str().expect("a problem is a line").to_owned())
-        .collect();
-    // Exit 0 exactly when clean.
-    assert_eq!(
-        o.status.success(),
-        problems.is_empty(),
-        "verify's exit: {problems:?}"
-    );
-    Some(problems)
-}
 
 /// Where a run starts.
 #[derive(Debug, Clone, Copy)]
@@ -524,21 +441,6 @@ fn status_reads_only(b: &Bench, at: &str) -> [bool; 2] {
         out["interrupted"]
     );
     [journal, sqlite_journal]
-}
-
-/// The first lines where two digests differ, with two lines before them.
-fn first_difference(a: &str, b: &str) -> String {
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    let at = (0..a.len().max(b.len()))
-        .find(|&i| a.get(i) != b.get(i))
-        .unwrap_or(0);
-    let from = at.saturating_sub(2);
-    let show = |l: &[&str]| l[from.min(l.len())..(at + 3).min(l.len())].join("\n");
-    format!(
-        "at line {at}:\n--- one\n{}\n--- other\n{}",
-        show(&a),
-        show(&b)
-    )
 }
 
 /// The `Down` restart's command: a down run's own; after an up run, the

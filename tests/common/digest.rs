@@ -325,7 +325,22 @@ pub fn cli_with(
     fault: Option<String>,
     log: Option<&Path>,
 ) -> std::process::Output {
+    cli_recorded(data, args, fault, log, None)
+}
+
+/// [`cli_with`], and with every change to the disk logged to the folder
+/// `fs_log` when given (`CORTEX_MIGRATE_FS_LOG`, read by `power_cut`).
+pub fn cli_recorded(
+    data: &Path,
+    args: &[&str],
+    fault: Option<String>,
+    log: Option<&Path>,
+    fs_log: Option<&Path>,
+) -> std::process::Output {
     let mut cmd = cli_command(data, args);
+    if let Some(l) = fs_log {
+        cmd.env("CORTEX_MIGRATE_FS_LOG", l);
+    }
     if let Some(f) = fault {
         cmd.env("CORTEX_MIGRATE_FAULT", f);
     }
@@ -353,6 +368,7 @@ pub fn cli_command(data: &Path, args: &[&str]) -> std::process::Command {
     cmd.env_remove("CORTEX_MIGRATE_FAULT")
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")
         .env_remove("CORTEX_MIGRATE_PAUSE")
+        .env_remove("CORTEX_MIGRATE_FS_LOG")
         .stdin(std::process::Stdio::null());
     cmd
 }

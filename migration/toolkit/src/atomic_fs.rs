@@ -2,19 +2,20 @@
 //! folder, and copies across filesystems that are verified before the source
 //! may go. What each step means on each OS is `platform`'s.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::disk;
 use super::error::{MigrateError, Result};
 use super::platform;
 
 /// fsyncs a folder so that renames and creations inside it are durable
 /// (on Windows the renames are, see [`platform::sync_dir`]).
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    platform::sync_dir(dir)
+    disk::sync_dir(dir)
 }
 
 /// fsyncs the folder that holds `path`.
@@ -102,17 +103,17 @@ pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     {
         builder.permissions(perms);
     }
-    let mut tmp = builder
-        .tempfile_in(dir)
+    let mut tmp = disk::temp_file_in(&builder, dir)
         .map_err(|e| MigrateError::io("create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
+    let tmp_path = tmp.path().to_path_buf();
+    disk::write_all(tmp.as_file_mut(), &tmp_path, bytes)
         .and_then(|()| match kept {
             Some(perms) => tmp.as_file().set_permissions(perms),
             None => Ok(()),
         })
-        .and_then(|()| platform::sync_file(tmp.as_file()))
-        .map_err(|e| MigrateError::io("write", tmp.path(), e))?;
-    platform::persist(tmp, path).map_err(|e| MigrateError::io("replace", path, e))?;
+        .and_then(|()| disk::sync_file(tmp.as_file(), &tmp_path))
+        .map_err(|e| MigrateError::io("write", &tmp_path, e))?;
+    disk::persist(tmp, path).map_err(|e| MigrateError::io("replace", path, e))?;
     sync_dir(dir)
 }
 
@@ -122,8 +123,14 @@ pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 /// with [`sync_filesystem`], where [`platform::WHOLE_FILESYSTEM_SYNC`]).
 pub fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     write_beside(path, tmp, bytes, sync)?;
-    platform::rename(tmp, path).map_err(|e| {
-        let _ = fs::remove_file(tmp);
+    put_in_place(tmp, path, sync)
+}
+
+/// Renames `tmp` (written by [`write_beside`]) over `path`; with `sync`,
+/// fsyncs the folder.
+pub fn put_in_place(tmp: &Path, path: &Path, sync: bool) -> Result<()> {
+    disk::rename(tmp, path).map_err(|e| {
+        let _ = disk::remove_file(tmp);
         MigrateError::io("replace", path, e)
     })?;
     if sync { sync_parent(path) } else { Ok(()) }
@@ -133,21 +140,16 @@ pub fn replace_via(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<
 /// of `path`, ready to be renamed over it.
 pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let perms = fs::metadata(path).ok().map(|m| m.permissions());
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(|e| MigrateError::io("create", tmp, e))?;
-    let written = f.write_all(bytes).and_then(|_| {
+    let mut f = disk::create_truncated(tmp).map_err(|e| MigrateError::io("create", tmp, e))?;
+    let written = disk::write_all(&mut f, tmp, bytes).and_then(|_| {
         if sync {
-            platform::sync_file(&f)
+            disk::sync_file(&f, tmp)
         } else {
             Ok(())
         }
     });
     if let Err(e) = written {
-        let _ = fs::remove_file(tmp);
+        let _ = disk::remove_file(tmp);
         return Err(MigrateError::io("write", tmp, e));
     }
     if let Some(perms) = perms
@@ -155,7 +157,7 @@ pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result
             .map(|m| m.permissions() != perms)
             .unwrap_or(true)
     {
-        fs::set_permissions(tmp, perms)
+        disk::set_permissions(tmp, perms)
             .map_err(|e| MigrateError::io("set permissions of", tmp, e))?;
     }
     Ok(())
@@ -164,7 +166,7 @@ pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result
 /// Makes every write on the filesystem that holds `path` durable (Linux
 /// `syncfs`); elsewhere see [`platform::sync_filesystem`].
 pub fn sync_filesystem(path: &Path) -> Result<()> {
-    platform::sync_filesystem(path)
+    disk::sync_filesystem(path)
 }
 
 /// [`sync_filesystem`] once for each filesystem that holds one of `paths`:
@@ -182,14 +184,9 @@ pub fn sync_filesystems<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result
 
 /// Writes a new file (which must not exist) durably.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| MigrateError::io("create", path, e))?;
-    f.write_all(bytes)
-        .map_err(|e| MigrateError::io("write", path, e))?;
-    platform::sync_file(&f).map_err(|e| MigrateError::io("sync", path, e))?;
+    let mut f = disk::create_new(path, false).map_err(|e| MigrateError::io("create", path, e))?;
+    disk::write_all(&mut f, path, bytes).map_err(|e| MigrateError::io("write", path, e))?;
+    disk::sync_file(&f, path).map_err(|e| MigrateError::io("sync", path, e))?;
     sync_parent(path)
 }
 
@@ -253,26 +250,22 @@ fn copy_tree(from: &Path, to: &Path, done: &mut u64, progress: &mut dyn FnMut(u6
     let meta = fs::symlink_metadata(from).map_err(|e| MigrateError::io("inspect", from, e))?;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(from).map_err(|e| MigrateError::io("read link", from, e))?;
-        platform::copy_symlink(&meta.file_type(), &target, to)
+        disk::copy_symlink(&meta.file_type(), &target, to)
             .map_err(|e| MigrateError::io("create link", to, e))?;
         return Ok(());
     }
     if meta.is_dir() {
-        fs::create_dir(to).map_err(|e| MigrateError::io("create folder", to, e))?;
+        disk::create_dir(to).map_err(|e| MigrateError::io("create folder", to, e))?;
         for entry in fs::read_dir(from).map_err(|e| MigrateError::io("list", from, e))? {
             let entry = entry.map_err(|e| MigrateError::io("list", from, e))?;
             copy_tree(&entry.path(), &to.join(entry.file_name()), done, progress)?;
         }
-        fs::set_permissions(to, meta.permissions())
+        disk::set_permissions(to, meta.permissions())
             .map_err(|e| MigrateError::io("set permissions of", to, e))?;
         return sync_dir(to);
     }
     let mut src = File::open(from).map_err(|e| MigrateError::io("open", from, e))?;
-    let mut dst = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .map_err(|e| MigrateError::io("create", to, e))?;
+    let mut dst = disk::create_new(to, false).map_err(|e| MigrateError::io("create", to, e))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = src
@@ -281,13 +274,12 @@ fn copy_tree(from: &Path, to: &Path, done: &mut u64, progress: &mut dyn FnMut(u6
         if n == 0 {
             break;
         }
-        dst.write_all(&buf[..n])
-            .map_err(|e| MigrateError::io("write", to, e))?;
+        disk::write_all(&mut dst, to, &buf[..n]).map_err(|e| MigrateError::io("write", to, e))?;
         *done += n as u64;
         progress(*done);
     }
-    platform::sync_file(&dst).map_err(|e| MigrateError::io("sync", to, e))?;
-    fs::set_permissions(to, meta.permissions())
+    disk::sync_file(&dst, to).map_err(|e| MigrateError::io("sync", to, e))?;
+    disk::set_permissions(to, meta.permissions())
         .map_err(|e| MigrateError::io("set permissions of", to, e))?;
     Ok(())
 }
@@ -337,9 +329,9 @@ pub fn remove_any(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(MigrateError::io("inspect", path, e)),
         Ok(m) if m.is_dir() => {
-            fs::remove_dir_all(path).map_err(|e| MigrateError::io("remove", path, e))
+            disk::remove_dir_all(path).map_err(|e| MigrateError::io("remove", path, e))
         }
-        Ok(_) => fs::remove_file(path).map_err(|e| MigrateError::io("remove", path, e)),
+        Ok(_) => disk::remove_file(path).map_err(|e| MigrateError::io("remove", path, e)),
     }
 }
 

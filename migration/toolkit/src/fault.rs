@@ -12,6 +12,15 @@
 //! can write to the database *between* steps as a running Cortex would,
 //! deterministically rather than by racing. It does not count as a
 //! boundary: the numbering `N` refers to is the same with or without it.
+//! `CORTEX_MIGRATE_FS_LOG=FOLDER` logs every boundary and every change to
+//! the disk with what undoes it (`disk::record`).
+//!
+//! A kill keeps what the process wrote but did not fsync (the kernel's page
+//! cache survives it), so it shows a missing journal record or a wrong
+//! order of operations, never a missing fsync of a file or a folder. The
+//! power-loss tests (`tests/power_loss.rs`) take the tree a kill left and
+//! the log of what was not yet durable, and try the trees a power cut may
+//! leave instead.
 //!
 //! All of it exists only with the `fault-injection` feature, which the
 //! project's tests turn on. Without it (a release build, an application
@@ -46,6 +55,7 @@ mod armed {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
+    use crate::disk::record;
     use crate::error::MigrateError;
     use crate::platform;
 
@@ -128,10 +138,12 @@ mod armed {
         {
             pause(dir, label)?;
         }
-        if plan.at.is_none() && plan.log.is_none() {
+        let recording = record::armed().is_some();
+        if plan.at.is_none() && plan.log.is_none() && !recording {
             return Ok(());
         }
         let n = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+        record::point(n, label);
         if let Some(log) = &plan.log
             && let Ok(mut f) = std::fs::OpenOptions::new()
                 .create(true)
@@ -142,9 +154,15 @@ mod armed {
             let _ = platform::sync_file_data(&f);
         }
         match plan.at {
-            // No destructor, no flush, no rollback by us; exactly what a
-            // power cut or an OOM kill leaves behind.
-            Some((at, Mode::Kill)) if at == n => platform::kill_self(),
+            // No destructor, no flush, no rollback by us: what an OOM kill
+            // leaves behind. Not what a power cut leaves: the kernel keeps
+            // every write the process made, fsynced or not, so a missing
+            // fsync never shows here (the power-loss tests model that, from
+            // the log of `disk::record`).
+            Some((at, Mode::Kill)) if at == n => {
+                record::hold_for_kill();
+                platform::kill_self()
+            }
             Some((at, Mode::Error)) if at == n => Err(MigrateError::InjectedFault {
                 boundary: n,
                 label: label.to_owned(),
@@ -164,9 +182,11 @@ mod armed {
 mod tests {
     use std::process::Command;
 
-    /// The variables, as a crash test sets them: break boundary `fault`,
-    /// log every boundary, copy instead of moving; and pause after a
-    /// step's commit (in the log's folder), as the concurrency tests do.
+    /// The variables, as a crash or power-loss test sets them: break
+    /// boundary `fault`, log every boundary, copy instead of moving, log
+    /// every change to the disk to the folder `log` + `.disk`; and pause
+    /// after a step's commit (in the log's folder), as the concurrency
+    /// tests do.
     fn child(fault: &str, log: &std::path::Path) -> std::process::Output {
         let exe = std::env::current_exe().expect("the test binary knows its path");
         let pause = log.parent().expect("the log is in a folder");
@@ -177,16 +197,19 @@ mod tests {
             .env("CORTEX_MIGRATE_FAULT_LOG", log)
             .env("CORTEX_MIGRATE_FORCE_COPY", "1")
             .env("CORTEX_MIGRATE_PAUSE", pause)
+            .env("CORTEX_MIGRATE_FS_LOG", log.with_extension("disk"))
             .output()
             .expect("running the test binary again")
     }
 
-    /// What the child process does: pass many boundaries and a step's
-    /// commit (where a paused run waits) and report
-    /// whether moves would copy. Run by the tests below.
+    /// What the child process does: make a folder through the door to the
+    /// disk, pass many boundaries and a step's commit (where a paused run
+    /// waits) and report whether moves would copy. Run by the tests below.
     #[test]
     #[ignore = "run by the tests below in a process of their own, with the variables set"]
     fn pass_boundaries() {
+        let t = tempfile::tempdir().unwrap();
+        crate::disk::create_dir(&t.path().join("made")).unwrap();
         for _ in 0..100 {
             assert!(super::point("test: boundary").is_ok());
         }
@@ -220,6 +243,10 @@ mod tests {
             !dir.path().join("paused-1").exists(),
             "a default build paused"
         );
+        assert!(
+            !log.with_extension("disk").exists(),
+            "a default build logged changes to the disk"
+        );
     }
 
     /// With the feature (the tests' build) the same variables kill the
@@ -234,6 +261,9 @@ mod tests {
         let out = child("1:kill", &log);
         assert!(!out.status.success(), "the child was not stopped");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "1 test: boundary\n");
+        let disk = std::fs::read_to_string(log.with_extension("disk").join("log")).unwrap();
+        assert!(disk.contains(r#""op":"mkdir""#), "{disk}");
+        assert!(disk.contains(r#""op":"point""#), "{disk}");
         assert!(!dir.path().join("paused-1").exists(), "paused before dying");
         // Resumed before it is asked, so the child goes on at once.
         std::fs::write(dir.path().join("resume-1"), "").unwrap();

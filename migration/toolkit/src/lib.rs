@@ -49,6 +49,7 @@ internal! {
     step_context;
     undo;
 }
+pub(crate) mod disk;
 pub(crate) mod platform;
 pub(crate) mod rows;
 

@@ -95,7 +95,7 @@ impl StateDir {
     /// Creates the folder if needed (durably: its parent is synced).
     pub fn ensure(&self) -> Result<&Path> {
         if !self.path.exists() {
-            std::fs::create_dir_all(&self.path)
+            crate::disk::create_dir_all(&self.path)
                 .map_err(|e| MigrateError::io("create folder", &self.path, e))?;
             sync_dir(&self.data)?;
         }

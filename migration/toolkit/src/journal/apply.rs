@@ -3,44 +3,67 @@
 //! at the disk first, so each can run any number of times: a recovery may
 //! repeat what a dead process had half done.
 
-use std::fs;
 use std::path::Path;
 
 use super::{FileOp, Observer, work_dir};
 use crate::atomic_fs::{self, exists, remove_any, sync_dir};
+use crate::disk;
 use crate::error::{MigrateError, Result};
 use crate::fault;
 use crate::paths::DataDir;
-use crate::platform;
 use crate::state_dir::StateDir;
 
 /// Keeps the current version of `path` at `old`: a hard link (no bytes
-/// copied), or a copy when they are on different filesystems.
+/// copied), or a copy when they are on different filesystems. With `sync`,
+/// the new name (and a copy's bytes) is made durable before the caller
+/// renames anything over `path`: otherwise a power cut could keep that
+/// rename and lose the only name of the old version.
 pub(super) fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
-    match fs::hard_link(path, old) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+    match disk::hard_link(path, old) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(_) => {
-            fs::copy(path, old)
+            disk::copy(path, old)
                 .map_err(|e| MigrateError::io("keep the old version of", path, e))?;
             if sync {
-                platform::sync_path(old).map_err(|e| MigrateError::io("sync", old, e))?;
+                disk::sync_path(old).map_err(|e| MigrateError::io("sync", old, e))?;
             }
-            Ok(())
         }
     }
+    if sync {
+        atomic_fs::sync_parent(old)?;
+    }
+    Ok(())
 }
 
 /// Does one announced rewrite: keeps the old version, writes the new one
 /// beside the file (with its permissions), renames it over the file.
 pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
+    stage_rewrite(dir, op, content, sync)?;
+    finish_rewrite(dir, op, sync)
+}
+
+/// The first half of a rewrite: the old version kept, the new one written
+/// beside the file. A batch makes every staged rewrite durable before any
+/// [`finish_rewrite`], so that no rename can outlive a power cut that its
+/// new bytes or the kept old version did not.
+pub(super) fn stage_rewrite(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
     let FileOp::Rewrite { path, old, tmp } = op else {
         return Ok(());
     };
     let root = dir.root();
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
     keep_old(&p, &o, sync)?;
-    atomic_fs::replace_via(&p, &t, content, sync)
+    atomic_fs::write_beside(&p, &t, content, sync)
+}
+
+/// The second half of a rewrite: the new version renamed over the file.
+pub(super) fn finish_rewrite(dir: &DataDir, op: &FileOp, sync: bool) -> Result<()> {
+    let FileOp::Rewrite { path, tmp, .. } = op else {
+        return Ok(());
+    };
+    let root = dir.root();
+    atomic_fs::put_in_place(&root.join(tmp), &root.join(path), sync)
 }
 
 pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
@@ -82,7 +105,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
         FileOp::CreateDir { path } => {
             let p = root.join(path);
             if !exists(&p) {
-                fs::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
+                disk::create_dir(&p).map_err(|e| MigrateError::io("create folder", &p, e))?;
                 atomic_fs::sync_parent(&p)?;
             }
         }
@@ -90,7 +113,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
             let (f, t) = (root.join(from), root.join(to));
             match (exists(&f), exists(&t)) {
                 (true, false) => {
-                    platform::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
+                    disk::rename(&f, &t).map_err(|e| MigrateError::io("move", &f, e))?;
                     atomic_fs::sync_parent(&f)?;
                     atomic_fs::sync_parent(&t)?;
                 }
@@ -119,8 +142,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
                 let total = atomic_fs::tree_size(&f)?;
                 let mut report = |done: u64| observer.bytes_copied(done, total);
                 atomic_fs::copy_verified(&f, &partial, &mut report)?;
-                platform::rename(&partial, &t)
-                    .map_err(|e| MigrateError::io("move", &partial, e))?;
+                disk::rename(&partial, &t).map_err(|e| MigrateError::io("move", &partial, e))?;
                 atomic_fs::sync_parent(&t)?;
             }
         }
@@ -134,7 +156,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
                 if !exists(&o) {
                     keep_old(&p, &o, true)?;
                 }
-                platform::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
+                disk::rename(&t, &p).map_err(|e| MigrateError::io("replace", &p, e))?;
                 atomic_fs::sync_parent(&p)?;
             }
         }
@@ -149,7 +171,7 @@ pub(super) fn redo(dir: &DataDir, op: &FileOp, observer: &dyn Observer) -> Resul
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&p) && !exists(&t) {
-                platform::rename(&p, &t)
+                disk::rename(&p, &t)
                     .map_err(|e| MigrateError::io("delete (move to trash)", &p, e))?;
                 atomic_fs::sync_parent(&p)?;
                 atomic_fs::sync_parent(&t)?;
@@ -166,7 +188,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::CreateDir { path } => {
             let p = root.join(path);
             if exists(&p) {
-                match fs::remove_dir(&p) {
+                match disk::remove_dir(&p) {
                     Ok(()) => atomic_fs::sync_parent(&p)?,
                     Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
                         tracing::warn!(path = %p.display(), "folder created by the step is not empty; left in place");
@@ -178,7 +200,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Rename { from, to } => {
             let (f, t) = (root.join(from), root.join(to));
             if !exists(&f) && exists(&t) {
-                platform::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
+                disk::rename(&t, &f).map_err(|e| MigrateError::io("move back", &t, e))?;
                 atomic_fs::sync_parent(&f)?;
                 atomic_fs::sync_parent(&t)?;
             }
@@ -203,7 +225,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
             if exists(&o) {
                 // Renaming a hard link over the same file is a no-op that
                 // leaves both names: the kept one goes either way.
-                platform::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
+                disk::rename(&o, &p).map_err(|e| MigrateError::io("restore", &p, e))?;
                 remove_any(&o)?;
                 atomic_fs::sync_parent(&p)?;
             }
@@ -216,8 +238,7 @@ fn undo(dir: &DataDir, op: &FileOp) -> Result<()> {
         FileOp::Delete { path, trash } => {
             let (p, t) = (root.join(path), root.join(trash));
             if exists(&t) && !exists(&p) {
-                platform::rename(&t, &p)
-                    .map_err(|e| MigrateError::io("restore from trash", &t, e))?;
+                disk::rename(&t, &p).map_err(|e| MigrateError::io("restore from trash", &t, e))?;
                 atomic_fs::sync_parent(&p)?;
                 atomic_fs::sync_parent(&t)?;
             }

@@ -22,15 +22,15 @@ pub use records::{Content, FileOp, MAX_REWRITE};
 #[cfg(test)]
 mod tests;
 
-use apply::{finalize_ops, redo, rewrite_file, rollback_ops};
+use apply::{finalize_ops, finish_rewrite, redo, rewrite_file, rollback_ops, stage_rewrite};
 use repr::path_repr;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use super::atomic_fs::{self, exists, remove_any, sync_dir};
+use super::disk;
 use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::paths::DataDir;
@@ -122,12 +122,9 @@ impl Journal {
         StateDir::of(dir).ensure()?;
         let work = work_dir(dir);
         remove_any(&work)?;
-        fs::create_dir(&work).map_err(|e| MigrateError::io("create folder", &work, e))?;
+        disk::create_dir(&work).map_err(|e| MigrateError::io("create folder", &work, e))?;
         let path = journal_path(dir);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
+        let file = disk::create_new(&path, true)
             .map_err(|e| MigrateError::io("create journal", &path, e))?;
         let mut j = Journal {
             dir: dir.clone(),
@@ -186,8 +183,7 @@ impl Journal {
             detail: e.to_string(),
         })?;
         line.push(b'\n');
-        self.file
-            .write_all(&line)
+        disk::write_all(&mut self.file, &self.path, &line)
             .map_err(|e| MigrateError::io("write journal", &self.path, e))
     }
 
@@ -215,7 +211,7 @@ impl Journal {
 
     /// Makes every record written so far durable (done before the commit).
     pub fn sync(&mut self) -> Result<()> {
-        platform::sync_file_data(&self.file)
+        disk::sync_file_data(&self.file, &self.path)
             .map_err(|e| MigrateError::io("sync journal", &self.path, e))
     }
 
@@ -323,9 +319,10 @@ impl Journal {
 
     /// Rewrites many files: every intent in the journal with one fsync,
     /// then each file written beside its target and renamed over it (by a
-    /// few threads when there are many), with one sync of the filesystem
-    /// instead of fsyncs a file where the OS can do that (Linux). What makes
-    /// thousands of `model.yml` rewrites cheap.
+    /// few threads when there are many), with two syncs of the filesystem
+    /// (one before the first rename, one after the last) instead of fsyncs
+    /// a file where the OS can do that (Linux). What makes thousands of
+    /// `model.yml` rewrites cheap.
     pub fn rewrite_many(&mut self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
         let mut planned = Vec::new();
         for (rel, content) in items {
@@ -374,6 +371,7 @@ impl Journal {
             .clamp(1, 4);
         let chunk = ops.len().div_ceil(threads);
         let dir = &self.dir;
+        let whole = platform::WHOLE_FILESYSTEM_SYNC;
         let written: Vec<Result<()>> = std::thread::scope(|s| {
             let handles: Vec<_> = ops
                 .chunks(chunk)
@@ -381,7 +379,11 @@ impl Journal {
                 .map(|(ops, contents)| {
                     s.spawn(move || {
                         for (op, content) in ops.iter().zip(contents) {
-                            rewrite_file(dir, op, content, !platform::WHOLE_FILESYSTEM_SYNC)?;
+                            if whole {
+                                stage_rewrite(dir, op, content, false)?;
+                            } else {
+                                rewrite_file(dir, op, content, true)?;
+                            }
                         }
                         Ok(())
                     })
@@ -402,11 +404,11 @@ impl Journal {
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
         written.into_iter().collect::<Result<Vec<()>>>()?;
-        for (id, op) in ids.into_iter().zip(&ops) {
-            self.mark_done(id, op)?;
-        }
-        if !platform::WHOLE_FILESYSTEM_SYNC {
+        if !whole {
             // Each file was flushed on its own.
+            for (id, op) in ids.into_iter().zip(&ops) {
+                self.mark_done(id, op)?;
+            }
             return Ok(());
         }
         // The kept old versions are under the state folder; the new files
@@ -419,10 +421,22 @@ impl Journal {
                 _ => None,
             })
             .collect();
-        atomic_fs::sync_filesystems(
-            std::iter::once(StateDir::of(&self.dir).path())
-                .chain(parents.iter().map(PathBuf::as_path)),
-        )
+        let state = StateDir::of(&self.dir);
+        let sync_all = || {
+            atomic_fs::sync_filesystems(
+                std::iter::once(state.path()).chain(parents.iter().map(PathBuf::as_path)),
+            )
+        };
+        // Old versions kept and new bytes written, durably, before the
+        // first rename; then the renames, made durable together.
+        sync_all()?;
+        for op in &ops {
+            finish_rewrite(&self.dir, op, false)?;
+        }
+        for (id, op) in ids.into_iter().zip(&ops) {
+            self.mark_done(id, op)?;
+        }
+        sync_all()
     }
 
     /// Creates a new file with `content`; the path must be free.

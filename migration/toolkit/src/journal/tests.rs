@@ -2,6 +2,8 @@
 //! torn and damaged records, read-only files, non-UTF-8 names.
 
 use super::*;
+use std::fs::OpenOptions;
+use std::io::Write;
 
 fn setup() -> (tempfile::TempDir, DataDir) {
     let t = tempfile::tempdir().unwrap();

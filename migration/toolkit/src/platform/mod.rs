@@ -42,8 +42,9 @@ pub use sync::{
     WHOLE_FILESYSTEM_SYNC, sync_dir, sync_file, sync_file_data, sync_filesystem, sync_path,
 };
 
-/// Ends this process at once, as a power cut or an OOM kill would: no
-/// destructor, no flush, no rollback by us. Unix: SIGKILL; Windows:
+/// Ends this process at once, as an OOM kill would: no destructor, no
+/// flush, no rollback by us. (Not as a power cut would: the kernel still
+/// writes out everything the process wrote.) Unix: SIGKILL; Windows:
 /// `TerminateProcess`; `abort` if that returns. Only in a build with the
 /// `fault-injection` feature.
 #[cfg(feature = "fault-injection")]
