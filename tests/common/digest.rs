@@ -325,6 +325,18 @@ pub fn cli_with(
     fault: Option<String>,
     log: Option<&Path>,
 ) -> std::process::Output {
+    cli_env(data, args, fault, log, &[])
+}
+
+/// [`cli_with`], and the variables `env` set (e.g.
+/// `CORTEX_MIGRATE_FORCE_COPY`, which is never inherited either).
+pub fn cli_env(
+    data: &Path,
+    args: &[&str],
+    fault: Option<String>,
+    log: Option<&Path>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("--data-dir").arg(data).args(args);
     // The fixture's home, never this machine's: the `.cortexrc` that
@@ -339,6 +351,8 @@ pub fn cli_with(
     }
     cmd.env_remove("CORTEX_MIGRATE_FAULT")
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")
+        .env_remove("CORTEX_MIGRATE_FORCE_COPY")
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null());
     if let Some(f) = fault {
         cmd.env("CORTEX_MIGRATE_FAULT", f);

@@ -28,8 +28,8 @@ pub use cortex_migrate::sample::{
     LLAMACPP_VARIANT, LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
 };
 pub use digest::{
-    TableRows, applied_versions, bin, bytes, cli, cli_with, copy_tree, db_rows, db_rows_of,
-    db_schema, db_state, every_entry, ok, table_names, tree, whole_db_state,
+    TableRows, applied_versions, bin, bytes, cli, cli_env, cli_with, copy_tree, db_rows,
+    db_rows_of, db_schema, db_state, every_entry, ok, table_names, tree, whole_db_state,
 };
 
 /// A temporary home: `home/.cortexrc`, the data folder `home/cortexcpp`
