@@ -43,6 +43,36 @@ pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: boo
     atomic_fs::replace_via(&p, &t, content, sync)
 }
 
+/// Does one announced rewrite of a batch that syncs the filesystem once
+/// ([`rewrite_file`] with the work split at its fault points): keeps the
+/// old version, writes the new one beside the file, renames it over the
+/// file. With `sync` false nothing is fsynced here (the batch syncs the
+/// filesystem once, after every file). Run by the batch's threads.
+pub(super) fn rewrite_in_batch(
+    dir: &DataDir,
+    op: &FileOp,
+    content: &[u8],
+    sync: bool,
+) -> Result<()> {
+    let FileOp::Rewrite { path, old, tmp } = op else {
+        return Ok(());
+    };
+    let root = dir.root();
+    let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+    keep_old(&p, &o, sync)?;
+    fault::point("rewrite batch: old version kept")?;
+    atomic_fs::write_beside(&p, &t, content, sync)?;
+    fault::point("rewrite batch: new version written beside")?;
+    platform::rename(&t, &p).map_err(|e| {
+        let _ = fs::remove_file(&t);
+        MigrateError::io("replace", &p, e)
+    })?;
+    if sync {
+        atomic_fs::sync_parent(&p)?;
+    }
+    fault::point("rewrite batch: file replaced")
+}
+
 pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
     fault::point("journal: finalize begins")?;
     for op in ops {

@@ -22,7 +22,7 @@ pub use records::{Content, FileOp, MAX_REWRITE};
 #[cfg(test)]
 mod tests;
 
-use apply::{finalize_ops, redo, rewrite_file, rollback_ops};
+use apply::{finalize_ops, redo, rewrite_file, rewrite_in_batch, rollback_ops};
 use repr::path_repr;
 
 use std::collections::HashMap;
@@ -385,7 +385,7 @@ impl Journal {
                 .map(|(ops, contents)| {
                     s.spawn(move || {
                         for (op, content) in ops.iter().zip(contents) {
-                            rewrite_file(dir, op, content, !platform::WHOLE_FILESYSTEM_SYNC)?;
+                            rewrite_in_batch(dir, op, content, !platform::WHOLE_FILESYSTEM_SYNC)?;
                         }
                         Ok(())
                     })
@@ -406,6 +406,7 @@ impl Journal {
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
         written.into_iter().collect::<Result<Vec<()>>>()?;
+        fault::point("rewrite batch: every file replaced")?;
         for (id, op) in ids.into_iter().zip(&ops) {
             self.mark_done(id, op)?;
         }
@@ -423,10 +424,12 @@ impl Journal {
                 _ => None,
             })
             .collect();
+        fault::point("rewrite batch: before the filesystem sync")?;
         atomic_fs::sync_filesystems(
             std::iter::once(StateDir::of(&self.dir).path())
                 .chain(parents.iter().map(PathBuf::as_path)),
-        )
+        )?;
+        fault::point("rewrite batch: filesystem synced")
     }
 
     /// Creates a new file with `content`; the path must be free.
