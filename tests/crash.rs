@@ -791,7 +791,7 @@ fn chosen(points: &[(usize, String, usize)], sample: Sample, name: &str) -> Vec<
                 .unwrap_or(1)
                 .max(1);
             (0..points.len())
-                .filter(|&i| points[i].0 % every == 0)
+                .filter(|&i| points[i].0.is_multiple_of(every))
                 .collect()
         }
         Sample::Seeded { count, always } => {
