@@ -19,7 +19,15 @@
 //! started from the same crashed folder, and what each must leave is
 //! asserted.
 //!
-//! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only.
+//! Where the data is: down to nothing from populated cortex.cpp v1, v2
+//! and v3 folders; a folder of 300 models, whose model.yml rewrite takes
+//! the threaded batch path (one filesystem sync); the adoption of a folder
+//! from before cortex.db with every move a verified copy
+//! (`CORTEX_MIGRATE_FORCE_COPY`), up and down.
+//!
+//! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only. The runs
+//! too long to try every boundary draw a sample ([`Sample::Seeded`]): the
+//! seed is printed, `CORTEX_MIGRATE_CRASH_SEED` draws the same again.
 
 mod common;
 #[path = "support/first_engine_rename.rs"]
