@@ -74,6 +74,28 @@ async fn round_trip(build: impl FnOnce(&Path, &Path) -> Vec<OldModel>) {
     assert_eq!(cortex_reader::models_before_db(&fx.data), ids);
 }
 
+/// Across filesystems a move is a verified copy whose source goes only
+/// at commit (`CORTEX_MIGRATE_FORCE_COPY` makes every move one here): the
+/// way down must still remove the folders the way up created (their
+/// only entries are the sources of its own copies, gone at commit), and
+/// leave every file as it was.
+#[tokio::test]
+async fn a_round_trip_whose_moves_are_copies_leaves_the_folder_as_it_was() {
+    let fx = common::Fixture::empty();
+    let models = generations::nightly_with_model_list(&fx.data, &fx.outside());
+    let before = common::tree(&fx.home);
+    let copy = [("CORTEX_MIGRATE_FORCE_COPY", "1")];
+    let run = |args: &[&str]| common::ok(&common::cli_env(&fx.data, args, None, None, &copy));
+    let text = run(&["up"]);
+    assert!(
+        text.contains(&format!("{} model(s) adopted", models.len())),
+        "{text}"
+    );
+    let text = run(&["down", "--to", "0", "--yes"]);
+    assert!(!text.contains("left in place"), "{text}");
+    assert_eq!(without_db(common::tree(&fx.home)), without_db(before));
+}
+
 #[tokio::test]
 async fn rc_builds_model_folders_come_forward_and_back() {
     round_trip(|data, _| generations::rc_folder(data)).await;

@@ -19,7 +19,15 @@
 //! started from the same crashed folder, and what each must leave is
 //! asserted.
 //!
-//! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only.
+//! Where the data is: down to nothing from populated cortex.cpp v1, v2
+//! and v3 folders; a folder of 300 models, whose model.yml rewrite takes
+//! the threaded batch path (one filesystem sync); the adoption of a folder
+//! from before cortex.db with every move a verified copy
+//! (`CORTEX_MIGRATE_FORCE_COPY`), up and down.
+//!
+//! `CORTEX_MIGRATE_CRASH_EVERY=k` tries every k-th boundary only. The runs
+//! too long to try every boundary draw a sample ([`Sample::Seeded`]): the
+//! seed is printed, `CORTEX_MIGRATE_CRASH_SEED` draws the same again.
 
 mod common;
 #[path = "support/first_engine_rename.rs"]
@@ -51,10 +59,19 @@ enum Start {
     /// `host`/`port`, taken up to the step before the adoption: only the
     /// adoption and the config step run.
     BeforeDb,
+    /// `Cortex(1)` with this many more models (`gen-model-N`, each with
+    /// its model.yml naming the legacy engine), taken up to the step
+    /// before the legacy engine rename: that step rewrites every model.yml
+    /// in one batch of more than 32 files, the threaded path that syncs
+    /// the filesystem once, and the steps after it run.
+    Crowded(usize),
 }
 
 struct Bench {
     _fx: common::Fixture,
+    /// Every command this bench runs makes its moves verified copies
+    /// (`CORTEX_MIGRATE_FORCE_COPY`), as across filesystems.
+    force_copy: bool,
     home: PathBuf,
     data: PathBuf,
     pristine: PathBuf,
@@ -65,10 +82,20 @@ struct Bench {
 impl Bench {
     /// The starting folder; `migrated` runs every step first (to test the
     /// way down).
-    async fn new(start: Start, migrated: bool) -> Bench {
+    async fn new(start: Start, migrated: bool, force_copy: bool) -> Bench {
         let fx = match start {
             Start::Empty => common::Fixture::empty(),
             Start::Cortex(v) => common::cortex_folder(v).await,
+            Start::Crowded(models) => {
+                let fx = common::build(common::FixtureSpec {
+                    models,
+                    ..common::FixtureSpec::new(1)
+                })
+                .await;
+                let to = before_engine_rename();
+                common::ok(&common::cli(&fx.data, &["up", "--to", &to]));
+                fx
+            }
             Start::BeforeFix => {
                 let fx = common::cortex_folder(3).await;
                 first_engine_rename::migrate_before_fix(&fx.db_url()).await;
@@ -93,6 +120,7 @@ impl Bench {
         common::copy_tree(&home, &pristine);
         Bench {
             _fx: fx,
+            force_copy,
             home,
             data,
             pristine,
@@ -124,6 +152,22 @@ impl Bench {
     /// `unit` units of work (0: as built), as that run left it.
     fn at_state(&self, way: &Way, unit: usize) {
         self.home_from(&way.homes[unit]);
+    }
+
+    /// Runs the binary on the data folder (see `common::cli_with`), moves
+    /// made copies if the bench says so.
+    fn cli(
+        &self,
+        args: &[&str],
+        fault: Option<String>,
+        log: Option<&Path>,
+    ) -> std::process::Output {
+        let env: &[(&str, &str)] = if self.force_copy {
+            &[("CORTEX_MIGRATE_FORCE_COPY", "1")]
+        } else {
+            &[]
+        };
+        common::cli_env(&self.data, args, fault, log, env)
     }
 
     /// Replaces the home with a copy of `copy`.
@@ -184,8 +228,12 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Way {
                     .map(|s| vec!["up".into(), "--to".into(), s.clone()]),
             );
         }
-        (None, Start::BeforeDb) => {
-            let done = steps.iter().position(|s| *s == before_adoption()).unwrap() + 1;
+        (None, Start::BeforeDb | Start::Crowded(_)) => {
+            let from = match start {
+                Start::Crowded(_) => before_engine_rename(),
+                _ => before_adoption(),
+            };
+            let done = steps.iter().position(|s| *s == from).unwrap() + 1;
             targets.extend(
                 steps
                     .iter()
@@ -227,7 +275,7 @@ async fn states(b: &Bench, start: Start, down_to: Option<&str>) -> Way {
         b.reset();
         if unit > 0 {
             let args: Vec<&str> = targets[unit - 1].iter().map(String::as_str).collect();
-            let o = common::cli_with(&b.data, &args, None, None);
+            let o = b.cli(&args, None, None);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         }
         let verdict = verdict(&b.data).await;
@@ -255,19 +303,37 @@ fn boundaries(b: &Bench, start: Start, down_to: Option<&str>) -> Vec<(usize, Str
     let _ = std::fs::remove_file(&log);
     let args = run_args(down_to);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = common::cli_with(&b.data, &args, None, Some(&log));
+    let o = b.cli(&args, None, Some(&log));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Adoption (a cortex.cpp start going up) is the first unit of work:
     // everything before the first step belongs to it.
     let adopts = down_to.is_none() && matches!(start, Start::Cortex(_));
     let mut unit = usize::from(adopts);
+    let mut lines: Vec<(usize, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (n, label) = line
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("a boundary log line: {line:?}"));
+            let n = n
+                .parse()
+                .unwrap_or_else(|e| panic!("a boundary log line: {line:?}: {e}"));
+            (n, label.to_owned())
+        })
+        .collect();
+    // The threads of a rewrite batch may log their boundaries out of turn.
+    lines.sort();
+    assert!(
+        lines.iter().enumerate().all(|(i, (n, _))| *n == i + 1),
+        "the boundary log misses or repeats a number"
+    );
     let mut out = Vec::new();
-    for line in std::fs::read_to_string(&log).unwrap().lines() {
-        let (n, label) = line.split_once(' ').unwrap();
+    for (n, label) in lines {
         if label == "step: transaction begun" {
             unit += 1;
         }
-        out.push((n.parse().unwrap(), label.to_owned(), unit));
+        out.push((n, label, unit));
     }
     out
 }
@@ -284,9 +350,13 @@ enum Restart {
     /// exactly when a journal is left; the `recover` after it must still
     /// find the state before or after the step.
     Status,
-    /// `cortex-migrate up`: recovers, then applies every step. It must
-    /// leave the state a complete `up` leaves: an up run's last state, a
-    /// down run's first (which `up` made).
+    /// `cortex-migrate up`: recovers, then applies every step. After an
+    /// up run it must leave the run's last state. After a down run, what
+    /// it leaves, run without a crash, from the state before or after the
+    /// step the kill interrupted: not always the run's first state, since
+    /// a table a down step set aside comes back under a name SQLite
+    /// quotes in its schema text (`CREATE TABLE "files"` where cortex.cpp
+    /// wrote `CREATE TABLE files`), crash or not.
     Up,
     /// `cortex-migrate down`. After a down run, its own command again,
     /// which must leave the run's last state. After an up run, the way
@@ -295,8 +365,8 @@ enum Restart {
     /// state before or the state after the step the kill interrupted.
     Down,
     /// The boot API as Cortex calls it at start (`Boot::locate`; here
-    /// `Boot::locate_with` the fixture's home for the process's): like
-    /// `up`, and the connection it hands back reads the models.
+    /// `Boot::locate_with` the fixture's home for the process's): what
+    /// `up` must leave, and the connection it hands back reads the models.
     Boot,
     /// `sea-orm-cli migrate up`: the call its `run_cli` makes,
     /// `MigratorTrait::up(db, None)` on a connection to the database URL
@@ -351,10 +421,10 @@ impl Restart {
         };
         let error = match self {
             Restart::Status => unreachable!("status is checked by `status_reads_only`"),
-            Restart::Up => failed(common::cli(&b.data, &["up"])),
+            Restart::Up => failed(b.cli(&["up"], None, None)),
             Restart::Down => {
                 let args: Vec<&str> = back.iter().map(String::as_str).collect();
-                failed(common::cli(&b.data, &args))
+                failed(b.cli(&args, None, None))
             }
             Restart::Boot => boot(b).await.err(),
             Restart::SeaOrmCli => sea_orm_cli_up(b).await.err(),
@@ -450,6 +520,7 @@ fn way_back(start: Start, down_to: Option<&str>) -> Vec<String> {
         (Some(to), _) => to.to_owned(),
         (None, Start::Empty) => "0".to_owned(),
         (None, Start::Cortex(v)) => step_names()[v as usize].clone(),
+        (None, Start::Crowded(_)) => before_engine_rename(),
         (None, Start::BeforeFix) => first_engine_rename::steps_before_fix()
             .last()
             .map(|s| s.name().to_owned())
@@ -465,9 +536,10 @@ struct Restarts<'a> {
     way: &'a Way,
     /// The `Down` restart's command (see [`way_back`]).
     back: Vec<String>,
-    /// The state a complete `up` leaves: an up run's last, a down run's
-    /// first (the folder `up` migrated).
-    full_up: usize,
+    /// After an up run, the state `Up` and `Boot` must leave: its last.
+    /// (After a down run they are held to what they leave from the state
+    /// before or after, see [`Restart::Up`].)
+    full_up: Option<usize>,
     /// The state `Down` must leave after a down run (its own command
     /// again: the run's last); `None` after an up run.
     down_finishes: Option<usize>,
@@ -492,7 +564,7 @@ impl Restarts<'_> {
             let [journal, sqlite_journal] = status_reads_only(b, at);
             self.status_shown[0] += usize::from(journal);
             self.status_shown[1] += usize::from(sqlite_journal);
-            let r = common::cli(&b.data, &["recover"]);
+            let r = b.cli(&["recover"], None, None);
             assert!(
                 r.status.success(),
                 "{at}: recover: {}",
@@ -510,7 +582,7 @@ impl Restarts<'_> {
             return;
         }
         let fixed = match restart {
-            Restart::Up | Restart::Boot => Some(self.full_up),
+            Restart::Up | Restart::Boot => self.full_up,
             Restart::Down => self.down_finishes,
             _ => None,
         };
@@ -558,8 +630,127 @@ impl Restarts<'_> {
     }
 }
 
+/// Which boundaries a run breaks.
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    /// Every one (every k-th with `CORTEX_MIGRATE_CRASH_EVERY=k`).
+    All,
+    /// Where every one would take too long: always the first and the last
+    /// boundary and every boundary labelled one of `always` with the one
+    /// before and the one after it, and `count` more drawn at random from
+    /// the rest. The seed is printed; `CORTEX_MIGRATE_CRASH_SEED` replays a
+    /// draw.
+    Seeded {
+        count: usize,
+        always: &'static [&'static str],
+    },
+}
+
+/// One crash test: where it starts, what it runs, how, and which of its
+/// boundaries it breaks.
+#[derive(Debug, Clone, Copy)]
+struct Run<'a> {
+    mode: &'a str,
+    start: Start,
+    /// `None` runs `up`; else `down --to` this.
+    down_to: Option<&'a str>,
+    /// Every move of every command a verified copy
+    /// (`CORTEX_MIGRATE_FORCE_COPY`), as across filesystems.
+    force_copy: bool,
+    sample: Sample,
+    /// Boundary labels the run must pass: the path the test is about is
+    /// reached.
+    reaches: &'static [&'static str],
+}
+
+impl<'a> Run<'a> {
+    /// Every boundary of `mode` from `start`, moves by rename.
+    fn new(mode: &'a str, start: Start, down_to: Option<&'a str>) -> Self {
+        Run {
+            mode,
+            start,
+            down_to,
+            force_copy: false,
+            sample: Sample::All,
+            reaches: &[],
+        }
+    }
+}
+
+/// splitmix64: a small, seedable stream of numbers, enough to draw
+/// boundaries.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The indices into `points` of the boundaries `sample` breaks, in order.
+fn chosen(points: &[(usize, String, usize)], sample: Sample, name: &str) -> Vec<usize> {
+    match sample {
+        Sample::All => {
+            let every: usize = std::env::var("CORTEX_MIGRATE_CRASH_EVERY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1)
+                .max(1);
+            (0..points.len())
+                .filter(|&i| points[i].0.is_multiple_of(every))
+                .collect()
+        }
+        Sample::Seeded { count, always } => {
+            let seed = std::env::var("CORTEX_MIGRATE_CRASH_SEED")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as u64)
+                        .unwrap_or(0)
+                });
+            println!(
+                "{name}: seed {seed} (CORTEX_MIGRATE_CRASH_SEED={seed} draws the same boundaries)"
+            );
+            let last = points.len().saturating_sub(1);
+            let mut set = std::collections::BTreeSet::from([0, last]);
+            for (i, (_, label, _)) in points.iter().enumerate() {
+                if always.contains(&label.as_str()) {
+                    set.extend([i.saturating_sub(1), i, (i + 1).min(last)]);
+                }
+            }
+            let mut rest: Vec<usize> = (0..points.len()).filter(|i| !set.contains(i)).collect();
+            let mut draw = Draw(seed);
+            for k in 0..count.min(rest.len()) {
+                let j = k + (draw.next() % (rest.len() - k) as u64) as usize;
+                rest.swap(k, j);
+                set.insert(rest[k]);
+            }
+            set.into_iter().collect()
+        }
+    }
+}
+
 async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
-    let b = Bench::new(start, down_to.is_some()).await;
+    exercise_run(Run::new(mode, start, down_to)).await;
+}
+
+async fn exercise_run(run: Run<'_>) {
+    let Run {
+        mode,
+        start,
+        down_to,
+        force_copy,
+        sample,
+        reaches,
+    } = run;
+    let began = std::time::Instant::now();
+    let b = Bench::new(start, down_to.is_some(), force_copy).await;
     let way = states(&b, start, down_to).await;
     let states = &way.states;
     let last = states.len() - 1;
@@ -570,39 +761,46 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
         b: &b,
         way: &way,
         back: way_back(start, down_to),
-        full_up: if down_to.is_some() { 0 } else { last },
+        full_up: down_to.is_none().then_some(last),
         down_finishes: down_to.map(|_| last),
         references: HashMap::new(),
         tried: BTreeMap::new(),
         status_shown: [0, 0],
     };
     assert_eq!(
-        way.verdicts[restarts.full_up],
+        way.verdicts[if down_to.is_some() { 0 } else { last }],
         Some(vec![]),
         "verify after a complete up"
     );
     let name = format!(
-        "{}{start:?}",
+        "{}{start:?}{}{}",
         if down_to.is_some() {
             "down from migrated "
         } else {
             "up from "
-        }
+        },
+        match down_to {
+            Some(to) if to.len() < 3 => format!(" to {to}"),
+            _ => String::new(),
+        },
+        if force_copy { ", moves as copies" } else { "" }
     );
-    let every: usize = std::env::var("CORTEX_MIGRATE_CRASH_EVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    for label in reaches {
+        assert!(
+            points.iter().any(|(_, l, _)| l == label),
+            "{name}: the run never passes `{label}`"
+        );
+    }
+    let picked = chosen(&points, sample, &name);
     let kill = mode == "kill";
     let (mut tried, mut before, mut after) = (0, 0, 0);
     let mut corrupted = Vec::new();
     let mut labels: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, (n, label, unit)) in points.iter().filter(|(n, _, _)| n % every == 0).enumerate() {
+    for (i, (n, label, unit)) in picked.iter().map(|&k| &points[k]).enumerate() {
         b.reset();
         tried += 1;
         *labels.entry(label.clone()).or_default() += 1;
-        let o = common::cli_with(&b.data, &args, Some(format!("{n}:{mode}")), None);
+        let o = b.cli(&args, Some(format!("{n}:{mode}")), None);
         let restart = (kill && i % RESTART_EVERY == 0)
             .then(|| RESTARTS[(i / RESTART_EVERY) % RESTARTS.len()]);
         if kill {
@@ -622,7 +820,7 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
             );
         }
         // The next start.
-        let r = common::cli_with(&b.data, &["recover"], None, None);
+        let r = b.cli(&["recover"], None, None);
         assert!(
             r.status.success(),
             "{name}: recover after {n}: {}",
@@ -654,7 +852,7 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
             );
         }
         // The interrupted run can always be completed.
-        let fin = common::cli_with(&b.data, &args, None, None);
+        let fin = b.cli(&args, None, None);
         assert!(
             fin.status.success(),
             "{name}: finishing after {n}: {}",
@@ -679,11 +877,19 @@ async fn exercise(mode: &str, start: Start, down_to: Option<&str>) {
         }
     }
     println!(
-        "{name}/{mode}: points tried {tried} (of {}), before-state {before}, after-state {after}, corrupted {}",
+        "{name}/{mode}: points tried {tried} (of {}), before-state {before}, after-state {after}, corrupted {} ({:.0?})",
         points.len(),
-        corrupted.len()
+        corrupted.len(),
+        began.elapsed()
     );
     println!("{name}/{mode}: boundaries by kind {labels:?}");
+    if !matches!(sample, Sample::All) {
+        let mut all: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, label, _) in &points {
+            *all.entry(label).or_default() += 1;
+        }
+        println!("{name}/{mode}: the run's boundaries by kind {all:?}");
+    }
     if kill {
         println!(
             "{name}/{mode}: restarts besides recover {:?}",
@@ -710,6 +916,17 @@ fn before_adoption() -> String {
     let at = steps
         .iter()
         .position(|s| s == "m20261203_000003_models_before_cortex_db")
+        .unwrap();
+    steps[at - 1].clone()
+}
+
+/// The last step before the legacy engine rename (which rewrites every
+/// model.yml).
+fn before_engine_rename() -> String {
+    let steps = step_names();
+    let at = steps
+        .iter()
+        .position(|s| s == "m20261126_000002_rename_legacy_engines")
         .unwrap();
     steps[at - 1].clone()
 }
@@ -796,4 +1013,128 @@ async fn down_to_nothing_killed_at_every_boundary_recovers() {
 #[tokio::test]
 async fn down_to_nothing_failed_at_every_boundary_is_before_or_after() {
     exercise("error", Start::Empty, Some("0")).await;
+}
+
+/// From a populated cortex.cpp v3 folder (models with their model.yml,
+/// hardware, engines, `files` rows, a catalogue row), taken `up` first,
+/// all the way down, killed at every boundary: every down step keeps what
+/// it drops (archive tables, set-aside files) under a kill as without one.
+#[tokio::test]
+async fn down_to_nothing_from_migrated_cortex_v3_killed_at_every_boundary_recovers() {
+    exercise("kill", Start::Cortex(3), Some("0")).await;
+}
+
+/// A down run from v1 and v2 folders passes the same boundaries as from
+/// v3 (all were taken up to the newest step), over other rows: the first
+/// and last boundary, every step's commit with the boundary before and
+/// after it, and 24 drawn at random; the seed is printed.
+const DOWN_SAMPLE: Sample = Sample::Seeded {
+    count: 24,
+    always: &["step: committed"],
+};
+
+#[tokio::test]
+async fn down_to_nothing_from_migrated_cortex_v1_killed_recovers_before_or_after() {
+    exercise_run(Run {
+        sample: DOWN_SAMPLE,
+        ..Run::new("kill", Start::Cortex(1), Some("0"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn down_to_nothing_from_migrated_cortex_v2_killed_recovers_before_or_after() {
+    exercise_run(Run {
+        sample: DOWN_SAMPLE,
+        ..Run::new("kill", Start::Cortex(2), Some("0"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn down_to_nothing_from_migrated_cortex_v3_failed_is_before_or_after() {
+    exercise_run(Run {
+        sample: DOWN_SAMPLE,
+        ..Run::new("error", Start::Cortex(3), Some("0"))
+    })
+    .await;
+}
+
+/// The boundaries of the threaded rewrite path that every draw includes
+/// (with the one before and after each): the filesystem sync after the
+/// threads kept every old version and wrote every new one, the renames
+/// journaled as done, and the sync that makes them durable together.
+const BATCH_SYNC_REGION: &[&str] = &[
+    "rewrite batch: before the filesystem sync",
+    "rewrite batch: filesystem synced",
+    "rewrite batch: every file replaced",
+    "rewrite batch: renames synced",
+];
+
+/// A v1 folder with 300 more models, from the step before the legacy
+/// engine rename: that step rewrites every model.yml in one batch, which
+/// takes the threaded path (more than 32 files, whole-filesystem syncs). Its
+/// 1,500-odd boundaries are sampled: the first and last, the sync region
+/// ([`BATCH_SYNC_REGION`], with the boundary before and after each) and
+/// 16 drawn at random (most inside the threads: old version kept, new
+/// version written beside, file replaced); the seed is printed.
+#[tokio::test]
+async fn up_with_300_models_killed_in_the_threaded_rewrite_recovers_before_or_after() {
+    exercise_run(Run {
+        sample: Sample::Seeded {
+            count: 16,
+            always: BATCH_SYNC_REGION,
+        },
+        reaches: &[
+            "rewrite batch: old version kept",
+            "rewrite batch: new version written beside",
+            "rewrite batch: file replaced",
+            "rewrite batch: every file replaced",
+            "rewrite batch: before the filesystem sync",
+            "rewrite batch: filesystem synced",
+            "rewrite batch: renames synced",
+        ],
+        ..Run::new("kill", Start::Crowded(300), None)
+    })
+    .await;
+}
+
+/// The boundaries inside a verified copy.
+const COPY_POINTS: &[&str] = &[
+    "copy: file copied",
+    "copy: copied, not yet verified",
+    "copy: verified",
+];
+
+/// The adoption of a folder from before cortex.db moves model folders;
+/// with every move a verified copy (as across filesystems), every boundary
+/// killed: inside the copy, after it before its verification, after the
+/// verification before the source goes (at finalize).
+#[tokio::test]
+async fn adopting_before_cortex_db_with_moves_as_copies_killed_at_every_boundary_recovers() {
+    exercise_run(Run {
+        force_copy: true,
+        reaches: COPY_POINTS,
+        ..Run::new("kill", Start::BeforeDb, None)
+    })
+    .await;
+}
+
+/// Its way back, every move a verified copy: the folders the adoption
+/// created must go although the sources of the copies back stay until
+/// the step commits. Sampled: the first and last boundary, every
+/// verification of a copy with the boundary before and after it, and 24
+/// drawn at random; the seed is printed.
+#[tokio::test]
+async fn down_from_adopting_before_cortex_db_with_moves_as_copies_killed_recovers() {
+    exercise_run(Run {
+        force_copy: true,
+        sample: Sample::Seeded {
+            count: 24,
+            always: &["copy: verified"],
+        },
+        reaches: COPY_POINTS,
+        ..Run::new("kill", Start::BeforeDb, Some(&before_adoption()))
+    })
+    .await;
 }

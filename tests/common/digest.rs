@@ -325,7 +325,7 @@ pub fn cli_with(
     fault: Option<String>,
     log: Option<&Path>,
 ) -> std::process::Output {
-    cli_recorded(data, args, fault, log, None)
+    cli_env(data, args, fault, log, &[])
 }
 
 /// [`cli_with`], and with every change to the disk logged to the folder
@@ -337,10 +337,25 @@ pub fn cli_recorded(
     log: Option<&Path>,
     fs_log: Option<&Path>,
 ) -> std::process::Output {
+    let fs_log = fs_log.map(|l| l.to_str().expect("test paths are UTF-8"));
+    let env: Vec<(&str, &str)> = fs_log
+        .into_iter()
+        .map(|l| ("CORTEX_MIGRATE_FS_LOG", l))
+        .collect();
+    cli_env(data, args, fault, log, &env)
+}
+
+/// [`cli_with`], and the variables `env` set (e.g.
+/// `CORTEX_MIGRATE_FORCE_COPY`, which is never inherited either).
+pub fn cli_env(
+    data: &Path,
+    args: &[&str],
+    fault: Option<String>,
+    log: Option<&Path>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = cli_command(data, args);
-    if let Some(l) = fs_log {
-        cmd.env("CORTEX_MIGRATE_FS_LOG", l);
-    }
+    cmd.envs(env.iter().copied());
     if let Some(f) = fault {
         cmd.env("CORTEX_MIGRATE_FAULT", f);
     }
@@ -369,6 +384,7 @@ pub fn cli_command(data: &Path, args: &[&str]) -> std::process::Command {
         .env_remove("CORTEX_MIGRATE_FAULT_LOG")
         .env_remove("CORTEX_MIGRATE_PAUSE")
         .env_remove("CORTEX_MIGRATE_FS_LOG")
+        .env_remove("CORTEX_MIGRATE_FORCE_COPY")
         .stdin(std::process::Stdio::null());
     cmd
 }

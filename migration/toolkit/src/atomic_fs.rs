@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::disk;
 use super::error::{MigrateError, Result};
+use super::fault;
 use super::platform;
 
 /// fsyncs a folder so that renames and creations inside it are durable
@@ -237,12 +238,16 @@ pub fn tree_size(path: &Path) -> Result<u64> {
 
 /// Copies a file or folder tree from `from` to `to` (which must not exist),
 /// fsyncs it, then re-reads the copy and compares its SHA-256 with the
-/// source's. `progress` is called with the bytes copied so far.
+/// source's. `progress` is called with the bytes copied so far. Fault
+/// points: after each file copied (a partial copy of a tree), after the
+/// copy before its verification, after the verification.
 pub fn copy_verified(from: &Path, to: &Path, progress: &mut dyn FnMut(u64)) -> Result<u64> {
     let mut done = 0u64;
     copy_tree(from, to, &mut done, progress)?;
     sync_parent(to)?;
+    fault::point("copy: copied, not yet verified")?;
     verify_tree(from, to)?;
+    fault::point("copy: verified")?;
     Ok(done)
 }
 
@@ -281,7 +286,7 @@ fn copy_tree(from: &Path, to: &Path, done: &mut u64, progress: &mut dyn FnMut(u6
     disk::sync_file(&dst, to).map_err(|e| MigrateError::io("sync", to, e))?;
     disk::set_permissions(to, meta.permissions())
         .map_err(|e| MigrateError::io("set permissions of", to, e))?;
-    Ok(())
+    fault::point("copy: file copied")
 }
 
 fn verify_tree(from: &Path, to: &Path) -> Result<()> {

@@ -150,7 +150,9 @@ mod armed {
                 .append(true)
                 .open(log)
         {
-            let _ = writeln!(f, "{n} {label}");
+            // One write per line: the threads of a rewrite batch pass
+            // boundaries at once, and `writeln!` may write a line in parts.
+            let _ = f.write_all(format!("{n} {label}\n").as_bytes());
             let _ = platform::sync_file_data(&f);
         }
         match plan.at {

@@ -66,6 +66,39 @@ pub(super) fn finish_rewrite(dir: &DataDir, op: &FileOp, sync: bool) -> Result<(
     atomic_fs::put_in_place(&root.join(tmp), &root.join(path), sync)
 }
 
+/// The first half of a rewrite in a batch that syncs whole filesystems
+/// ([`stage_rewrite`] with its fault points, nothing fsynced here: the
+/// batch syncs once before any [`finish_rewrite`]). Run by the batch's
+/// threads.
+pub(super) fn stage_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Result<()> {
+    let FileOp::Rewrite { path, old, tmp } = op else {
+        return Ok(());
+    };
+    let root = dir.root();
+    let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+    keep_old(&p, &o, false)?;
+    fault::point("rewrite batch: old version kept")?;
+    atomic_fs::write_beside(&p, &t, content, false)?;
+    fault::point("rewrite batch: new version written beside")
+}
+
+/// One whole rewrite of a batch where no whole filesystem can be synced
+/// ([`rewrite_file`] with its fault points, each file flushed on its own).
+/// Run by the batch's threads.
+pub(super) fn rewrite_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Result<()> {
+    let FileOp::Rewrite { path, old, tmp } = op else {
+        return Ok(());
+    };
+    let root = dir.root();
+    let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
+    keep_old(&p, &o, true)?;
+    fault::point("rewrite batch: old version kept")?;
+    atomic_fs::write_beside(&p, &t, content, true)?;
+    fault::point("rewrite batch: new version written beside")?;
+    finish_rewrite(dir, op, true)?;
+    fault::point("rewrite batch: file replaced")
+}
+
 pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
     fault::point("journal: finalize begins")?;
     for op in ops {

@@ -22,7 +22,9 @@ pub use records::{Content, FileOp, MAX_REWRITE};
 #[cfg(test)]
 mod tests;
 
-use apply::{finalize_ops, finish_rewrite, redo, rewrite_file, rollback_ops, stage_rewrite};
+use apply::{
+    finalize_ops, finish_rewrite, redo, rewrite_file, rewrite_in_batch, rollback_ops, stage_in_batch,
+};
 use repr::path_repr;
 
 use std::collections::HashMap;
@@ -380,9 +382,9 @@ impl Journal {
                     s.spawn(move || {
                         for (op, content) in ops.iter().zip(contents) {
                             if whole {
-                                stage_rewrite(dir, op, content, false)?;
+                                stage_in_batch(dir, op, content)?;
                             } else {
-                                rewrite_file(dir, op, content, true)?;
+                                rewrite_in_batch(dir, op, content)?;
                             }
                         }
                         Ok(())
@@ -405,6 +407,7 @@ impl Journal {
         // any other announced operation.
         written.into_iter().collect::<Result<Vec<()>>>()?;
         if !whole {
+            fault::point("rewrite batch: every file replaced")?;
             // Each file was flushed on its own.
             for (id, op) in ids.into_iter().zip(&ops) {
                 self.mark_done(id, op)?;
@@ -429,14 +432,19 @@ impl Journal {
         };
         // Old versions kept and new bytes written, durably, before the
         // first rename; then the renames, made durable together.
+        fault::point("rewrite batch: before the filesystem sync")?;
         sync_all()?;
+        fault::point("rewrite batch: filesystem synced")?;
         for op in &ops {
             finish_rewrite(&self.dir, op, false)?;
+            fault::point("rewrite batch: file replaced")?;
         }
+        fault::point("rewrite batch: every file replaced")?;
         for (id, op) in ids.into_iter().zip(&ops) {
             self.mark_done(id, op)?;
         }
-        sync_all()
+        sync_all()?;
+        fault::point("rewrite batch: renames synced")
     }
 
     /// Creates a new file with `content`; the path must be free.

@@ -203,6 +203,41 @@ impl Folder {
         .await
     }
 
+    /// Whether the folder `rel` holds nothing but sources of this step's
+    /// moves that were verified copies (across filesystems, or forced):
+    /// they go when the step commits, so the folder is empty then, as a
+    /// rename would have left it now. `None` if it cannot be read.
+    pub(super) fn empty_at_commit(&self, rel: &str) -> Result<Option<bool>> {
+        let copied: Vec<std::path::PathBuf> = {
+            let slot = self
+                .run
+                .journal
+                .lock()
+                .map_err(|_| MigrateError::Poisoned {
+                    what: "the step's journal",
+                })?;
+            slot.iter()
+                .flat_map(|j| j.ops())
+                .filter_map(|op| match op {
+                    FileOp::CopyMove { from, .. } => Some(self.dir.root().join(from)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let Ok(entries) = std::fs::read_dir(self.dir.root().join(rel)) else {
+            return Ok(None);
+        };
+        for entry in entries {
+            let Ok(entry) = entry else {
+                return Ok(None);
+            };
+            if !copied.contains(&entry.path()) {
+                return Ok(Some(false));
+            }
+        }
+        Ok(Some(true))
+    }
+
     /// Runs a journal operation on a blocking thread: renames and fsyncs are
     /// quick, but a copy across filesystems is not.
     async fn blocking(

@@ -444,10 +444,9 @@ impl<'a> StepContext<'a> {
                     if !edits.is_empty() {
                         f.rewrite_many(std::mem::take(&mut edits)).await?;
                     }
-                    let empty = std::fs::read_dir(f.dir().root().join(path))
-                        .ok()
-                        .map(|mut entries| entries.next().is_none());
-                    match empty {
+                    // A folder that holds only the sources of this
+                    // step's copies is empty once it commits.
+                    match f.empty_at_commit(path)? {
                         None => {}
                         Some(true) => f.delete(path).await?,
                         Some(false) => self.note(format!(
