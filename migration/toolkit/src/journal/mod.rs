@@ -23,7 +23,8 @@ pub use records::{Content, FileOp, MAX_REWRITE};
 mod tests;
 
 use apply::{
-    finalize_ops, finish_rewrite, redo, rewrite_file, rewrite_in_batch, rollback_ops, stage_in_batch,
+    finalize_ops, finish_rewrite, redo, rewrite_file, rewrite_in_batch, rollback_ops,
+    stage_in_batch,
 };
 use repr::path_repr;
 
