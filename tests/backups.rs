@@ -266,3 +266,101 @@ async fn a_restore_that_would_lose_newer_rows_is_refused_naming_them() {
     expected.retain(|k, _| !k.starts_with("cortexcpp/models/cortex.so/newer"));
     assert_eq!(files, expected);
 }
+
+/// The first column of every row `sql` returns, as text.
+async fn texts(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    db.query_all_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Sqlite,
+        sql.to_owned(),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get_by_index::<String>(0).unwrap())
+    .collect()
+}
+
+/// The rows of `files` in a backup's copy of the database.
+async fn backup_file_ids(fx: &Fixture, id: &str) -> Vec<String> {
+    let copy = fx
+        .data
+        .join(".cortex-migrate/backups")
+        .join(id)
+        .join("cortex.db");
+    let db = cortex_migrate::connect::open_sqlite_file(&copy, false)
+        .await
+        .unwrap();
+    let ids = texts(&db, "SELECT id FROM files").await;
+    let check = texts(&db, "PRAGMA integrity_check").await;
+    assert_eq!(check, ["ok"]);
+    db.close().await.unwrap();
+    ids
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_cortex_writes_holds_only_committed_rows() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let fx = common::cortex_folder(3).await;
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    // Cortex, in its own connection, in the middle of a write transaction.
+    let cortex = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    let txn = cortex.begin().await.unwrap();
+    txn.execute_unprepared(
+        "INSERT INTO files VALUES ('uncommitted', 'file', 'assistants', 'x', 0, 0)",
+    )
+    .await
+    .unwrap();
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    let rec = migration::toolkit::backup::Recorder::start(&db, &dir, "test", None)
+        .await
+        .unwrap();
+    rec.finish().unwrap();
+    // The writer commits once the copy is done.
+    txn.commit().await.unwrap();
+    let id = rec.id();
+    let m = migration::toolkit::backup::find(&dir, &id).unwrap();
+    migration::toolkit::backup::check(&dir, &m).unwrap();
+    assert!(
+        !backup_file_ids(&fx, &id)
+            .await
+            .contains(&"uncommitted".to_owned())
+    );
+    let live = texts(&cortex, "SELECT id FROM files").await;
+    assert!(live.contains(&"uncommitted".to_owned()));
+}
+
+#[tokio::test]
+async fn a_database_in_wal_mode_is_backed_up_with_what_its_wal_holds() {
+    use sea_orm::ConnectionTrait;
+    let fx = common::cortex_folder(3).await;
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    let cortex = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    cortex
+        .execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
+        .await
+        .unwrap();
+    cortex
+        .execute_unprepared("INSERT INTO files VALUES ('in-wal', 'file', 'assistants', 'x', 0, 0)")
+        .await
+        .unwrap();
+    assert!(fx.data.join("cortex.db-wal").metadata().unwrap().len() > 0);
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    let rec = migration::toolkit::backup::Recorder::start(&db, &dir, "test", None)
+        .await
+        .unwrap();
+    rec.finish().unwrap();
+    assert!(
+        backup_file_ids(&fx, &rec.id())
+            .await
+            .contains(&"in-wal".to_owned())
+    );
+}
