@@ -1,12 +1,15 @@
 //! Backups taken before a run that changes anything, and restoring them.
 //!
 //! A backup is a folder `DATA/.cortex-migrate/backups/<id>/` with the
-//! database as it was (`VACUUM INTO`, consistent even while Cortex reads it),
-//! the old bytes of every small file the run rewrites (captured as the run
-//! rewrites it, so exactly those files), the moves and creations it made,
-//! and `manifest.json` with a SHA-256 of each. Weights are never copied: a
-//! moved folder is moved back on restore. Old backups are pruned, keeping
-//! the newest few. A restore is one journaled operation: it completes or is
+//! database as it was (a copy of the file taken under SQLite's shared lock
+//! and hashed in the same pass, so consistent even while Cortex reads or
+//! writes it; `VACUUM INTO` for a database in WAL mode), the old bytes of
+//! every small file the run rewrites (captured as the run rewrites it, so
+//! exactly those files), the moves and creations it made, and
+//! `manifest.json` with a SHA-256 of each. It is built under a hidden name
+//! and appears, whole, in one rename. Weights are never copied: a moved
+//! folder is moved back on restore. Old backups are pruned, keeping the
+//! newest few. A restore is one journaled operation: it completes or is
 //! undone, even if the process dies in the middle.
 
 use std::collections::HashSet;
