@@ -234,7 +234,7 @@ async fn a_restore_that_would_lose_newer_rows_is_refused_naming_them() {
     let o = common::cli(&fx.data, &["restore", &id]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("1 row(s) of models"), "{err}");
+    assert!(err.contains("1 new or changed row(s) of models"), "{err}");
     assert!(err.contains("--discard-newer"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -247,7 +247,7 @@ async fn a_restore_that_would_lose_newer_rows_is_refused_naming_them() {
     let last: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     assert_eq!(last["code"], 2, "{out}");
     let msg = last["message"].as_str().unwrap();
-    assert!(msg.contains("1 row(s) of models"), "{out}");
+    assert!(msg.contains("1 new or changed row(s) of models"), "{out}");
     assert_eq!(state(&fx).await, before);
 
     // Asked for, the restore goes ahead: the database as before the run;

@@ -126,12 +126,15 @@ fn stamp(secs: u64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
-fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
-    let text = serde_json::to_vec_pretty(m).map_err(|e| MigrateError::Encode {
+fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(m).map_err(|e| MigrateError::Encode {
         what: "the backup manifest",
         detail: e.to_string(),
-    })?;
-    atomic_fs::replace_durably(&folder.join("manifest.json"), &text)
+    })
+}
+
+fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
+    atomic_fs::replace_durably(&folder.join("manifest.json"), &manifest_bytes(m)?)
 }
 
 /// The file of the connection's main database; `None` for an in-memory
@@ -192,7 +195,6 @@ async fn copy_database<C: ConnectionTrait>(
             }
         }
     };
-    atomic_fs::sync_dir(partial)?;
     Ok(database)
 }
 
@@ -223,7 +225,8 @@ fn copy_locked(live: &Path, to: &Path) -> Result<Option<FileEntry>> {
         return Ok(None);
     }
     // Synced after the lock is released: Cortex waits for the read only.
-    platform::sync_file(&out).map_err(|e| MigrateError::io("sync", to, e))?;
+    // Data and size, not times (SQLite's own choice, fdatasync).
+    platform::sync_file_data(&out).map_err(|e| MigrateError::io("sync", to, e))?;
     Ok(Some(FileEntry {
         stored: String::new(),
         path: DB_FILE.into(),
@@ -258,6 +261,9 @@ pub struct Recorder {
     seen: Mutex<HashSet<String>>,
     /// Files put in the backup since the last sync.
     unsynced: Mutex<Vec<PathBuf>>,
+    /// Whether anything was put in the backup since the last sync (a hard
+    /// link needs its folder synced too).
+    added: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -310,7 +316,17 @@ impl Recorder {
             change_counter: live.as_deref().and_then(change_counter_of),
             rows_after: None,
         };
-        write_manifest(&partial, &manifest)?;
+        // The folder is new and hidden: the manifest is written in place,
+        // and one sync of the folder makes both entries durable.
+        let text = manifest_bytes(&manifest)?;
+        let path = partial.join("manifest.json");
+        fs::File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                platform::sync_file(&f)
+            })
+            .map_err(|e| MigrateError::io("write", &path, e))?;
+        atomic_fs::sync_dir(&partial)?;
         fault::point("backup: manifest written")?;
         let folder = root.join(&id);
         platform::rename(&partial, &folder)
@@ -324,6 +340,7 @@ impl Recorder {
             manifest: Mutex::new(manifest),
             seen: Mutex::new(HashSet::new()),
             unsynced: Mutex::new(Vec::new()),
+            added: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -365,6 +382,7 @@ impl Recorder {
                             u.push(target.clone());
                         }
                     }
+                    self.added.store(true, std::sync::atomic::Ordering::SeqCst);
                     let bytes = atomic_fs::read(&target)?;
                     m.files.push(FileEntry {
                         path: key,
@@ -395,6 +413,10 @@ impl Recorder {
     /// Makes the files copied into the backup durable (hard links share
     /// the journal's, which is synced before the commit) and its folder.
     fn sync(&self) -> Result<()> {
+        if !self.added.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            // Nothing put in the backup since the last sync.
+            return Ok(());
+        }
         let copied = self
             .unsynced
             .lock()
@@ -422,7 +444,8 @@ impl Recorder {
     /// creations are undone only where they are found done.)
     pub fn before_commit(&self) -> Result<()> {
         let m = self.snapshot(|_| {})?;
-        self.save(&m)
+        self.save(&m)?;
+        fault::point("backup: manifest updated")
     }
 
     /// A step of the run committed: the manifest says so, durably.
@@ -432,7 +455,8 @@ impl Recorder {
             m.steps.push(step.to_owned());
             m.change_counter = counter;
         })?;
-        self.save(&m)
+        self.save(&m)?;
+        fault::point("backup: manifest updated")
     }
 
     /// Notes the rows the run leaves (see [`Manifest::rows_after`]), if it
@@ -466,11 +490,12 @@ impl Recorder {
         Ok(m.clone())
     }
 
-    /// Makes the kept files durable, then writes the manifest.
+    /// Makes the kept files durable, then writes the manifest. (No fault
+    /// point here: [`Recorder::finish`]'s caller only logs its errors, so
+    /// an injected error there could not fail the run.)
     fn save(&self, m: &Manifest) -> Result<()> {
         self.sync()?;
-        write_manifest(&self.folder, m)?;
-        fault::point("backup: manifest updated")
+        write_manifest(&self.folder, m)
     }
 }
 

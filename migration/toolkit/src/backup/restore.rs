@@ -467,7 +467,7 @@ pub async fn refuse_newer_writes(dir: &DataDir, m: &Manifest) -> Result<()> {
         backup: m.id.clone(),
         lost: lost
             .into_iter()
-            .map(|(table, n)| format!("{n} row(s) of {table}"))
+            .map(|(table, n)| format!("{n} new or changed row(s) of {table}"))
             .collect(),
     })
 }
