@@ -81,7 +81,9 @@ impl Error {
                 | MigrateError::UnknownLayout { .. }
                 | MigrateError::UnknownAppliedSteps { .. }
                 | MigrateError::JournalCorrupt { .. } => exit::BAD_DATA,
-                MigrateError::NoSuchStep { .. } | MigrateError::NoSuchBackup(_) => exit::USAGE,
+                MigrateError::NoSuchStep { .. }
+                | MigrateError::NoSuchBackup(_)
+                | MigrateError::NewerWrites { .. } => exit::USAGE,
                 MigrateError::LockTimeout { .. } => exit::LOCKED,
                 _ => exit::FAILED,
             },

@@ -1,8 +1,9 @@
 //! Backups: one is taken before every run that changes something; a
 //! restore brings back the database and the files the run changed, byte for
 //! byte (weights are moved back, never copied); old backups are pruned; a
-//! damaged backup is refused; a restore killed half-way is finished or
-//! undone by the next start.
+//! damaged backup is refused; a restore that would lose rows Cortex wrote
+//! after the backup's run is refused, naming them (tests/crash_backup.rs
+//! kills backups and restores at every boundary).
 
 mod common;
 #[path = "support/first_engine_rename.rs"]
@@ -201,43 +202,165 @@ async fn an_unknown_backup_name_is_a_clear_error() {
     );
 }
 
+/// Writes what Cortex writes when a model is pulled after the backup's
+/// run: its row and its model.yml.
+async fn cortex_adds_a_model(fx: &Fixture) {
+    use sea_orm::ConnectionTrait;
+    let yml = "models/cortex.so/newer/main/model.yml";
+    std::fs::create_dir_all(fx.data.join("models/cortex.so/newer/main")).unwrap();
+    std::fs::write(fx.data.join(yml), "model: newer:main\nname: newer\n").unwrap();
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "INSERT INTO models (model_id, author_repo_id, branch_name, path_to_model_yaml, \
+         model_alias, status, engine) VALUES ('newer:main', 'cortexso/newer', 'main', '{yml}', \
+         'newer:main', 'downloaded', 'llama-cpp')"
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+}
+
 #[tokio::test]
-async fn a_restore_killed_at_every_boundary_is_finished_or_undone_by_the_next_start() {
+async fn a_restore_that_would_lose_newer_rows_is_refused_naming_them() {
     let fx = common::cortex_folder(1).await;
+    let (files_before_up, rows_before_up) = state(&fx).await;
     common::ok(&common::cli(&fx.data, &["up"]));
     let id = ids(&fx.data)[0].clone();
-    let pristine = fx.tmp.path().join("pristine");
-    common::copy_tree(&fx.home, &pristine);
-    let reset = || {
-        std::fs::remove_dir_all(&fx.home).unwrap();
-        common::copy_tree(&pristine, &fx.home);
-    };
+    cortex_adds_a_model(&fx).await;
     let before = state(&fx).await;
-    common::ok(&common::cli(&fx.data, &["restore", &id]));
-    let after = state(&fx).await;
 
-    reset();
-    let log = fx.tmp.path().join("points.log");
-    let o = common::cli_with(&fx.data, &["restore", &id], None, Some(&log));
-    assert!(o.status.success());
-    let points = std::fs::read_to_string(&log).unwrap().lines().count();
-    let (mut b, mut a) = (0, 0);
-    for n in 1..=points {
-        reset();
-        let o = common::cli_with(&fx.data, &["restore", &id], Some(format!("{n}:kill")), None);
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(o.status.signal(), Some(9), "boundary {n} did not kill");
-        // The next start of anything recovers first.
-        common::ok(&common::cli(&fx.data, &["status"]));
-        let s = state(&fx).await;
-        if s == before {
-            b += 1;
-        } else if s == after {
-            a += 1;
-        } else {
-            panic!("restore killed at boundary {n} left a state that is neither before nor after");
-        }
-    }
-    println!("restore: points tried {points}, before-state {b}, after-state {a}, corrupted 0");
-    assert!(b > 0 && a > 0);
+    let o = common::cli(&fx.data, &["restore", &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 new or changed row(s) of models"), "{err}");
+    assert!(err.contains("--discard-newer"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(state(&fx).await, before);
+
+    // The same refusal in the JSON stream a GUI reads.
+    let o = common::cli(&fx.data, &["--progress", "json", "restore", &id]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(last["code"], 2, "{out}");
+    let msg = last["message"].as_str().unwrap();
+    assert!(msg.contains("1 new or changed row(s) of models"), "{out}");
+    assert_eq!(state(&fx).await, before);
+
+    // Asked for, the restore goes ahead: the database as before the run;
+    // the new model's yml is a file the backup never knew, left alone.
+    let out = common::ok(&common::cli(&fx.data, &["restore", &id, "--discard-newer"]));
+    assert!(out.contains("restored"), "{out}");
+    let (mut files, rows) = state(&fx).await;
+    assert_eq!(rows, rows_before_up);
+    assert!(
+        files
+            .remove("cortexcpp/models/cortex.so/newer/main/model.yml")
+            .is_some()
+    );
+    files.retain(|k, _| !k.starts_with("cortexcpp/models/cortex.so/newer"));
+    let mut expected = files_before_up;
+    expected.retain(|k, _| !k.starts_with("cortexcpp/models/cortex.so/newer"));
+    assert_eq!(files, expected);
+}
+
+/// The first column of every row `sql` returns, as text.
+async fn texts(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    db.query_all_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Sqlite,
+        sql.to_owned(),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get_by_index::<String>(0).unwrap())
+    .collect()
+}
+
+/// The rows of `files` in a backup's copy of the database.
+async fn backup_file_ids(fx: &Fixture, id: &str) -> Vec<String> {
+    let copy = fx
+        .data
+        .join(".cortex-migrate/backups")
+        .join(id)
+        .join("cortex.db");
+    let db = cortex_migrate::connect::open_sqlite_file(&copy, false)
+        .await
+        .unwrap();
+    let ids = texts(&db, "SELECT id FROM files").await;
+    let check = texts(&db, "PRAGMA integrity_check").await;
+    assert_eq!(check, ["ok"]);
+    db.close().await.unwrap();
+    ids
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_cortex_writes_holds_only_committed_rows() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let fx = common::cortex_folder(3).await;
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    // Cortex, in its own connection, in the middle of a write transaction.
+    let cortex = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    let txn = cortex.begin().await.unwrap();
+    txn.execute_unprepared(
+        "INSERT INTO files VALUES ('uncommitted', 'file', 'assistants', 'x', 0, 0)",
+    )
+    .await
+    .unwrap();
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    let rec = migration::toolkit::backup::Recorder::start(&db, &dir, "test", None)
+        .await
+        .unwrap();
+    rec.finish().unwrap();
+    // The writer commits once the copy is done.
+    txn.commit().await.unwrap();
+    let id = rec.id();
+    let m = migration::toolkit::backup::find(&dir, &id).unwrap();
+    migration::toolkit::backup::check(&dir, &m).unwrap();
+    assert!(
+        !backup_file_ids(&fx, &id)
+            .await
+            .contains(&"uncommitted".to_owned())
+    );
+    let live = texts(&cortex, "SELECT id FROM files").await;
+    assert!(live.contains(&"uncommitted".to_owned()));
+}
+
+#[tokio::test]
+async fn a_database_in_wal_mode_is_backed_up_with_what_its_wal_holds() {
+    use sea_orm::ConnectionTrait;
+    let fx = common::cortex_folder(3).await;
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    let cortex = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    cortex
+        .execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
+        .await
+        .unwrap();
+    cortex
+        .execute_unprepared("INSERT INTO files VALUES ('in-wal', 'file', 'assistants', 'x', 0, 0)")
+        .await
+        .unwrap();
+    assert!(fx.data.join("cortex.db-wal").metadata().unwrap().len() > 0);
+    let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
+        .await
+        .unwrap();
+    let rec = migration::toolkit::backup::Recorder::start(&db, &dir, "test", None)
+        .await
+        .unwrap();
+    rec.finish().unwrap();
+    assert!(
+        backup_file_ids(&fx, &rec.id())
+            .await
+            .contains(&"in-wal".to_owned())
+    );
 }

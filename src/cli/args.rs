@@ -150,6 +150,11 @@ pub enum BackupsCommand {
 pub struct RestoreArgs {
     /// The backup (its name, a unique start of it, or `latest`).
     pub backup: String,
+    /// Restore even if rows were written after the backup's run (Cortex
+    /// ran since): they are lost. Without it such a restore is refused,
+    /// naming them.
+    #[arg(long)]
+    pub discard_newer: bool,
 }
 
 /// Arguments of `sample`.

@@ -305,11 +305,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Restore(args) => {
             let dir = folder_of(&place)?;
             let manifest = backups::find(&dir, &args.backup)?;
-            backups::check(&dir, &manifest)?;
             let on_wait = |msg: &str| eprintln!("{msg}");
             let _lock =
                 FolderLock::acquire(&dir, cli.lock_timeout.map(Duration::from_secs), &on_wait)
                     .await?;
+            // Checked under the lock, so no migrator writes in between;
+            // the restore checks every file of the backup before it
+            // changes anything.
+            if !args.discard_newer {
+                backups::refuse_newer_writes(&dir, &manifest).await?;
+            }
             let restored = backups::restore(&dir, &manifest)?;
             emit(&cli, &restored, || render::restored(&restored))
         }

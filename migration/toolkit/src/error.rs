@@ -236,6 +236,24 @@ pub enum MigrateError {
 
     #[error("{0}")]
     Refused(String),
+
+    /// A call of SQLite's C API (the backup's copy of the database) failed.
+    #[error("{what} {path} failed: SQLite error {code}: {message}")]
+    Sqlite {
+        what: &'static str,
+        path: PathBuf,
+        code: i32,
+        message: String,
+    },
+
+    /// A restore that would overwrite rows written after the backup's run
+    /// (Cortex ran since), refused before anything was changed.
+    #[error(
+        "restoring backup {backup} would lose what was written since its run: {}; \
+         nothing was changed; `cortex-migrate restore {backup} --discard-newer` restores it anyway",
+        lost.join(", ")
+    )]
+    NewerWrites { backup: String, lost: Vec<String> },
 }
 
 impl MigrateError {

@@ -88,6 +88,7 @@ pub use status::{Status, StepState};
 /// checked and restored.
 pub mod backups {
     pub use crate::backup::{
-        Manifest, Restored, check, find, is_restore, list, recover_restore, restore,
+        Manifest, Restored, check, find, is_restore, list, newer_writes, recover_restore,
+        refuse_newer_writes, restore,
     };
 }

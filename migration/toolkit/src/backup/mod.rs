@@ -1,16 +1,20 @@
 //! Backups taken before a run that changes anything, and restoring them.
 //!
 //! A backup is a folder `DATA/.cortex-migrate/backups/<id>/` with the
-//! database as it was (`VACUUM INTO`, consistent even while Cortex reads it),
-//! the old bytes of every small file the run rewrites (captured as the run
-//! rewrites it, so exactly those files), the moves and creations it made,
-//! and `manifest.json` with a SHA-256 of each. Weights are never copied: a
-//! moved folder is moved back on restore. Old backups are pruned, keeping
-//! the newest few. A restore is one journaled operation: it completes or is
+//! database as it was (a copy of the file taken under SQLite's shared lock
+//! and hashed in the same pass, so consistent even while Cortex reads or
+//! writes it; `VACUUM INTO` for a database in WAL mode), the old bytes of
+//! every small file the run rewrites (captured as the run rewrites it, so
+//! exactly those files), the moves and creations it made, and
+//! `manifest.json` with a SHA-256 of each. It is built under a hidden name
+//! and appears, whole, in one rename. Weights are never copied: a moved
+//! folder is moved back on restore. Old backups are pruned, keeping the
+//! newest few. A restore is one journaled operation: it completes or is
 //! undone, even if the process dies in the middle.
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -23,12 +27,14 @@ use time::macros::format_description;
 
 use super::atomic_fs;
 use super::error::{Direction, MigrateError, Result};
+use super::fault;
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
 use super::platform;
 use super::state_dir::StateDir;
 
 mod restore;
+mod sqlite_file;
 pub use restore::*;
 
 /// The folder in a backup that holds the old versions of rewritten files.
@@ -82,6 +88,19 @@ pub struct Manifest {
     /// The run ended (successfully or not); `false` if it is under way or
     /// its process died.
     pub complete: bool,
+    /// SQLite's file change counter (header offset 24) of the live
+    /// database as the run left it, after its last commit: a restore that
+    /// finds another value knows that something wrote since. `None` in WAL
+    /// mode (the counter is not kept there) and in older manifests.
+    #[serde(default)]
+    pub change_counter: Option<u32>,
+    /// The rows of the live database as the run left it, when it committed
+    /// steps: a short hash of each row, by table (the migrator's own
+    /// tables left out). A restore counts the live rows missing here as
+    /// written since the run. Without it (no step committed, or the run
+    /// died) the backup's own rows are the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_after: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 fn backups_dir(dir: &DataDir) -> PathBuf {
@@ -107,12 +126,128 @@ fn stamp(secs: u64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
-fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
-    let text = serde_json::to_vec_pretty(m).map_err(|e| MigrateError::Encode {
+fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(m).map_err(|e| MigrateError::Encode {
         what: "the backup manifest",
         detail: e.to_string(),
+    })
+}
+
+fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
+    atomic_fs::replace_durably(&folder.join("manifest.json"), &manifest_bytes(m)?)
+}
+
+/// The file of the connection's main database; `None` for an in-memory
+/// one.
+async fn main_file<C: ConnectionTrait>(conn: &C) -> Result<Option<PathBuf>> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+        ))
+        .await
+        .map_err(|e| MigrateError::db("finding the database file", e))?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.try_get::<String>("", "file").ok())
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from))
+}
+
+/// Copies the live database into the backup folder `partial` and hashes
+/// it in the same pass: a plain copy of the file under SQLite's shared
+/// lock (a consistent state; readers go on, a writer waits), or, for a
+/// database in WAL mode or in memory, `VACUUM INTO`.
+async fn copy_database<C: ConnectionTrait>(
+    conn: &C,
+    live: Option<&Path>,
+    partial: &Path,
+) -> Result<FileEntry> {
+    let db_copy = partial.join(DB_FILE);
+    let copied = match live {
+        Some(live) => copy_locked(live, &db_copy)?,
+        None => None,
+    };
+    let database = match copied {
+        Some(entry) => entry,
+        None => {
+            let target = db_copy.to_string_lossy().replace('\'', "''");
+            let vacuum = conn
+                .execute_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("VACUUM INTO '{target}'"),
+                ))
+                .await;
+            if let Err(e) = vacuum {
+                return Err(if e.to_string().contains("full") {
+                    MigrateError::NoSpace { path: db_copy }
+                } else {
+                    MigrateError::db("backing up the database (VACUUM INTO)", e)
+                });
+            }
+            FileEntry {
+                stored: String::new(),
+                path: DB_FILE.into(),
+                bytes: fs::metadata(&db_copy)
+                    .map_err(|e| MigrateError::io("inspect", &db_copy, e))?
+                    .len(),
+                sha256: sha256_hex(&db_copy)?,
+            }
+        }
+    };
+    Ok(database)
+}
+
+/// The copy of [`copy_database`] for a database in a rollback-journal
+/// mode (Cortex's: it sets no journal mode, so DELETE): `None`, with
+/// nothing left behind, for one in WAL mode.
+fn copy_locked(live: &Path, to: &Path) -> Result<Option<FileEntry>> {
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| MigrateError::io("create", to, e))?;
+    let mut hash = sha2::Sha256::new();
+    let mut bytes = 0u64;
+    let copied = sqlite_file::read_locked(live, &mut |chunk| {
+        if bytes == 0 {
+            fault::point("backup: copying the database")?;
+        }
+        hash.update(chunk);
+        out.write_all(chunk)
+            .map_err(|e| MigrateError::io("write", to, e))?;
+        bytes += chunk.len() as u64;
+        Ok(())
     })?;
-    atomic_fs::replace_durably(&folder.join("manifest.json"), &text)
+    if !copied {
+        drop(out);
+        atomic_fs::remove_any(to)?;
+        return Ok(None);
+    }
+    // Synced after the lock is released: Cortex waits for the read only.
+    // Data and size, not times (SQLite's own choice, fdatasync).
+    platform::sync_file_data(&out).map_err(|e| MigrateError::io("sync", to, e))?;
+    Ok(Some(FileEntry {
+        stored: String::new(),
+        path: DB_FILE.into(),
+        bytes,
+        sha256: format!("{:x}", hash.finalize()),
+    }))
+}
+
+/// The change counter of the database at `live`, or `None` (WAL mode, or
+/// it cannot be read: the restore then compares rows instead).
+fn change_counter_of(live: &Path) -> Option<u32> {
+    match sqlite_file::change_counter(live) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(
+                "could not read the change counter of {}: {e}",
+                live.display()
+            );
+            None
+        }
+    }
 }
 
 /// Takes the backup of a run and records, while it goes, what the run
@@ -120,10 +255,15 @@ fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
 #[derive(Debug)]
 pub struct Recorder {
     folder: PathBuf,
+    /// The database file the run changes (none for an in-memory one).
+    live: Option<PathBuf>,
     manifest: Mutex<Manifest>,
     seen: Mutex<HashSet<String>>,
     /// Files put in the backup since the last sync.
     unsynced: Mutex<Vec<PathBuf>>,
+    /// Whether anything was put in the backup since the last sync (a hard
+    /// link needs its folder synced too).
+    added: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -140,6 +280,7 @@ impl Recorder {
                 "backups are taken for SQLite data folders only".into(),
             ));
         }
+        let live = main_file(conn).await?;
         let root = backups_dir(dir);
         fs::create_dir_all(&root).map_err(|e| MigrateError::io("create folder", &root, e))?;
         let created_at = now_secs();
@@ -152,32 +293,14 @@ impl Recorder {
         // Built under a hidden name, renamed when the database is in it.
         let partial = root.join(format!(".partial-{id}"));
         fs::create_dir(&partial).map_err(|e| MigrateError::io("create folder", &partial, e))?;
-        let db_copy = partial.join(DB_FILE);
-        let target = db_copy.to_string_lossy().replace('\'', "''");
-        let vacuum = conn
-            .execute_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                format!("VACUUM INTO '{target}'"),
-            ))
-            .await;
-        if let Err(e) = vacuum {
-            let _ = atomic_fs::remove_any(&partial);
-            let msg = e.to_string();
-            return Err(if msg.contains("full") {
-                MigrateError::NoSpace { path: db_copy }
-            } else {
-                MigrateError::db("backing up the database (VACUUM INTO)", e)
-            });
-        }
-        atomic_fs::sync_dir(&partial)?;
-        let database = FileEntry {
-            stored: String::new(),
-            path: DB_FILE.into(),
-            bytes: fs::metadata(&db_copy)
-                .map_err(|e| MigrateError::io("inspect", &db_copy, e))?
-                .len(),
-            sha256: sha256_hex(&db_copy)?,
+        let database = match copy_database(conn, live.as_deref(), &partial).await {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = atomic_fs::remove_any(&partial);
+                return Err(e);
+            }
         };
+        fault::point("backup: database copied")?;
         let manifest = Manifest {
             id: id.clone(),
             created_at,
@@ -190,18 +313,34 @@ impl Recorder {
             created: Vec::new(),
             steps: Vec::new(),
             complete: false,
+            change_counter: live.as_deref().and_then(change_counter_of),
+            rows_after: None,
         };
-        write_manifest(&partial, &manifest)?;
+        // The folder is new and hidden: the manifest is written in place,
+        // and one sync of the folder makes both entries durable.
+        let text = manifest_bytes(&manifest)?;
+        let path = partial.join("manifest.json");
+        fs::File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                platform::sync_file(&f)
+            })
+            .map_err(|e| MigrateError::io("write", &path, e))?;
+        atomic_fs::sync_dir(&partial)?;
+        fault::point("backup: manifest written")?;
         let folder = root.join(&id);
         platform::rename(&partial, &folder)
             .map_err(|e| MigrateError::io("create backup", &folder, e))?;
         atomic_fs::sync_dir(&root)?;
+        fault::point("backup: in place")?;
         tracing::info!(backup = %id, "backup taken");
         Ok(Recorder {
             folder,
+            live,
             manifest: Mutex::new(manifest),
             seen: Mutex::new(HashSet::new()),
             unsynced: Mutex::new(Vec::new()),
+            added: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -243,6 +382,7 @@ impl Recorder {
                             u.push(target.clone());
                         }
                     }
+                    self.added.store(true, std::sync::atomic::Ordering::SeqCst);
                     let bytes = atomic_fs::read(&target)?;
                     m.files.push(FileEntry {
                         path: key,
@@ -250,6 +390,7 @@ impl Recorder {
                         sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
                         stored,
                     });
+                    fault::point("backup: file kept")?;
                 }
             }
             FileOp::Create { path, .. } => {
@@ -272,6 +413,10 @@ impl Recorder {
     /// Makes the files copied into the backup durable (hard links share
     /// the journal's, which is synced before the commit) and its folder.
     fn sync(&self) -> Result<()> {
+        if !self.added.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            // Nothing put in the backup since the last sync.
+            return Ok(());
+        }
         let copied = self
             .unsynced
             .lock()
@@ -291,30 +436,67 @@ impl Recorder {
         atomic_fs::sync_dir(&self.folder)
     }
 
+    /// A step is about to commit: the manifest lists, durably, the old
+    /// files, moves and creations it made, so that a process killed between
+    /// the commit and [`Recorder::step_done`] leaves a backup that restores
+    /// them too. (Listed for a step that then rolls back, they are
+    /// harmless: the old bytes equal the current ones, and the moves and
+    /// creations are undone only where they are found done.)
+    pub fn before_commit(&self) -> Result<()> {
+        // No fault point of its own: the step's "before commit" follows
+        // at once, with nothing changed in between.
+        let m = self.snapshot(|_| {})?;
+        self.save(&m)
+    }
+
     /// A step of the run committed: the manifest says so, durably.
     pub fn step_done(&self, step: &str) -> Result<()> {
-        let m = {
-            let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
-                what: "the backup recorder",
-            })?;
+        let counter = self.live.as_deref().and_then(change_counter_of);
+        let m = self.snapshot(|m| {
             m.steps.push(step.to_owned());
-            m.clone()
-        };
-        self.sync()?;
-        write_manifest(&self.folder, &m)
+            m.change_counter = counter;
+        })?;
+        self.save(&m)?;
+        fault::point("backup: manifest updated")
+    }
+
+    /// Notes the rows the run leaves (see [`Manifest::rows_after`]), if it
+    /// committed steps; called at the end of the run, before
+    /// [`Recorder::finish`].
+    pub async fn note_rows<C: ConnectionTrait>(&self, conn: &C) -> Result<()> {
+        if self.snapshot(|_| {})?.steps.is_empty() {
+            return Ok(());
+        }
+        let rows = row_hashes(conn).await?;
+        self.snapshot(|m| m.rows_after = Some(rows))?;
+        Ok(())
     }
 
     /// The run ended.
     pub fn finish(&self) -> Result<()> {
-        let m = {
-            let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
-                what: "the backup recorder",
-            })?;
+        let counter = self.live.as_deref().and_then(change_counter_of);
+        let m = self.snapshot(|m| {
             m.complete = true;
-            m.clone()
-        };
+            m.change_counter = counter;
+        })?;
+        self.save(&m)
+    }
+
+    /// The manifest after `change`.
+    fn snapshot(&self, change: impl FnOnce(&mut Manifest)) -> Result<Manifest> {
+        let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
+            what: "the backup recorder",
+        })?;
+        change(&mut m);
+        Ok(m.clone())
+    }
+
+    /// Makes the kept files durable, then writes the manifest. (No fault
+    /// point here: [`Recorder::finish`]'s caller only logs its errors, so
+    /// an injected error there could not fail the run.)
+    fn save(&self, m: &Manifest) -> Result<()> {
         self.sync()?;
-        write_manifest(&self.folder, &m)
+        write_manifest(&self.folder, m)
     }
 }
 

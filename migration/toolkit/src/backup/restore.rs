@@ -41,17 +41,40 @@ pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
     let root = backups_dir(dir);
     let mut removed = Vec::new();
     for m in list(dir)?.into_iter().skip(keep) {
-        atomic_fs::remove_any(&root.join(&m.id))?;
+        // Out of the list in one rename, then removed: a process killed
+        // while removing leaves a hidden leftover, never a listed backup
+        // with files missing.
+        let gone = root.join(format!(".pruned-{}", m.id));
+        platform::rename(&root.join(&m.id), &gone)
+            .map_err(|e| MigrateError::io("prune backup", &gone, e))?;
+        atomic_fs::sync_dir(&root)?;
+        fault::point("backup: pruned one")?;
+        atomic_fs::remove_any(&gone)?;
         removed.push(m.id);
     }
+    clear_leftovers(dir)?;
+    Ok(removed)
+}
+
+/// Removes what a process killed while taking a backup, pruning one or
+/// staging a restore's database left behind: hidden folders in the backups
+/// folder and the staged database. None of it is ever listed or used. The
+/// caller holds the folder lock.
+pub fn clear_leftovers(dir: &DataDir) -> Result<()> {
+    let root = backups_dir(dir);
     if let Ok(entries) = fs::read_dir(&root) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".partial-") {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".partial-") || name.starts_with(".pruned-") {
                 atomic_fs::remove_any(&e.path())?;
             }
         }
     }
-    Ok(removed)
+    // Only without a pending restore: then the staged file is its data.
+    if !StateDir::of(dir).has_journal() {
+        atomic_fs::remove_any(&dir.root().join(staged_rel()))?;
+    }
+    Ok(())
 }
 
 /// The backup named `id` (or a unique start of it, or `latest`).
@@ -96,6 +119,12 @@ fn checked_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>
             what: db.display().to_string(),
         });
     }
+    checked_small_files(dir, m)
+}
+
+/// The files a backup keeps besides its database, checked against the
+/// manifest, with their bytes.
+fn checked_small_files(dir: &DataDir, m: &Manifest) -> Result<HashMap<String, Vec<u8>>> {
     let stored = stored_files(dir, m)?;
     for f in &m.files {
         let ok = stored
@@ -136,15 +165,102 @@ pub struct Restored {
     pub files: usize,
     pub moves: usize,
     pub removed: usize,
+    /// The database was put back as a reflink clone of the backup's (no
+    /// bytes copied), where the filesystem has them.
+    pub database_cloned: bool,
+}
+
+/// Where a restore puts the backup's database before the journaled part
+/// (in the state folder, on the data folder's filesystem, so that putting
+/// it in place is a rename).
+fn staged_rel() -> PathBuf {
+    Path::new(crate::state_dir::NAME).join("restore-staged.db")
+}
+
+/// Copies the backup's database to `to` (a reflink clone where the
+/// filesystem has them, else a copy hashed in the same pass), and refuses
+/// it (leaving nothing) if it is not what the manifest says. Returns
+/// whether it was cloned.
+fn stage_database(dir: &DataDir, m: &Manifest, to: &Path) -> Result<bool> {
+    use std::io::{Read, Write};
+    let from = backups_dir(dir).join(&m.id).join(DB_FILE);
+    let damaged = || MigrateError::DamagedBackup {
+        id: m.id.clone(),
+        what: from.display().to_string(),
+    };
+    if !from.exists() {
+        return Err(damaged());
+    }
+    if platform::clone_file(&from, to).map_err(|e| MigrateError::io("clone", &from, e))? {
+        fault::point("restore: staging the database")?;
+        if sha256_hex(to)? != m.database.sha256 {
+            atomic_fs::remove_any(to)?;
+            return Err(damaged());
+        }
+        platform::sync_path(to).map_err(|e| MigrateError::io("sync", to, e))?;
+        return Ok(true);
+    }
+    let mut src = fs::File::open(&from).map_err(|e| MigrateError::io("open", &from, e))?;
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| MigrateError::io("create", to, e))?;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut first = true;
+    loop {
+        let n = src
+            .read(&mut buf)
+            .map_err(|e| MigrateError::io("read", &from, e))?;
+        if n == 0 {
+            break;
+        }
+        if first {
+            fault::point("restore: staging the database")?;
+            first = false;
+        }
+        hash.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(|e| MigrateError::io("write", to, e))?;
+    }
+    if format!("{:x}", hash.finalize()) != m.database.sha256 {
+        drop(out);
+        atomic_fs::remove_any(to)?;
+        return Err(damaged());
+    }
+    platform::sync_file(&out).map_err(|e| MigrateError::io("sync", to, e))?;
+    Ok(false)
 }
 
 /// Puts a backup back: the database file, the old contents of rewritten
-/// files, moved folders back where they were, created files removed. One
-/// journaled operation (see the module doc). The caller holds the lock and
-/// has no connection open to the database.
+/// files, moved folders back where they were, created files removed. Every
+/// file of the backup is checked first (nothing is changed if one is
+/// damaged); then one journaled operation (see the module doc). The caller
+/// holds the lock and has no connection open to the database, and has
+/// checked [`newer_writes`] if what Cortex wrote since must not be lost.
 pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
-    let mut stored = checked_files(dir, m)?;
-    let folder = StateDir::backup_rel(&m.id);
+    let mut stored = checked_small_files(dir, m)?;
+    let staged_rel = staged_rel();
+    let staged = dir.root().join(&staged_rel);
+    atomic_fs::remove_any(&staged)?;
+    let cloned = stage_database(dir, m, &staged)?;
+    fault::point("restore: database staged")?;
+    let outcome = journaled_restore(dir, m, &mut stored, &staged_rel).map(|mut r| {
+        r.database_cloned = cloned;
+        r
+    });
+    // Left only if the journal rolled the database back out.
+    atomic_fs::remove_any(&staged)?;
+    outcome
+}
+
+fn journaled_restore(
+    dir: &DataDir,
+    m: &Manifest,
+    stored: &mut HashMap<String, Vec<u8>>,
+    staged_rel: &Path,
+) -> Result<Restored> {
     let mut j = Journal::begin(dir, &format!("{RESTORE_PREFIX}{}", m.id), Direction::Up)?;
     let outcome = (|| -> Result<Restored> {
         let mut moves = 0;
@@ -182,7 +298,7 @@ pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
         if dir.root().join(DB_FILE).exists() {
             j.delete(Path::new(DB_FILE))?;
         }
-        j.copy_path(&folder.join(DB_FILE), Path::new(DB_FILE))?;
+        j.move_path(staged_rel, Path::new(DB_FILE))?;
         j.mark_committed()?;
         Ok(Restored {
             backup: m.id.clone(),
@@ -190,6 +306,7 @@ pub fn restore(dir: &DataDir, m: &Manifest) -> Result<Restored> {
             files,
             moves,
             removed,
+            database_cloned: false,
         })
     })();
     match outcome {
@@ -226,6 +343,7 @@ pub fn recover_restore(dir: &DataDir) -> Result<Option<(String, bool)>> {
     } else {
         p.roll_back()?;
     }
+    atomic_fs::remove_any(&dir.root().join(staged_rel()))?;
     Ok(Some((step, committed)))
 }
 
@@ -270,6 +388,114 @@ pub async fn changes_since<C: ConnectionTrait>(
         if only_now + only_then > 0 {
             out.push((table, only_now, only_then));
         }
+    }
+    Ok(out)
+}
+
+/// What restoring `m` would lose of what was written after its run: rows
+/// of the live database (`cortex.db` of the data folder) that the backup
+/// does not have, by table, as `(table, rows)`. Empty when SQLite's change
+/// counter is where the run left it (nothing wrote since); otherwise every
+/// row is compared, as [`changes_since`] does, and an empty answer means
+/// only the migrator's own tables changed.
+pub async fn newer_writes(dir: &DataDir, m: &Manifest) -> Result<Vec<(String, usize)>> {
+    let live = dir.root().join(DB_FILE);
+    if !live.exists() {
+        return Ok(Vec::new());
+    }
+    if m.change_counter.is_some() && sqlite_file::change_counter(&live)? == m.change_counter {
+        return Ok(Vec::new());
+    }
+    let Some(after) = &m.rows_after else {
+        return compare_with_backup(dir, m, &live).await;
+    };
+    let conn = open_read_only(&live).await?;
+    let now = row_hashes(&conn).await;
+    conn.close()
+        .await
+        .map_err(|e| MigrateError::db(format!("closing {}", live.display()), e))?;
+    let mut out = Vec::new();
+    for (table, rows) in now? {
+        let known: HashSet<&String> = after.get(&table).into_iter().flatten().collect();
+        let new = rows.iter().filter(|r| !known.contains(r)).count();
+        if new > 0 {
+            out.push((table, new));
+        }
+    }
+    Ok(out)
+}
+
+async fn open_read_only(file: &Path) -> Result<sea_orm_migration::sea_orm::DatabaseConnection> {
+    use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+    let path = file.to_path_buf();
+    let mut opts = ConnectOptions::new("sqlite://cortex.db");
+    opts.sqlx_logging(false)
+        .max_connections(1)
+        .map_sqlx_sqlite_opts(move |o| o.filename(&path).read_only(true));
+    Database::connect(opts)
+        .await
+        .map_err(|e| MigrateError::db(format!("opening {}", file.display()), e))
+}
+
+/// [`newer_writes`] without the rows the run left: the live rows the
+/// backup does not have (the run's own changes counted too).
+async fn compare_with_backup(
+    dir: &DataDir,
+    m: &Manifest,
+    live: &Path,
+) -> Result<Vec<(String, usize)>> {
+    let conn = open_read_only(live).await?;
+    let changes = changes_since(&conn, dir, m).await;
+    conn.close()
+        .await
+        .map_err(|e| MigrateError::db(format!("closing {}", live.display()), e))?;
+    Ok(changes?
+        .into_iter()
+        .filter(|(_, now, _)| *now > 0)
+        .map(|(table, now, _)| (table, now))
+        .collect())
+}
+
+/// Refuses, before anything is changed, a restore of `m` that would lose
+/// rows written after its run ([`newer_writes`]), naming them by table.
+pub async fn refuse_newer_writes(dir: &DataDir, m: &Manifest) -> Result<()> {
+    let lost = newer_writes(dir, m).await?;
+    if lost.is_empty() {
+        return Ok(());
+    }
+    Err(MigrateError::NewerWrites {
+        backup: m.id.clone(),
+        lost: lost
+            .into_iter()
+            .map(|(table, n)| format!("{n} new or changed row(s) of {table}"))
+            .collect(),
+    })
+}
+
+/// A short hash (64 bits of SHA-256, hex) of every row of every table but
+/// the migrator's own, by table: what [`Manifest::rows_after`] keeps.
+pub(super) async fn row_hashes<C: ConnectionTrait>(
+    conn: &C,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let tables = crate::snapshot::sqlite_tables(conn)
+        .await
+        .map_err(|e| MigrateError::db("listing the tables", e))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (table, _) in tables {
+        if crate::snapshot::is_internal(&table) {
+            continue;
+        }
+        let cols = columns(conn, &table).await?;
+        let mut rows: Vec<String> = row_texts(conn, &table, &cols)
+            .await?
+            .iter()
+            .map(|r| {
+                let h = sha2::Sha256::digest(r.as_bytes());
+                h[..8].iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .collect();
+        rows.sort();
+        out.insert(table, rows);
     }
     Ok(out)
 }

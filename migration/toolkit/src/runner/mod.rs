@@ -237,7 +237,7 @@ impl<'c> Runner<'c> {
 
     async fn run(&mut self, direction: Direction, target: Target) -> Result<Report> {
         let outcome = self.run_inner(direction, target).await;
-        self.end_backup();
+        self.end_backup().await;
         self.release().await;
         outcome
     }
@@ -322,10 +322,16 @@ impl<'c> Runner<'c> {
 
     /// Closes the run's backup and prunes old ones. A failure here does not
     /// undo a run that succeeded; it is logged.
-    fn end_backup(&mut self) {
+    async fn end_backup(&mut self) {
         let Some(rec) = self.recorder.take() else {
             return;
         };
+        if let Err(e) = rec.note_rows(&self.conn).await {
+            tracing::warn!(
+                "could not note the rows the run left in backup {}: {e}",
+                rec.id()
+            );
+        }
         if let Err(e) = rec.finish() {
             tracing::warn!("could not finish backup {}: {e}", rec.id());
         }

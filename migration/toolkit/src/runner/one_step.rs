@@ -81,6 +81,10 @@ impl<'c> Runner<'c> {
             // The journal's last records must be durable before the commit
             // makes the step final.
             .and_then(|()| ctx.sync_journal())
+            .and_then(|()| match &self.recorder {
+                Some(rec) => rec.before_commit(),
+                None => Ok(()),
+            })
             .and_then(|()| fault::point("step: before commit"));
         let outcome = match outcome {
             Ok(()) => txn

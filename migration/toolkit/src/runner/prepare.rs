@@ -50,6 +50,9 @@ impl Runner<'_> {
             && self.lock.is_none()
         {
             self.lock = Some(FolderLock::acquire(dir, self.lock_timeout, &on_wait).await?);
+            // What a killed backup, prune or restore left (never listed,
+            // never used), cleared under the lock.
+            crate::backup::clear_leftovers(dir)?;
         }
         let mut report = Report {
             recovered: self.recover_inner().await.map_err(|e| self.reclassify(e))?,
