@@ -68,7 +68,8 @@ pub async fn run(case: &str, args: &[String]) {
         "restore" => {
             let data = migration::toolkit::DataDir::new(&dir).unwrap();
             let manifest = migration::toolkit::backup::find(&data, &args[1]).unwrap();
-            migration::toolkit::backup::restore(&data, &manifest).unwrap();
+            let restored = migration::toolkit::backup::restore(&data, &manifest).unwrap();
+            println!("{}", restored.database_cloned);
         }
         other => panic!("unknown case {other}"),
     }

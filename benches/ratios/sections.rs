@@ -252,8 +252,8 @@ pub fn weights(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
     );
 }
 
-/// A v3 sample whose database holds about 100 MB (1,000 rows of 100 kB).
-fn big_database(tmp: &Path) -> PathBuf {
+/// A v3 sample whose database holds about `rows` × 100 kB.
+fn big_database(tmp: &Path, rows: usize) -> PathBuf {
     let data = write_sample(&tmp.join("big"), 3, 0);
     crate::rt().block_on(async {
         let db = cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
@@ -261,7 +261,7 @@ fn big_database(tmp: &Path) -> PathBuf {
             .unwrap();
         let blob = "x".repeat(100_000);
         db.execute_unprepared("BEGIN").await.unwrap();
-        for i in 0..1_000 {
+        for i in 0..rows {
             db.execute_unprepared(&format!(
                 "INSERT INTO files VALUES ('file-pad-{i}', 'file', 'assistants', '{blob}', 0, 0)"
             ))
@@ -280,21 +280,28 @@ fn sqlite3(db: &Path, dot: &str, file: &Path) -> Option<Duration> {
     Some(timed(cmd, dot).time)
 }
 
-/// 4. Backup and restore of a 100 MB database against the sqlite3 shell's
-///    `.backup` and `.restore` of the same database, as whole processes,
-///    paired per round.
+/// 4. Backup and restore of a 100 MB database (10 MB in the quick mode)
+///    against the sqlite3 shell's `.backup` and `.restore` of the same
+///    database, as whole processes, paired per round; at least 5 rounds in
+///    a full run.
 pub fn backup(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
-    let data = big_database(tmp);
+    let data = big_database(tmp, if plan.quick { 100 } else { 1_000 });
     let db = data.join("cortex.db");
     let size = std::fs::metadata(&db).unwrap().len();
     let other = tmp.join("sqlite3-backup.db");
     let (mut ours_b, mut ours_r, mut theirs_b, mut theirs_r) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut ratio_b, mut ratio_r) = (Vec::new(), Vec::new());
-    for _ in 0..plan.runs.max(5) {
+    let mut cloned = false;
+    for _ in 0..if plan.quick {
+        plan.runs
+    } else {
+        plan.runs.max(5)
+    } {
         let b = spawn("backup", &[&data]);
         let id = b.stdout.trim().to_owned();
         let r = spawn("restore", &[&data, Path::new(&id)]);
+        cloned |= r.stdout.trim() == "true";
         ours_b.push(b.time);
         ours_r.push(r.time);
         let Some(sb) = sqlite3(&db, ".backup", &other) else {
