@@ -39,8 +39,11 @@ pub struct AppliedStep {
     pub tool_version: Option<String>,
     #[serde(skip)]
     pub schema_after: Option<String>,
+    /// Whether a down recipe is stored with it. The recipe itself is read
+    /// only when it is replayed (`undo::load`): a folder step's grows with
+    /// the number of models, and the history is read on every run.
     #[serde(skip)]
-    pub down_recipe: Option<String>,
+    pub has_recipe: bool,
 }
 
 fn seaql_create(backend: DbBackend) -> TableCreateStatement {
@@ -296,13 +299,13 @@ pub async fn applied<C: ConnectionTrait>(conn: &C) -> Result<Vec<AppliedStep>, D
         format!(
             "SELECT m.version AS version, m.applied_at AS applied_at, s.checksum AS checksum, \
              s.origin AS origin, s.tool_version AS tool_version, s.schema_after AS schema_after, \
-             s.down_recipe AS down_recipe \
+             CASE WHEN s.down_recipe IS NULL THEN 0 ELSE 1 END AS has_recipe \
              FROM seaql_migrations m LEFT JOIN {STEPS_TABLE} s ON s.version = m.version \
              ORDER BY m.version"
         )
     } else {
         "SELECT version, applied_at, NULL AS checksum, NULL AS origin, NULL AS tool_version, \
-         NULL AS schema_after, NULL AS down_recipe FROM seaql_migrations ORDER BY version"
+         NULL AS schema_after, 0 AS has_recipe FROM seaql_migrations ORDER BY version"
             .to_owned()
     };
     let rows = conn
@@ -320,7 +323,11 @@ pub async fn applied<C: ConnectionTrait>(conn: &C) -> Result<Vec<AppliedStep>, D
                     .map(StoredOrigin::parse),
                 tool_version: r.try_get("", "tool_version")?,
                 schema_after: r.try_get("", "schema_after")?,
-                down_recipe: r.try_get("", "down_recipe")?,
+                has_recipe: r
+                    .try_get::<i64>("", "has_recipe")
+                    // PostgreSQL's INTEGER is 32-bit and decodes only as such.
+                    .or_else(|_| r.try_get::<i32>("", "has_recipe").map(i64::from))?
+                    != 0,
             })
         })
         .collect()

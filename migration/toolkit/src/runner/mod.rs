@@ -271,7 +271,7 @@ impl<'c> Runner<'c> {
         // Nothing writes the history between here and the steps.
         let applied = self.read_applied(&self.conn).await?;
         if direction == Direction::Down {
-            self.load_recorded_from(&applied)?;
+            self.load_recorded_from(&applied).await?;
         }
         let list = match direction {
             Direction::Up => self.up_list_from(&applied, &target)?,
@@ -345,7 +345,7 @@ impl<'c> Runner<'c> {
     /// Whether `down` to `target` would keep data aside in archive tables.
     pub async fn down_would_archive(&mut self, target: &Target) -> Result<Vec<String>> {
         let applied = self.read_applied(&self.conn).await?;
-        self.load_recorded_from(&applied)?;
+        self.load_recorded_from(&applied).await?;
         Ok(self
             .down_list_from(&applied, target)?
             .into_iter()

@@ -6,7 +6,7 @@ use crate::backup;
 use crate::error::{MigrateError, Result};
 use crate::history::AppliedStep;
 use crate::recorded::RecordedStep;
-use crate::undo::StoredUndo;
+use crate::undo::{self, StoredUndo};
 
 use super::Runner;
 
@@ -37,18 +37,20 @@ impl Runner<'_> {
     /// undo it.
     pub(super) async fn load_recorded(&mut self) -> Result<()> {
         let applied = self.read_applied(&self.conn).await?;
-        self.load_recorded_from(&applied)
+        self.load_recorded_from(&applied).await
     }
 
     /// [`Runner::load_recorded`] from a history already read.
-    pub(super) fn load_recorded_from(&mut self, applied: &[AppliedStep]) -> Result<()> {
+    /// Only the recipes of those steps are read.
+    pub(super) async fn load_recorded_from(&mut self, applied: &[AppliedStep]) -> Result<()> {
         for a in applied {
             if self.steps.iter().any(|s| s.name() == a.version) {
                 continue;
             }
-            let recipe = match &a.down_recipe {
-                Some(t) => Some(StoredUndo::from_json(&a.version, t)?),
-                None => None,
+            let recipe: Option<StoredUndo> = if a.has_recipe {
+                undo::load(&self.conn, &a.version).await?
+            } else {
+                None
             };
             let at = self
                 .steps
