@@ -136,7 +136,10 @@ pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
 
 /// How many rewrites a folder step hands to the journal at once: enough to
 /// share fsyncs, few enough to keep memory flat with thousands of models.
-pub const REWRITE_BATCH: usize = 512;
+/// Each batch ends in one sync of the filesystem, whose cost is mostly
+/// fixed (it flushes whatever else is dirty there too): a batch holds a
+/// couple of megabytes of new text, and 10,000 models take 5 syncs.
+pub const REWRITE_BATCH: usize = 2048;
 
 /// `model.yml` rewrites a folder step gathers and hands to the journal
 /// [`REWRITE_BATCH`] at a time; the folder records the line edits that undo
