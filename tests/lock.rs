@@ -444,14 +444,34 @@ async fn status_names_the_holder_without_waiting() {
     );
 }
 
+/// The number of the first boundary named `label` that `up` passes on a
+/// cortex.cpp v1 folder (a twin of the test's, run to the end with the
+/// boundary log).
+async fn first_boundary(label: &str) -> u32 {
+    let twin = common::cortex_folder(1).await;
+    let log = twin.home.join("boundaries");
+    let out = command(&twin.data, &["up"])
+        .env("CORTEX_MIGRATE_FAULT_LOG", &log)
+        .output()
+        .expect("running up with the boundary log");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(&log).expect("the boundary log");
+    log.lines()
+        .find_map(|l| {
+            let (n, name) = l.split_once(' ')?;
+            (name == label).then(|| n.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no boundary {label:?} in {log}"))
+}
+
 /// While a folder step runs, its journal (`.cortex-migrate/journal`) exists
 /// and its process holds the lock. Stand-in: a run killed inside the first
 /// folder step leaves its journal, and the test holds the lock.
 #[tokio::test]
 async fn status_names_the_holder_without_waiting_during_a_folder_step() {
     let fx = common::cortex_folder(1).await;
-    // Boundary 25 is inside the first folder step, after its journal began.
-    up_killed_at(&fx.data, 25);
+    // Inside the first folder step, after its journal began.
+    up_killed_at(&fx.data, first_boundary("journal: operation done").await);
     assert!(
         fx.data.join(".cortex-migrate/journal").exists(),
         "precondition: the folder step's journal exists"

@@ -94,7 +94,13 @@ pub fn boot(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
 pub fn adopt(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
     let mut peaks = Vec::new();
     for &n in &plan.adopt {
-        let template = write_sample(&tmp.join(format!("adopt{n}")), 0, n);
+        // The sample's database holds absolute paths: every run works on
+        // a fresh copy at the very place the sample was written (the
+        // original set aside meanwhile), or those paths would lead out of
+        // the copy and the steps would have less to do.
+        let home = tmp.join(format!("adopt{n}"));
+        let data = write_sample(&home, 0, n);
+        let kept = tmp.join(format!("adopt{n}.orig"));
         // Fewer runs of the largest folder: copying it takes longer than
         // adopting it.
         let runs = if n >= 100_000 {
@@ -103,15 +109,16 @@ pub fn adopt(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
             plan.runs
         };
         let (mut times, mut peak) = (Vec::new(), Vec::new());
-        for i in 0..runs {
-            let home = tmp.join(format!("adopt{n}-run{i}"));
-            let data = home.join(template.file_name().unwrap());
-            copy_tree(template.parent().unwrap(), &home);
+        for _ in 0..runs {
+            std::fs::rename(&home, &kept).unwrap();
+            copy_tree(&kept, &home);
             let run = spawn("migrate", &[&data]);
             times.push(run.time);
             peak.push(run.peak_kib as f64);
             std::fs::remove_dir_all(&home).unwrap();
+            std::fs::rename(&kept, &home).unwrap();
         }
+        std::fs::remove_dir_all(&home).unwrap();
         let row = Row::times(
             format!("adopt a cortex.cpp v0 folder with {n} models, every step"),
             &times,
