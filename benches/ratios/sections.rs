@@ -323,10 +323,13 @@ pub fn backup(plan: &Plan, tmp: &Path, rows: &mut Vec<Row>) {
     }
     let mb = size / 1_000_000;
     rows.push(Row::times(format!("backup of a {mb} MB database"), &ours_b));
-    rows.push(Row::times(
-        format!("restore of that backup ({mb} MB)"),
-        &ours_r,
-    ));
+    rows.push(
+        Row::times(format!("restore of that backup ({mb} MB)"), &ours_r).note(if cloned {
+            "database put back as a reflink clone"
+        } else {
+            "this filesystem cannot clone a file (reflink): database copied"
+        }),
+    );
     if ratio_b.is_empty() {
         rows.push(
             Row::new("backup ÷ `sqlite3 .backup`", Unit::Ratio, vec![f64::NAN])
