@@ -198,40 +198,76 @@ async fn copy_database<C: ConnectionTrait>(
     Ok(database)
 }
 
+/// A new file written and hashed (SHA-256) in one pass: the database's
+/// copy in a backup, and the backup's copy a restore stages.
+struct HashedFile {
+    path: PathBuf,
+    file: fs::File,
+    hash: sha2::Sha256,
+    bytes: u64,
+}
+
+impl HashedFile {
+    /// Creates `path`, which must not exist.
+    fn create(path: &Path) -> Result<HashedFile> {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| MigrateError::io("create", path, e))?;
+        Ok(HashedFile {
+            path: path.to_path_buf(),
+            file,
+            hash: sha2::Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        self.hash.update(chunk);
+        self.file
+            .write_all(chunk)
+            .map_err(|e| MigrateError::io("write", &self.path, e))?;
+        self.bytes += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the file and removes it.
+    fn discard(self) -> Result<()> {
+        drop(self.file);
+        atomic_fs::remove_any(&self.path)
+    }
+
+    /// The file (to sync), its length and its SHA-256 (hex).
+    fn finish(self) -> (fs::File, u64, String) {
+        (self.file, self.bytes, format!("{:x}", self.hash.finalize()))
+    }
+}
+
 /// The copy of [`copy_database`] for a database in a rollback-journal
 /// mode (Cortex's: it sets no journal mode, so DELETE): `None`, with
 /// nothing left behind, for one in WAL mode.
 fn copy_locked(live: &Path, to: &Path) -> Result<Option<FileEntry>> {
-    let mut out = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .map_err(|e| MigrateError::io("create", to, e))?;
-    let mut hash = sha2::Sha256::new();
-    let mut bytes = 0u64;
+    let mut out = HashedFile::create(to)?;
     let copied = sqlite_file::read_locked(live, &mut |chunk| {
-        if bytes == 0 {
+        if out.bytes == 0 {
             fault::point("backup: copying the database")?;
         }
-        hash.update(chunk);
-        out.write_all(chunk)
-            .map_err(|e| MigrateError::io("write", to, e))?;
-        bytes += chunk.len() as u64;
-        Ok(())
+        out.write(chunk)
     })?;
     if !copied {
-        drop(out);
-        atomic_fs::remove_any(to)?;
+        out.discard()?;
         return Ok(None);
     }
+    let (file, bytes, sha256) = out.finish();
     // Synced after the lock is released: Cortex waits for the read only.
     // Data and size, not times (SQLite's own choice, fdatasync).
-    platform::sync_file_data(&out).map_err(|e| MigrateError::io("sync", to, e))?;
+    platform::sync_file_data(&file).map_err(|e| MigrateError::io("sync", to, e))?;
     Ok(Some(FileEntry {
         stored: String::new(),
         path: DB_FILE.into(),
         bytes,
-        sha256: format!("{:x}", hash.finalize()),
+        sha256,
     }))
 }
 

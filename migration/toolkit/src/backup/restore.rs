@@ -182,7 +182,7 @@ fn staged_rel() -> PathBuf {
 /// it (leaving nothing) if it is not what the manifest says. Returns
 /// whether it was cloned.
 fn stage_database(dir: &DataDir, m: &Manifest, to: &Path) -> Result<bool> {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let from = backups_dir(dir).join(&m.id).join(DB_FILE);
     let damaged = || MigrateError::DamagedBackup {
         id: m.id.clone(),
@@ -201,14 +201,8 @@ fn stage_database(dir: &DataDir, m: &Manifest, to: &Path) -> Result<bool> {
         return Ok(true);
     }
     let mut src = fs::File::open(&from).map_err(|e| MigrateError::io("open", &from, e))?;
-    let mut out = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .map_err(|e| MigrateError::io("create", to, e))?;
-    let mut hash = sha2::Sha256::new();
+    let mut out = HashedFile::create(to)?;
     let mut buf = vec![0u8; 1 << 20];
-    let mut first = true;
     loop {
         let n = src
             .read(&mut buf)
@@ -216,20 +210,18 @@ fn stage_database(dir: &DataDir, m: &Manifest, to: &Path) -> Result<bool> {
         if n == 0 {
             break;
         }
-        if first {
+        if out.bytes == 0 {
             fault::point("restore: staging the database")?;
-            first = false;
         }
-        hash.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|e| MigrateError::io("write", to, e))?;
+        out.write(&buf[..n])?;
     }
-    if format!("{:x}", hash.finalize()) != m.database.sha256 {
-        drop(out);
+    let (file, _, sha256) = out.finish();
+    if sha256 != m.database.sha256 {
+        drop(file);
         atomic_fs::remove_any(to)?;
         return Err(damaged());
     }
-    platform::sync_file(&out).map_err(|e| MigrateError::io("sync", to, e))?;
+    platform::sync_file(&file).map_err(|e| MigrateError::io("sync", to, e))?;
     Ok(false)
 }
 
