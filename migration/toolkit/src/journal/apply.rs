@@ -66,19 +66,18 @@ pub(super) fn finish_rewrite(dir: &DataDir, op: &FileOp, sync: bool) -> Result<(
     atomic_fs::put_in_place(&root.join(tmp), &root.join(path), sync)
 }
 
-/// The first half of a rewrite in a batch that syncs whole filesystems
-/// ([`stage_rewrite`] with its fault points, nothing fsynced here: the
-/// batch syncs once before any [`finish_rewrite`]). Run by the batch's
-/// threads.
-pub(super) fn stage_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Result<()> {
+/// The first half of a rewrite in a batch ([`stage_rewrite`] with its
+/// fault points). Where the batch syncs whole filesystems, `sync` is false:
+/// it syncs once before any [`finish_rewrite`]. Run by the batch's threads.
+pub(super) fn stage_in_batch(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
     let FileOp::Rewrite { path, old, tmp } = op else {
         return Ok(());
     };
     let root = dir.root();
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
-    keep_old(&p, &o, false)?;
+    keep_old(&p, &o, sync)?;
     fault::point("rewrite batch: old version kept")?;
-    atomic_fs::write_beside(&p, &t, content, false)?;
+    atomic_fs::write_beside(&p, &t, content, sync)?;
     fault::point("rewrite batch: new version written beside")
 }
 
@@ -86,15 +85,7 @@ pub(super) fn stage_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Resu
 /// ([`rewrite_file`] with its fault points, each file flushed on its own).
 /// Run by the batch's threads.
 pub(super) fn rewrite_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Result<()> {
-    let FileOp::Rewrite { path, old, tmp } = op else {
-        return Ok(());
-    };
-    let root = dir.root();
-    let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
-    keep_old(&p, &o, true)?;
-    fault::point("rewrite batch: old version kept")?;
-    atomic_fs::write_beside(&p, &t, content, true)?;
-    fault::point("rewrite batch: new version written beside")?;
+    stage_in_batch(dir, op, content, true)?;
     finish_rewrite(dir, op, true)?;
     fault::point("rewrite batch: file replaced")
 }

@@ -383,7 +383,7 @@ impl Journal {
                     s.spawn(move || {
                         for (op, content) in ops.iter().zip(contents) {
                             if whole {
-                                stage_in_batch(dir, op, content)?;
+                                stage_in_batch(dir, op, content, false)?;
                             } else {
                                 rewrite_in_batch(dir, op, content)?;
                             }

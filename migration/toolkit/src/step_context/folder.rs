@@ -43,13 +43,7 @@ impl Folder {
             }
             return Ok(None);
         }
-        let mut slot = self
-            .run
-            .journal
-            .lock()
-            .map_err(|_| MigrateError::Poisoned {
-                what: "the step's journal",
-            })?;
+        let mut slot = self.run.journal_slot()?;
         if slot.is_none() {
             let mut j = Journal::begin(&self.dir, &self.run.step, self.run.direction)?;
             let observer: Arc<dyn Observer> = Arc::clone(&self.run) as Arc<dyn Observer>;
@@ -209,13 +203,7 @@ impl Folder {
     /// rename would have left it now. `None` if it cannot be read.
     pub(super) fn empty_at_commit(&self, rel: &str) -> Result<Option<bool>> {
         let copied: Vec<std::path::PathBuf> = {
-            let slot = self
-                .run
-                .journal
-                .lock()
-                .map_err(|_| MigrateError::Poisoned {
-                    what: "the step's journal",
-                })?;
+            let slot = self.run.journal_slot()?;
             slot.iter()
                 .flat_map(|j| j.ops())
                 .filter_map(|op| match op {

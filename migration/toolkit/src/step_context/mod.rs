@@ -104,14 +104,16 @@ impl StepRun {
         self.journal.lock().ok().and_then(|mut j| j.take())
     }
 
+    /// The step's journal (none before its first file operation), held.
+    pub(crate) fn journal_slot(&self) -> Result<std::sync::MutexGuard<'_, Option<Journal>>> {
+        self.journal.lock().map_err(|_| MigrateError::Poisoned {
+            what: "the step's journal",
+        })
+    }
+
     /// Makes the journal's records durable (before the step commits).
     pub(crate) fn sync_journal(&self) -> Result<()> {
-        match self.journal.lock() {
-            Ok(mut j) => j.as_mut().map_or(Ok(()), Journal::sync),
-            Err(_) => Err(MigrateError::Poisoned {
-                what: "the step's journal",
-            }),
-        }
+        self.journal_slot()?.as_mut().map_or(Ok(()), Journal::sync)
     }
 
     pub(crate) fn take_notes(&self) -> Vec<String> {
