@@ -13,16 +13,6 @@ use std::path::Path;
 
 use common::Fixture;
 
-fn ids(data: &Path) -> Vec<String> {
-    let out = common::ok(&common::cli(data, &["backups", "list", "--json"]));
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Every byte that matters: files (migrator state left out) and every row
 /// of every table.
 async fn state(
@@ -46,7 +36,7 @@ async fn restore_after_up_gives_back_every_row_and_byte() {
     let out = common::ok(&common::cli(&fx.data, &["up"]));
     assert!(out.contains("backup "), "{out}");
     assert_ne!(state(&fx).await, before);
-    let list = ids(&fx.data);
+    let list = common::backup_ids(&fx.data);
     assert_eq!(list.len(), 1, "one run, one backup: {list:?}");
 
     let out = common::ok(&common::cli(&fx.data, &["restore", &list[0]]));
@@ -74,7 +64,7 @@ async fn restore_after_down_moves_renamed_folders_back_without_copying() {
         &["down", "--to", "backfill_weights_bytes", "--yes"],
     ));
     assert!(!engine.exists());
-    let latest = ids(&fx.data)[0].clone();
+    let latest = common::backup_ids(&fx.data)[0].clone();
     common::ok(&common::cli(&fx.data, &["restore", &latest]));
     assert_eq!(state(&fx).await, after_up);
     assert_eq!(
@@ -109,7 +99,7 @@ async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
     let yml = "models/cortex.so/tinyllama/1b/model.yml";
     let old = common::bytes(&fx.data.join(yml));
     common::ok(&common::cli(&fx.data, &["up"]));
-    let id = ids(&fx.data)[0].clone();
+    let id = common::backup_ids(&fx.data)[0].clone();
     let folder = fx.data.join(".cortex-migrate/backups").join(&id);
     let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
     let manifest = migration::toolkit::backup::find(&dir, &id).unwrap();
@@ -136,10 +126,10 @@ async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
 async fn no_backup_is_taken_when_nothing_changes() {
     let fx = common::cortex_folder(3).await;
     common::ok(&common::cli(&fx.data, &["up"]));
-    let n = ids(&fx.data).len();
+    let n = common::backup_ids(&fx.data).len();
     let out = common::ok(&common::cli(&fx.data, &["up"]));
     assert!(out.contains("Nothing to do"), "{out}");
-    assert_eq!(ids(&fx.data).len(), n);
+    assert_eq!(common::backup_ids(&fx.data).len(), n);
 }
 
 #[tokio::test]
@@ -152,19 +142,19 @@ async fn old_backups_are_pruned_keeping_the_newest() {
             &["--keep-backups", "2", "down", "--steps", "1"],
         ));
     }
-    let list = ids(&fx.data);
+    let list = common::backup_ids(&fx.data);
     assert_eq!(list.len(), 2, "{list:?}");
     assert!(list[0] > list[1], "not newest first: {list:?}");
     let none = common::cortex_folder(3).await;
     common::ok(&common::cli(&none.data, &["--keep-backups", "0", "up"]));
-    assert!(ids(&none.data).is_empty());
+    assert!(common::backup_ids(&none.data).is_empty());
 }
 
 #[tokio::test]
 async fn a_damaged_backup_is_refused_and_nothing_changes() {
     let fx = common::cortex_folder(1).await;
     common::ok(&common::cli(&fx.data, &["up"]));
-    let id = ids(&fx.data)[0].clone();
+    let id = common::backup_ids(&fx.data)[0].clone();
     let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
     let manifest = migration::toolkit::backup::find(&dir, &id).unwrap();
     let entry = manifest
@@ -227,7 +217,7 @@ async fn a_restore_that_would_lose_newer_rows_is_refused_naming_them() {
     let fx = common::cortex_folder(1).await;
     let (files_before_up, rows_before_up) = state(&fx).await;
     common::ok(&common::cli(&fx.data, &["up"]));
-    let id = ids(&fx.data)[0].clone();
+    let id = common::backup_ids(&fx.data)[0].clone();
     cortex_adds_a_model(&fx).await;
     let before = state(&fx).await;
 

@@ -43,14 +43,16 @@ async fn cortex_state(fx: &Fixture) -> State {
     (files, rows)
 }
 
-fn ids(data: &Path) -> Vec<String> {
-    let out = common::ok(&common::cli(data, &["backups", "list", "--json"]));
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    list.as_array()
+/// No half-built or half-removed backup (a hidden folder) is left in the
+/// backups folder after the run that followed the kill at boundary `n`.
+fn assert_no_hidden_leftovers(data: &Path, n: usize) {
+    let hidden: Vec<_> = std::fs::read_dir(data.join(".cortex-migrate/backups"))
         .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(hidden.is_empty(), "boundary {n}: left over {hidden:?}");
 }
 
 /// The boundaries a run passes, as `(number, label)`.
@@ -96,7 +98,7 @@ fn killed_at(data: &Path, args: &[&str], n: usize) {
 /// the manifest).
 fn every_listed_backup_is_whole(data: &Path, n: usize) -> Vec<String> {
     let dir = DataDir::new(data).unwrap();
-    let list = ids(data);
+    let list = common::backup_ids(data);
     for id in &list {
         let m = backup::find(&dir, id).unwrap();
         if let Err(e) = backup::check(&dir, &m) {
@@ -148,14 +150,7 @@ async fn an_up_killed_across_its_backup_leaves_the_folder_as_before_and_no_half_
             every_listed_backup_is_whole(&fx.data, n);
             // The next run takes its backup and clears the leftover.
             common::ok(&common::cli(&fx.data, &["up"]));
-            let root = fx.data.join(".cortex-migrate/backups");
-            let hidden: Vec<_> = std::fs::read_dir(&root)
-                .unwrap()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.file_name())
-                .collect();
-            assert!(hidden.is_empty(), "boundary {n}: left over {hidden:?}");
+            assert_no_hidden_leftovers(&fx.data, n);
         } else {
             // The backup is whole: it puts back exactly the state before
             // the run, whatever steps committed before the kill.
@@ -181,7 +176,7 @@ async fn pruning_killed_at_every_boundary_lists_only_whole_backups() {
     let fx = common::cortex_folder(3).await;
     common::ok(&common::cli(&fx.data, &["up"]));
     common::ok(&common::cli(&fx.data, &["down", "--steps", "1", "--yes"]));
-    assert_eq!(ids(&fx.data).len(), 2);
+    assert_eq!(common::backup_ids(&fx.data).len(), 2);
     let pristine = Pristine::take(&fx);
     let args = ["--keep-backups", "1", "up"];
     let points = boundaries(&fx, &args);
@@ -201,14 +196,8 @@ async fn pruning_killed_at_every_boundary_lists_only_whole_backups() {
             &fx.data,
             &["--keep-backups", "1", "down", "--steps", "1", "--yes"],
         ));
-        assert_eq!(ids(&fx.data).len(), 1);
-        let hidden: Vec<_> = std::fs::read_dir(fx.data.join(".cortex-migrate/backups"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .map(|e| e.file_name())
-            .collect();
-        assert!(hidden.is_empty(), "boundary {n}: left over {hidden:?}");
+        assert_eq!(common::backup_ids(&fx.data).len(), 1);
+        assert_no_hidden_leftovers(&fx.data, n);
     }
 }
 
@@ -219,7 +208,7 @@ async fn a_restore_killed_at_every_boundary_is_finished_or_undone_and_verify_is_
     let fx = common::cortex_folder(1).await;
     common::ok(&common::cli(&fx.data, &["up"]));
     common::ok(&common::cli(&fx.data, &["down", "--steps", "1", "--yes"]));
-    let id = ids(&fx.data)[0].clone();
+    let id = common::backup_ids(&fx.data)[0].clone();
     let pristine = Pristine::take(&fx);
     let before = state(&fx).await;
     let restore = ["restore", id.as_str(), "--discard-newer"];

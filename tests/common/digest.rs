@@ -394,6 +394,17 @@ pub fn cli(data: &Path, args: &[&str]) -> std::process::Output {
     cli_with(data, args, None, None)
 }
 
+/// The ids of the folder's backups, newest first (`backups list --json`).
+pub fn backup_ids(data: &Path) -> Vec<String> {
+    let out = ok(&cli(data, &["backups", "list", "--json"]));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The stdout of a run that must succeed (its stderr in the panic if not).
 pub fn ok(o: &std::process::Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

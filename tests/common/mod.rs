@@ -33,9 +33,9 @@ pub use cortex_migrate::sample::{
     LLAMACPP_VARIANT, LLAMACPP_VERSION, ONNX_VARIANT, ONNX_VERSION, PHI3, TINYLLAMA, generated_id,
 };
 pub use digest::{
-    TableRows, applied_versions, bin, bytes, cli, cli_command, cli_env, cli_recorded, cli_with,
-    copy_tree, db_rows, db_rows_of, db_schema, db_state, every_entry, ok, table_names, tree,
-    whole_db_state,
+    TableRows, applied_versions, backup_ids, bin, bytes, cli, cli_command, cli_env, cli_recorded,
+    cli_with, copy_tree, db_rows, db_rows_of, db_schema, db_state, every_entry, ok, table_names,
+    tree, whole_db_state,
 };
 pub use require::{in_ci, require, succeeds};
 
