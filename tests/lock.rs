@@ -184,7 +184,11 @@ async fn rows_of(fx: &common::Fixture) -> BTreeMap<String, common::TableRows> {
     let home = fx.home.to_str().expect("UTF-8 temp path");
     let conn = fx.connect().await;
     let mut tables: Vec<&str> = CORTEX_TABLES.to_vec();
-    tables.extend(["cortex_migrate_steps", "seaql_migrations"]);
+    tables.extend([
+        "cortex_migrate_steps",
+        "cortex_migrate_undo",
+        "seaql_migrations",
+    ]);
     let mut rows = common::db_rows_of(&conn, &tables).await;
     conn.close().await.expect("closing the database");
     for table_rows in rows.values_mut() {

@@ -537,7 +537,11 @@ async fn state(home: &Path, db: &DatabaseConnection) -> State {
 
 /// The history's tables: a step run again after a down is `ran` where it
 /// was `adopted`.
-const HISTORY: [&str; 2] = ["seaql_migrations", "cortex_migrate_steps"];
+const HISTORY: [&str; 3] = [
+    "seaql_migrations",
+    "cortex_migrate_steps",
+    "cortex_migrate_undo",
+];
 
 /// What a state holds for the user: the files, the schema and every row
 /// of every table (archives included) but the history's.

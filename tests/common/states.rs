@@ -33,7 +33,11 @@ pub async fn database(data: &Path) -> Option<sea_orm::DatabaseConnection> {
     let db = cortex_migrate::connect::open_sqlite_file(&file, false)
         .await
         .unwrap();
-    let history = ["cortex_migrate_steps", "seaql_migrations"];
+    let history = [
+        "cortex_migrate_steps",
+        "cortex_migrate_undo",
+        "seaql_migrations",
+    ];
     if super::table_names(&db).await == history
         && super::db_rows_of(&db, &history)
             .await

@@ -94,6 +94,7 @@ pub async fn sea_orm_reset<M: StepList>(
     for t in [
         "seaql_migrations",
         history::STEPS_TABLE,
+        history::UNDO_TABLE,
         history::STATE_TABLE,
     ] {
         let drop = Table::drop().table(Alias::new(t)).if_exists().to_owned();

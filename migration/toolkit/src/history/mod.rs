@@ -100,6 +100,44 @@ fn long_text(backend: DbBackend, col: CortexMigrateSteps) -> ColumnDef {
     c
 }
 
+/// The table that holds, in parts, the down recipes too long for one
+/// value (`undo::stored`).
+pub const UNDO_TABLE: &str = "cortex_migrate_undo";
+
+#[derive(DeriveIden)]
+enum CortexMigrateUndo {
+    Table,
+    Version,
+    Seq,
+    Ops,
+}
+
+fn undo_create(backend: DbBackend) -> TableCreateStatement {
+    use super::schema_ops::key_text;
+    let mut ops = ColumnDef::new(CortexMigrateUndo::Ops);
+    if backend == DbBackend::MySql {
+        ops.custom(Alias::new("LONGTEXT"));
+    } else {
+        ops.text();
+    }
+    Table::create()
+        .table(CortexMigrateUndo::Table)
+        .if_not_exists()
+        .col(key_text(backend, CortexMigrateUndo::Version).not_null())
+        .col(
+            ColumnDef::new(CortexMigrateUndo::Seq)
+                .big_integer()
+                .not_null(),
+        )
+        .col(ops.not_null())
+        .primary_key(
+            Index::create()
+                .col(CortexMigrateUndo::Version)
+                .col(CortexMigrateUndo::Seq),
+        )
+        .to_owned()
+}
+
 /// The table where, on MySQL (which cannot roll back DDL), a step that is
 /// running or failed half-way is marked, outside its transaction.
 pub const STATE_TABLE: &str = "cortex_migrate_state";
@@ -148,6 +186,7 @@ pub async fn install<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     conn.execute(&seaql_create(backend)).await?;
     conn.execute(&steps_create(backend)).await?;
+    conn.execute(&undo_create(backend)).await?;
     if backend == DbBackend::MySql {
         conn.execute(&state_create(backend)).await?;
     }
@@ -423,6 +462,13 @@ pub async fn record_down<C: ConnectionTrait>(conn: &C, version: &str) -> Result<
         let del = Query::delete()
             .from_table(CortexMigrateSteps::Table)
             .and_where(Expr::col(CortexMigrateSteps::Version).eq(version))
+            .to_owned();
+        conn.execute(&del).await?;
+    }
+    if has_table(conn, UNDO_TABLE).await? {
+        let del = Query::delete()
+            .from_table(CortexMigrateUndo::Table)
+            .and_where(Expr::col(CortexMigrateUndo::Version).eq(version))
             .to_owned();
         conn.execute(&del).await?;
     }

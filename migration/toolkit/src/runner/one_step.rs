@@ -18,7 +18,7 @@ use crate::schema_ops::ops_sql;
 use crate::snapshot;
 use crate::step::{Step, checksum};
 use crate::step_context::{StepContext, StepRun};
-use crate::undo::{StoredUndo, UndoOp};
+use crate::undo::{Recipe, StoredUndo, UndoOp};
 
 impl<'c> Runner<'c> {
     pub(super) async fn run_step(
@@ -169,7 +169,7 @@ impl<'c> Runner<'c> {
             Direction::Up => {
                 let schema_after = Some(snapshot::snapshot(txn).await.map_err(db)?);
                 let sum = checksum(step.as_ref());
-                let recipe = self.down_recipe(step.as_ref(), ctx);
+                let recipe = self.down_recipe(step.as_ref(), ctx)?;
                 history::record_up(
                     txn,
                     Record {
@@ -177,11 +177,12 @@ impl<'c> Runner<'c> {
                         checksum: &sum,
                         origin: Origin::Ran,
                         schema_after,
-                        down_recipe: recipe,
+                        down_recipe: Some(recipe.header.clone()),
                     },
                 )
                 .await
                 .map_err(db)?;
+                recipe.store_chunks(txn, step.name()).await?;
             }
             Direction::Down => history::record_down(txn, step.name()).await.map_err(db)?,
         }
@@ -191,18 +192,15 @@ impl<'c> Runner<'c> {
 
     /// What an older binary needs to undo this step without its code: the
     /// SQL of a schema step's `down`, or the inverse of every change a
-    /// folder step recorded while it ran.
-    fn down_recipe(&self, step: &dyn Step, ctx: &StepRun) -> Option<String> {
-        let recipe = if !step.down_storable() {
-            StoredUndo::not_storable()
-        } else {
-            let mut ops: Vec<UndoOp> = ops_sql(self.backend, &step.down_ops(self.backend))
-                .into_iter()
-                .map(|sql| UndoOp::Sql { sql })
-                .collect();
-            ops.extend(ctx.take_inverse());
-            StoredUndo::new(ops)
-        };
-        Some(recipe.to_json())
+    /// folder step recorded while it ran (in parts when it is long).
+    fn down_recipe(&self, step: &dyn Step, ctx: &StepRun) -> Result<Recipe> {
+        if !step.down_storable() {
+            return Ok(Recipe::inline(&StoredUndo::not_storable()));
+        }
+        let first: Vec<UndoOp> = ops_sql(self.backend, &step.down_ops(self.backend))
+            .into_iter()
+            .map(|sql| UndoOp::Sql { sql })
+            .collect();
+        ctx.take_inverse()?.into_recipe(first)
     }
 }

@@ -18,7 +18,7 @@ use crate::paths::DataDir;
 use crate::progress::{Event, ProgressSink};
 use crate::rows;
 use crate::schema_ops::{self, ExecMode, NoteSink, SchemaOp};
-use crate::undo::{self, LineEdit, StoredUndo, UndoOp};
+use crate::undo::{self, LineEdit, StoredUndo, UndoLog, UndoOp};
 
 mod config;
 mod folder;
@@ -37,7 +37,7 @@ pub(crate) struct StepRun {
     /// Lines a step wants shown in its summary (skipped models and such).
     pub(crate) notes: Mutex<Vec<String>>,
     /// What undoes each change the step made, in the order made.
-    pub(crate) inverse: Mutex<Vec<UndoOp>>,
+    pub(crate) inverse: Mutex<UndoLog>,
     /// In a dry run (`plan`): every statement the step ran.
     pub(crate) sql_log: Option<Mutex<Vec<String>>>,
     /// The backup of the run, which keeps what the step's file operations
@@ -56,6 +56,9 @@ impl StepRun {
         data_dir: Option<DataDir>,
         progress: ProgressSink,
     ) -> Self {
+        let scratch = data_dir
+            .as_ref()
+            .map(|d| crate::state_dir::StateDir::of(d).path().to_path_buf());
         StepRun {
             step: step.to_owned(),
             direction,
@@ -64,7 +67,7 @@ impl StepRun {
             progress,
             dry_run: None,
             notes: Mutex::new(Vec::new()),
-            inverse: Mutex::new(Vec::new()),
+            inverse: Mutex::new(UndoLog::in_folder(scratch)),
             sql_log: None,
             backup: None,
             resume: false,
@@ -123,15 +126,14 @@ impl StepRun {
             .unwrap_or_default()
     }
 
-    /// The recorded inverse actions, newest first: the step's stored undo.
-    pub(crate) fn take_inverse(&self) -> Vec<UndoOp> {
-        let mut v = self
-            .inverse
+    /// The recorded inverse actions: the step's stored undo.
+    pub(crate) fn take_inverse(&self) -> Result<UndoLog> {
+        self.inverse
             .lock()
             .map(|mut n| std::mem::take(&mut *n))
-            .unwrap_or_default();
-        v.reverse();
-        v
+            .map_err(|_| MigrateError::Poisoned {
+                what: "the step's undo",
+            })
     }
 
     pub(crate) fn planned_ops(&self) -> Vec<FileOp> {

@@ -1,5 +1,6 @@
 //! Stored undo: what undoes a step, written down when the step is applied
-//! and kept with its history row (column `down_recipe`). A schema step's recipe is the SQL of
+//! and kept with its history row (column `down_recipe`; a long one in
+//! parts, see [`stored`]). A schema step's recipe is the SQL of
 //! its `down`; a folder step's is the inverse of each change it made (SQL
 //! that puts old values back, moves back, line edits back). A folder step's
 //! `down` replays its recipe, and an older binary that does not know the
@@ -11,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::MigrateError;
 use super::history::STEPS_TABLE;
+
+pub mod stored;
+pub use stored::{Recipe, UndoLog};
 
 /// One action of a recipe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +142,10 @@ pub async fn load<C: ConnectionTrait>(
             .map_err(|e| MigrateError::db(format!("reading the down recipe of {step}"), e))?,
         None => None,
     };
-    text.map(|t| StoredUndo::from_json(step, &t)).transpose()
+    match text {
+        Some(t) => stored::read(conn, step, &t).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Applies line edits to a text; `Err` names the first edit whose line no
