@@ -79,6 +79,15 @@ pub fn beside(path: &Path, before: &str, after: &str) -> PathBuf {
 /// permissions of the file it replaces; a new file gets the ones a plain
 /// create gives.
 pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_durably_with(path, |w| w.write_all(bytes))
+}
+
+/// [`replace_durably`] for content that `write` writes a piece at a time
+/// (through a buffer), so that a long document is never whole in memory.
+pub fn replace_durably_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => (dir, name),
         _ => {
@@ -107,7 +116,17 @@ pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = disk::temp_file_in(&builder, dir)
         .map_err(|e| MigrateError::io("create a temporary file in", dir, e))?;
     let tmp_path = tmp.path().to_path_buf();
-    disk::write_all(tmp.as_file_mut(), &tmp_path, bytes)
+    let written = {
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 16,
+            DiskWriter {
+                file: tmp.as_file_mut(),
+                path: &tmp_path,
+            },
+        );
+        write(&mut out).and_then(|()| std::io::Write::flush(&mut out))
+    };
+    written
         .and_then(|()| match kept {
             Some(perms) => tmp.as_file().set_permissions(perms),
             None => Ok(()),
@@ -116,6 +135,23 @@ pub fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| MigrateError::io("write", &tmp_path, e))?;
     disk::persist(tmp, path).map_err(|e| MigrateError::io("replace", path, e))?;
     sync_dir(dir)
+}
+
+/// Writes through the disk door ([`disk::write_all`]), each buffer an
+/// append.
+struct DiskWriter<'a> {
+    file: &'a mut fs::File,
+    path: &'a Path,
+}
+
+impl std::io::Write for DiskWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        disk::write_all(self.file, self.path, buf).map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Replaces `path` with `bytes` through the temp file `tmp` beside it

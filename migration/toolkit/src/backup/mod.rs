@@ -133,8 +133,12 @@ fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     })
 }
 
+/// Writes the manifest of the backup in `folder` as it is streamed out
+/// (one with thousands of kept files is never whole in memory as text).
 fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
-    atomic_fs::replace_durably(&folder.join("manifest.json"), &manifest_bytes(m)?)
+    atomic_fs::replace_durably_with(&folder.join("manifest.json"), |w| {
+        serde_json::to_writer_pretty(w, m).map_err(std::io::Error::other)
+    })
 }
 
 /// The file of the connection's main database; `None` for an in-memory
@@ -481,18 +485,19 @@ impl Recorder {
     pub fn before_commit(&self) -> Result<()> {
         // No fault point of its own: the step's "before commit" follows
         // at once, with nothing changed in between.
-        let m = self.snapshot(|_| {})?;
-        self.save(&m)
+        self.with_manifest(|_| {}, |m| self.save(m))
     }
 
     /// A step of the run committed: the manifest says so, durably.
     pub fn step_done(&self, step: &str) -> Result<()> {
         let counter = self.live.as_deref().and_then(change_counter_of);
-        let m = self.snapshot(|m| {
-            m.steps.push(step.to_owned());
-            m.change_counter = counter;
-        })?;
-        self.save(&m)?;
+        self.with_manifest(
+            |m| {
+                m.steps.push(step.to_owned());
+                m.change_counter = counter;
+            },
+            |m| self.save(m),
+        )?;
         fault::point("backup: manifest updated")
     }
 
@@ -500,31 +505,37 @@ impl Recorder {
     /// committed steps; called at the end of the run, before
     /// [`Recorder::finish`].
     pub async fn note_rows<C: ConnectionTrait>(&self, conn: &C) -> Result<()> {
-        if self.snapshot(|_| {})?.steps.is_empty() {
+        if self.with_manifest(|_| {}, |m| Ok(m.steps.is_empty()))? {
             return Ok(());
         }
         let rows = row_hashes(conn).await?;
-        self.snapshot(|m| m.rows_after = Some(rows))?;
-        Ok(())
+        self.with_manifest(|m| m.rows_after = Some(rows), |_| Ok(()))
     }
 
     /// The run ended.
     pub fn finish(&self) -> Result<()> {
         let counter = self.live.as_deref().and_then(change_counter_of);
-        let m = self.snapshot(|m| {
-            m.complete = true;
-            m.change_counter = counter;
-        })?;
-        self.save(&m)
+        self.with_manifest(
+            |m| {
+                m.complete = true;
+                m.change_counter = counter;
+            },
+            |m| self.save(m),
+        )
     }
 
-    /// The manifest after `change`.
-    fn snapshot(&self, change: impl FnOnce(&mut Manifest)) -> Result<Manifest> {
+    /// Changes the manifest, then hands it to `then` (still held: no copy
+    /// of a manifest of thousands of files is made to save it).
+    fn with_manifest<T>(
+        &self,
+        change: impl FnOnce(&mut Manifest),
+        then: impl FnOnce(&Manifest) -> Result<T>,
+    ) -> Result<T> {
         let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
             what: "the backup recorder",
         })?;
         change(&mut m);
-        Ok(m.clone())
+        then(&m)
     }
 
     /// Makes the kept files durable, then writes the manifest. (No fault

@@ -478,18 +478,79 @@ pub(super) async fn row_hashes<C: ConnectionTrait>(
             continue;
         }
         let cols = columns(conn, &table).await?;
-        let mut rows: Vec<String> = row_texts(conn, &table, &cols)
-            .await?
-            .iter()
-            .map(|r| {
-                let h = sha2::Sha256::digest(r.as_bytes());
-                h[..8].iter().map(|b| format!("{b:02x}")).collect()
-            })
-            .collect();
+        let mut rows = row_hashes_of(conn, &table, &cols).await?;
         rows.sort();
+        rows.dedup();
         out.insert(table, rows);
     }
     Ok(out)
+}
+
+/// Rows read at a time by [`row_hashes_of`].
+const PAGE: usize = 2000;
+
+/// The short hash of each row of `table`, read a page at a time in rowid
+/// order, so that memory holds one page of row texts however long the
+/// table (a `WITHOUT ROWID` table is read whole).
+async fn row_hashes_of<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    cols: &[String],
+) -> Result<Vec<String>> {
+    let hash = |text: &str| -> String {
+        let h = sha2::Sha256::digest(text.as_bytes());
+        h[..8].iter().map(|b| format!("{b:02x}")).collect()
+    };
+    if cols.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let expr = cols
+        .iter()
+        .map(|c| format!("quote({})", q(c)))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let reading = |e| MigrateError::db(format!("reading {table}"), e);
+    let has_rowid = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("SELECT rowid FROM {} LIMIT 1", q(table)),
+        ))
+        .await
+        .is_ok();
+    if !has_rowid {
+        return Ok(row_texts(conn, table, cols)
+            .await?
+            .iter()
+            .map(|r| hash(r))
+            .collect());
+    }
+    let mut out = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let rows = conn
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!(
+                    "SELECT rowid AS k, {expr} AS r FROM {} WHERE ?1 IS NULL OR rowid > ?1 \
+                     ORDER BY rowid LIMIT {PAGE}",
+                    q(table)
+                ),
+                vec![after.into()],
+            ))
+            .await
+            .map_err(reading)?;
+        for r in &rows {
+            if let Ok(text) = r.try_get::<String>("", "r") {
+                out.push(hash(&text));
+            }
+        }
+        match rows.last().map(|r| r.try_get::<i64>("", "k")) {
+            Some(Ok(k)) if rows.len() == PAGE => after = Some(k),
+            Some(Err(e)) => return Err(reading(e)),
+            _ => return Ok(out),
+        }
+    }
 }
 
 async fn columns<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String>> {
