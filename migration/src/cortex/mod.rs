@@ -5,7 +5,8 @@ pub mod before_db;
 pub mod cortexrc;
 pub mod model_yml;
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
 
 use crate::toolkit::LineEdit;
 use crate::toolkit::{DataDir, Located};
@@ -19,23 +20,44 @@ pub struct ModelRow {
     pub yml: Option<String>,
 }
 
-/// Every model row, in key order.
+/// Rows [`model_rows`] reads at a time.
+const ROWS_PAGE: u64 = 2000;
+
+/// Every model row, in key order. Read a page at a time by key: the
+/// driver's rows cost several times what is kept of them, and a folder of
+/// 100,000 models would otherwise hold all of them at once.
 pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, DbErr> {
     let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT model_id, path_to_model_yaml FROM models ORDER BY model_id",
-        ))
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ModelRow {
+    let mut out: Vec<ModelRow> = Vec::new();
+    loop {
+        let page = Query::select()
+            .columns([Models::ModelId, Models::PathToModelYaml])
+            .from(Models::Table)
+            .apply_if(out.last().map(|r| r.id.clone()), |q, after| {
+                q.and_where(Expr::col(Models::ModelId).gt(after));
+            })
+            .order_by(Models::ModelId, Order::Asc)
+            .limit(ROWS_PAGE)
+            .to_owned();
+        let rows = conn.query_all_raw(backend.build(&page)).await?;
+        let n = rows.len() as u64;
+        for r in rows {
+            out.push(ModelRow {
                 id: r.try_get("", "model_id")?,
                 yml: r.try_get("", "path_to_model_yaml")?,
-            })
-        })
-        .collect()
+            });
+        }
+        if n < ROWS_PAGE {
+            return Ok(out);
+        }
+    }
+}
+
+#[derive(DeriveIden)]
+enum Models {
+    Table,
+    ModelId,
+    PathToModelYaml,
 }
 
 /// A model's `model.yml`, read safely.
