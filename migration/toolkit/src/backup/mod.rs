@@ -126,6 +126,16 @@ fn stamp(secs: u64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// 128 bits of a path's SHA-256: what the recorder remembers of each path
+/// it saw (a second copy of every path of a run over thousands of models
+/// is what it saves; two paths that share 128 bits are not to be met).
+fn path_key(rel: &str) -> u128 {
+    let h = sha2::Sha256::digest(rel.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    u128::from_le_bytes(b)
+}
+
 fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(m).map_err(|e| MigrateError::Encode {
         what: "the backup manifest",
@@ -298,7 +308,9 @@ pub struct Recorder {
     /// The database file the run changes (none for an in-memory one).
     live: Option<PathBuf>,
     manifest: Mutex<Manifest>,
-    seen: Mutex<HashSet<String>>,
+    /// The paths already kept or noted as created, by [`path_key`] (the
+    /// manifest holds the paths themselves).
+    seen: Mutex<HashSet<u128>>,
     /// Files put in the backup since the last sync.
     unsynced: Mutex<Vec<PathBuf>>,
     /// Whether anything was put in the backup since the last sync (a hard
@@ -403,7 +415,7 @@ impl Recorder {
         match op {
             FileOp::Rewrite { path, old, .. } => {
                 let key = rel(path);
-                if seen.insert(key.clone()) {
+                if seen.insert(path_key(&key)) {
                     // The old version the journal keeps until commit: the
                     // backup takes another hard link to it (no bytes copied;
                     // nothing writes to that file any more).
@@ -435,7 +447,7 @@ impl Recorder {
             }
             FileOp::Create { path, .. } => {
                 let key = rel(path);
-                if seen.insert(key.clone()) {
+                if seen.insert(path_key(&key)) {
                     m.created.push(key);
                 }
             }

@@ -12,6 +12,24 @@ use super::*;
 /// Every backup, newest first. Folders without a readable manifest are
 /// skipped (a backup interrupted before its database was in place).
 pub fn list(dir: &DataDir) -> Result<Vec<Manifest>> {
+    let mut out: Vec<Manifest> = manifests(dir)?;
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(out)
+}
+
+/// What pruning needs of a backup: its id and age. Read with nothing else
+/// of its manifest kept, which lists every file a run over thousands of
+/// models rewrote.
+#[derive(serde::Deserialize)]
+struct Summary {
+    id: String,
+    created_at: u64,
+}
+
+/// The manifests of the folder's backups that read as `T` (hidden
+/// leftovers and unreadable manifests left out), each streamed from its
+/// file.
+fn manifests<T: serde::de::DeserializeOwned>(dir: &DataDir) -> Result<Vec<T>> {
     let root = backups_dir(dir);
     let entries = match fs::read_dir(&root) {
         Ok(e) => e,
@@ -20,18 +38,16 @@ pub fn list(dir: &DataDir) -> Result<Vec<Manifest>> {
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let Ok(text) = fs::read(entry.path().join("manifest.json")) else {
+        let Ok(file) = fs::File::open(entry.path().join("manifest.json")) else {
             continue;
         };
-        if let Ok(m) = serde_json::from_slice::<Manifest>(&text) {
+        if let Ok(m) = serde_json::from_reader(std::io::BufReader::new(file)) {
             out.push(m);
         }
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     Ok(out)
 }
 
@@ -40,7 +56,9 @@ pub fn list(dir: &DataDir) -> Result<Vec<Manifest>> {
 pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
     let root = backups_dir(dir);
     let mut removed = Vec::new();
-    for m in list(dir)?.into_iter().skip(keep) {
+    let mut all: Vec<Summary> = manifests(dir)?;
+    all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    for m in all.into_iter().skip(keep) {
         // Out of the list in one rename, then removed: a process killed
         // while removing leaves a hidden leftover, never a listed backup
         // with files missing.
