@@ -428,16 +428,26 @@ pub async fn exec<C: ConnectionTrait>(
     mode: ExecMode<'_>,
     sql: String,
 ) -> Result<(), DbErr> {
+    let stmt = Statement::from_string(conn.get_database_backend(), sql);
+    exec_bound(conn, mode, stmt, |s| s.sql.clone()).await
+}
+
+/// [`exec`] for a statement whose values are bound: `literal` gives the
+/// text the dry run's log shows.
+pub async fn exec_bound<C: ConnectionTrait>(
+    conn: &C,
+    mode: ExecMode<'_>,
+    stmt: Statement,
+    literal: impl FnOnce(&Statement) -> String,
+) -> Result<(), DbErr> {
     crate::fault::point("sql: before statement").map_err(DbErr::from)?;
-    tracing::debug!(%sql, "execute");
+    tracing::debug!(sql = %stmt.sql, "execute");
     if let Some(log) = mode.log
         && let Ok(mut v) = log.lock()
     {
-        v.push(sql.clone());
+        v.push(literal(&stmt));
     }
-    conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await
-        .map(|_| ())
+    conn.execute_raw(stmt).await.map(|_| ())
 }
 
 /// A text column that is (part of) a key: `TEXT` where the backend can

@@ -251,24 +251,41 @@ impl<'a> StepContext<'a> {
         changes: &[Change],
     ) -> Result<()> {
         let backend = self.backend();
-        let pick = |new: bool| -> Vec<(String, Option<Value>)> {
-            changes
-                .iter()
-                .map(|c| {
-                    (
-                        c.key.clone(),
-                        if new { c.new.clone() } else { c.old.clone() },
-                    )
-                })
-                .collect()
-        };
-        for sql in rows::set_by_key(backend, table, key, column, &pick(true)) {
-            self.execute(sql).await?;
+        for chunk in changes.chunks(rows::CHUNK) {
+            let new = chunk.iter().map(|c| (c.key.as_str(), c.new.clone()));
+            let stmt = rows::set_by_key(table, key, column, new);
+            self.execute_update(&stmt).await?;
         }
-        for sql in rows::set_by_key(backend, table, key, column, &pick(false)) {
-            self.run.push_undo(UndoOp::Sql { sql });
+        for chunk in changes.chunks(rows::CHUNK) {
+            let old = chunk.iter().map(|c| (c.key.as_str(), c.old.clone()));
+            let stmt = rows::set_by_key(table, key, column, old);
+            self.run.push_undo(UndoOp::Sql {
+                sql: rows::literal(backend, &stmt),
+            });
         }
         Ok(())
+    }
+
+    /// Runs an update with its values bound (one prepared statement serves
+    /// every chunk of the same size; the driver caches each distinct text).
+    /// On PostgreSQL as literal text: keys come as text, and a bound text
+    /// does not compare with an integer key there, where a literal does.
+    async fn execute_update(
+        &self,
+        stmt: &sea_orm_migration::prelude::UpdateStatement,
+    ) -> Result<()> {
+        let backend = self.backend();
+        if backend == DbBackend::Postgres {
+            return self.execute(rows::literal(backend, stmt)).await;
+        }
+        schema_ops::exec_bound(
+            self.manager.get_connection(),
+            self.run.mode(),
+            backend.build(stmt),
+            |_| rows::literal(backend, stmt),
+        )
+        .await
+        .map_err(MigrateError::from)
     }
 
     /// Inserts rows into `table` (column values, `None` = NULL) and records
@@ -316,8 +333,10 @@ impl<'a> StepContext<'a> {
         column: &str,
         values: &[(String, Option<Value>)],
     ) -> Result<()> {
-        for sql in rows::set_by_key(self.backend(), table, key, column, values) {
-            self.execute(sql).await?;
+        for chunk in values.chunks(rows::CHUNK) {
+            let pairs = chunk.iter().map(|(k, v)| (k.as_str(), v.clone()));
+            let stmt = rows::set_by_key(table, key, column, pairs);
+            self.execute_update(&stmt).await?;
         }
         Ok(())
     }
