@@ -105,8 +105,12 @@ pub async fn open_sqlite_file(file: &Path, create: bool) -> Result<DatabaseConne
     // The URL only selects the SQLite driver; the file is set by path below
     // so that no character of it needs URL escaping.
     let mut opts = ConnectOptions::new("sqlite://cortex.db");
+    // No ping before each use of the pooled connection: it is a file this
+    // process has open, not a socket that can go stale, and each ping is a
+    // round trip to the driver's thread.
     opts.sqlx_logging(false)
         .max_connections(1)
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.filename(&path)
                 .create_if_missing(create)
