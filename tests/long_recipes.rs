@@ -37,6 +37,16 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> String {
         .unwrap()
 }
 
+/// The `down_recipe` stored with `step`, parsed.
+async fn recipe_of(db: &DatabaseConnection, step: &str) -> serde_json::Value {
+    let text = scalar(
+        db,
+        &format!("SELECT down_recipe FROM cortex_migrate_steps WHERE version = '{step}'"),
+    )
+    .await;
+    serde_json::from_str(&text).unwrap()
+}
+
 /// The folder's files (but the database file) and every row but the
 /// history's, compared before and after a round trip.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,14 +106,7 @@ async fn a_long_recipe_is_stored_in_parts_and_down_puts_every_byte_back() {
     ok(&cli(&fx.data, &["up", "--to", RENAME]));
 
     let db = open(&fx.data).await;
-    let header: serde_json::Value = serde_json::from_str(
-        &scalar(
-            &db,
-            &format!("SELECT down_recipe FROM cortex_migrate_steps WHERE version = '{RENAME}'"),
-        )
-        .await,
-    )
-    .unwrap();
+    let header = recipe_of(&db, RENAME).await;
     assert_eq!(header["format"], 2, "{header}");
     // What a binary that knows only inline recipes reads: no `ops`, so it
     // refuses instead of replaying the header alone.
@@ -123,14 +126,7 @@ async fn a_long_recipe_is_stored_in_parts_and_down_puts_every_byte_back() {
     assert_eq!(parts, header["chunks"].as_u64().unwrap());
     assert_eq!(parts, count.div_ceil(1000));
     // A short recipe is still stored whole, as every binary reads it.
-    let inline: serde_json::Value = serde_json::from_str(
-        &scalar(
-            &db,
-            &format!("SELECT down_recipe FROM cortex_migrate_steps WHERE version = '{RELATIVE}'"),
-        )
-        .await,
-    )
-    .unwrap();
+    let inline = recipe_of(&db, RELATIVE).await;
     assert_eq!(inline["format"], 1, "{inline}");
     assert!(inline["ops"].is_array(), "{inline}");
     db.close().await.unwrap();

@@ -11,8 +11,9 @@ use sea_orm_migration::sea_orm::DbBackend;
 /// Keys per statement: well under every backend's limits.
 pub const CHUNK: usize = 250;
 
-/// The statement for `backend`.
-fn text(backend: DbBackend, stmt: &impl QueryStatementWriter) -> String {
+/// The statement as text for `backend`, values written as literals (what
+/// a stored undo keeps).
+pub fn text(backend: DbBackend, stmt: &impl QueryStatementWriter) -> String {
     match backend {
         DbBackend::MySql => stmt.to_string(MysqlQueryBuilder),
         DbBackend::Postgres => stmt.to_string(PostgresQueryBuilder),
@@ -77,10 +78,4 @@ pub fn set_by_key<'a>(
         .value(Alias::new(column), case)
         .and_where(Expr::col(Alias::new(key)).is_in(keys))
         .to_owned()
-}
-
-/// A statement as text for `backend`, values written as literals: what a
-/// stored undo keeps.
-pub fn literal(backend: DbBackend, stmt: &UpdateStatement) -> String {
-    text(backend, stmt)
 }

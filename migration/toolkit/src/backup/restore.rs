@@ -522,17 +522,12 @@ async fn row_hashes_of<C: ConnectionTrait>(
     if cols.is_empty() {
         return Ok(Vec::new());
     }
-    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let expr = cols
-        .iter()
-        .map(|c| format!("quote({})", q(c)))
-        .collect::<Vec<_>>()
-        .join(" || '|' || ");
+    let expr = row_text_expr(cols);
     let reading = |e| MigrateError::db(format!("reading {table}"), e);
     let has_rowid = conn
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
-            format!("SELECT rowid FROM {} LIMIT 1", q(table)),
+            format!("SELECT rowid FROM {} LIMIT 1", quoted(table)),
         ))
         .await
         .is_ok();
@@ -552,7 +547,7 @@ async fn row_hashes_of<C: ConnectionTrait>(
                 format!(
                     "SELECT rowid AS k, {expr} AS r FROM {} WHERE ?1 IS NULL OR rowid > ?1 \
                      ORDER BY rowid LIMIT {PAGE}",
-                    q(table)
+                    quoted(table)
                 ),
                 vec![after.into()],
             ))
@@ -586,6 +581,19 @@ async fn columns<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String
         .collect())
 }
 
+/// An SQLite identifier, quoted.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The SQL of one row as text: every column `quote`d, joined by `|`.
+fn row_text_expr(cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| format!("quote({})", quoted(c)))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ")
+}
+
 async fn row_texts<C: ConnectionTrait>(
     conn: &C,
     table: &str,
@@ -594,16 +602,10 @@ async fn row_texts<C: ConnectionTrait>(
     if cols.is_empty() {
         return Ok(HashSet::new());
     }
-    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let expr = cols
-        .iter()
-        .map(|c| format!("quote({})", q(c)))
-        .collect::<Vec<_>>()
-        .join(" || '|' || ");
     let rows = conn
         .query_all_raw(Statement::from_string(
             DbBackend::Sqlite,
-            format!("SELECT {expr} AS r FROM {}", q(table)),
+            format!("SELECT {} AS r FROM {}", row_text_expr(cols), quoted(table)),
         ))
         .await
         .map_err(|e| MigrateError::db(format!("reading {table}"), e))?;

@@ -82,21 +82,20 @@ fn steps_create(backend: DbBackend) -> TableCreateStatement {
                 .big_integer()
                 .not_null(),
         )
-        .col(long_text(backend, CortexMigrateSteps::SchemaAfter))
-        .col(long_text(backend, CortexMigrateSteps::DownRecipe))
+        .col(long_text(backend, CortexMigrateSteps::SchemaAfter).null())
+        .col(long_text(backend, CortexMigrateSteps::DownRecipe).null())
         .to_owned()
 }
 
-/// A nullable text column for documents that can pass MySQL's 64 KiB TEXT
-/// (the recipe of a step over thousands of models).
-fn long_text(backend: DbBackend, col: CortexMigrateSteps) -> ColumnDef {
+/// A text column for documents that can pass MySQL's 64 KiB TEXT (the
+/// recipe of a step over thousands of models).
+fn long_text(backend: DbBackend, col: impl IntoIden) -> ColumnDef {
     let mut c = ColumnDef::new(col);
     if backend == DbBackend::MySql {
         c.custom(Alias::new("LONGTEXT"));
     } else {
         c.text();
     }
-    c.null();
     c
 }
 
@@ -114,12 +113,6 @@ enum CortexMigrateUndo {
 
 fn undo_create(backend: DbBackend) -> TableCreateStatement {
     use super::schema_ops::key_text;
-    let mut ops = ColumnDef::new(CortexMigrateUndo::Ops);
-    if backend == DbBackend::MySql {
-        ops.custom(Alias::new("LONGTEXT"));
-    } else {
-        ops.text();
-    }
     Table::create()
         .table(CortexMigrateUndo::Table)
         .if_not_exists()
@@ -129,7 +122,7 @@ fn undo_create(backend: DbBackend) -> TableCreateStatement {
                 .big_integer()
                 .not_null(),
         )
-        .col(ops.not_null())
+        .col(long_text(backend, CortexMigrateUndo::Ops).not_null())
         .primary_key(
             Index::create()
                 .col(CortexMigrateUndo::Version)
@@ -458,19 +451,14 @@ pub async fn record_down<C: ConnectionTrait>(conn: &C, version: &str) -> Result<
         .and_where(Expr::col(seaql_migrations::Column::Version).eq(version))
         .to_owned();
     conn.execute(&del).await?;
-    if has_table(conn, STEPS_TABLE).await? {
-        let del = Query::delete()
-            .from_table(CortexMigrateSteps::Table)
-            .and_where(Expr::col(CortexMigrateSteps::Version).eq(version))
-            .to_owned();
-        conn.execute(&del).await?;
-    }
-    if has_table(conn, UNDO_TABLE).await? {
-        let del = Query::delete()
-            .from_table(CortexMigrateUndo::Table)
-            .and_where(Expr::col(CortexMigrateUndo::Version).eq(version))
-            .to_owned();
-        conn.execute(&del).await?;
+    for table in [STEPS_TABLE, UNDO_TABLE] {
+        if has_table(conn, table).await? {
+            let del = Query::delete()
+                .from_table(Alias::new(table))
+                .and_where(Expr::col(Alias::new("version")).eq(version))
+                .to_owned();
+            conn.execute(&del).await?;
+        }
     }
     Ok(())
 }

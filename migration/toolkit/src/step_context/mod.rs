@@ -253,14 +253,11 @@ impl<'a> StepContext<'a> {
         let backend = self.backend();
         for chunk in changes.chunks(rows::CHUNK) {
             let new = chunk.iter().map(|c| (c.key.as_str(), c.new.clone()));
-            let stmt = rows::set_by_key(table, key, column, new);
-            self.execute_update(&stmt).await?;
-        }
-        for chunk in changes.chunks(rows::CHUNK) {
+            self.execute_update(&rows::set_by_key(table, key, column, new))
+                .await?;
             let old = chunk.iter().map(|c| (c.key.as_str(), c.old.clone()));
-            let stmt = rows::set_by_key(table, key, column, old);
             self.run.push_undo(UndoOp::Sql {
-                sql: rows::literal(backend, &stmt),
+                sql: rows::text(backend, &rows::set_by_key(table, key, column, old)),
             });
         }
         Ok(())
@@ -276,13 +273,13 @@ impl<'a> StepContext<'a> {
     ) -> Result<()> {
         let backend = self.backend();
         if backend == DbBackend::Postgres {
-            return self.execute(rows::literal(backend, stmt)).await;
+            return self.execute(rows::text(backend, stmt)).await;
         }
         schema_ops::exec_bound(
             self.manager.get_connection(),
             self.run.mode(),
             backend.build(stmt),
-            |_| rows::literal(backend, stmt),
+            |_| rows::text(backend, stmt),
         )
         .await
         .map_err(MigrateError::from)

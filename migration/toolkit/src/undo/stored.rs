@@ -87,15 +87,15 @@ impl UndoLog {
     }
 
     fn spill_tail(&mut self) -> std::io::Result<()> {
-        if self.spill.is_none() {
-            self.spill = Some(tempfile::tempfile_in(self.scratch())?);
-        }
-        let Some(file) = self.spill.as_mut() else {
-            return Err(std::io::Error::other("no scratch file"));
-        };
         let mut line = serde_json::to_vec(&self.tail).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        file.write_all(&line)?;
+        let mut file = match self.spill.take() {
+            Some(f) => f,
+            None => tempfile::tempfile_in(self.scratch())?,
+        };
+        let written = file.write_all(&line);
+        self.spill = Some(file);
+        written?;
         self.tail.clear();
         self.chunks += 1;
         Ok(())
@@ -105,11 +105,10 @@ impl UndoLog {
     /// inverses newest first.
     pub fn into_recipe(mut self, first: Vec<UndoOp>) -> Result<Recipe, MigrateError> {
         let dir = self.scratch();
-        let scratch = || dir.clone();
         if let Some(why) = self.failed.take() {
             return Err(MigrateError::io(
                 "write the step's undo to a scratch file",
-                scratch(),
+                &dir,
                 std::io::Error::other(why),
             ));
         }
@@ -124,13 +123,13 @@ impl UndoLog {
         }
         if !self.tail.is_empty() {
             self.spill_tail()
-                .map_err(|e| MigrateError::io("write the step's undo", scratch(), e))?;
+                .map_err(|e| MigrateError::io("write the step's undo", &dir, e))?;
         }
         let mut file = self.spill.take().ok_or_else(|| {
             MigrateError::Refused("a chunked recipe without its scratch file".into())
         })?;
         file.seek(SeekFrom::Start(0))
-            .map_err(|e| MigrateError::io("read the step's undo back", scratch(), e))?;
+            .map_err(|e| MigrateError::io("read the step's undo back", &dir, e))?;
         let header = Header {
             format: CHUNKED_FORMAT,
             storable: true,
