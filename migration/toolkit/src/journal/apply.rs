@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::index::OpSource;
 use super::{FileOp, Observer, work_dir};
 use crate::atomic_fs::{self, exists, remove_any, sync_dir};
 use crate::disk;
@@ -90,9 +91,9 @@ pub(super) fn rewrite_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Re
     fault::point("rewrite batch: file replaced")
 }
 
-pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
+pub(super) fn finalize_ops(dir: &DataDir, ops: &dyn OpSource, journal: &Path) -> Result<()> {
     fault::point("journal: finalize begins")?;
-    for op in ops {
+    ops.oldest_first(&mut |op| {
         match op {
             FileOp::Delete { trash, .. } => remove_any(&dir.root().join(trash))?,
             FileOp::CopyMove { from, to } if exists(&dir.root().join(to)) => {
@@ -100,8 +101,8 @@ pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Res
             }
             _ => {}
         }
-        fault::point("journal: operation finalized")?;
-    }
+        fault::point("journal: operation finalized")
+    })?;
     remove_any(&work_dir(dir))?;
     remove_any(journal)?;
     sync_dir(StateDir::of(dir).path())?;
@@ -109,12 +110,12 @@ pub(super) fn finalize_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Res
     Ok(())
 }
 
-pub(super) fn rollback_ops(dir: &DataDir, ops: &[FileOp], journal: &Path) -> Result<()> {
+pub(super) fn rollback_ops(dir: &DataDir, ops: &dyn OpSource, journal: &Path) -> Result<()> {
     fault::point("journal: rollback begins")?;
-    for op in ops.iter().rev() {
+    ops.newest_first(&mut |op| {
         undo(dir, op)?;
-        fault::point("journal: operation undone")?;
-    }
+        fault::point("journal: operation undone")
+    })?;
     remove_any(&work_dir(dir))?;
     remove_any(journal)?;
     sync_dir(StateDir::of(dir).path())?;

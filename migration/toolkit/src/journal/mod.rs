@@ -12,6 +12,7 @@
 //! any number of times.
 
 mod apply;
+mod index;
 mod pending;
 mod records;
 mod repr;
@@ -26,6 +27,7 @@ use apply::{
     finalize_ops, finish_rewrite, redo, rewrite_file, rewrite_in_batch, rollback_ops,
     stage_in_batch,
 };
+use index::{InFile, OpIndex};
 use repr::path_repr;
 
 use std::collections::HashMap;
@@ -64,11 +66,15 @@ pub struct Journal {
     path: PathBuf,
     step: String,
     direction: Direction,
-    /// The operations so far, without the file contents the journal file
-    /// holds (undoing never needs them: a created file is removed, a
-    /// rewritten one comes back from its kept old version): memory stays
-    /// small however many files a step rewrites.
-    ops: Vec<FileOp>,
+    /// Where the operations so far are found again in the journal file
+    /// (not held here: memory stays flat however many files a step
+    /// rewrites; undoing never needs the contents either, as a created
+    /// file is removed and a rewritten one comes back from its kept old
+    /// version).
+    index: OpIndex,
+    /// Records written to the journal file (for the line numbers of
+    /// errors).
+    records: usize,
     next_id: u64,
     /// Sees each operation, contents included, right after it is done (the
     /// run's backup keeps the old bytes).
@@ -135,7 +141,8 @@ impl Journal {
             path,
             step: step.to_owned(),
             direction,
-            ops: Vec::new(),
+            index: OpIndex::default(),
+            records: 0,
             next_id: 1,
             observer: std::sync::Arc::new(NoObserver),
         };
@@ -165,9 +172,15 @@ impl Journal {
         self.direction
     }
 
-    /// The operations done so far.
-    pub fn ops(&self) -> &[FileOp] {
-        &self.ops
+    /// How many operations were announced so far.
+    pub fn announced(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The sources of this step's moves that were copies (across
+    /// filesystems, or forced): they go when the step commits.
+    pub fn copied_sources(&self) -> &[PathBuf] {
+        self.index.copied_from()
     }
 
     /// The data folder.
@@ -187,7 +200,9 @@ impl Journal {
         })?;
         line.push(b'\n');
         disk::write_all(&mut self.file, &self.path, &line)
-            .map_err(|e| MigrateError::io("write journal", &self.path, e))
+            .map_err(|e| MigrateError::io("write journal", &self.path, e))?;
+        self.records += 1;
+        Ok(())
     }
 
     /// Records, durably, that every operation is done and the whole is
@@ -231,8 +246,20 @@ impl Journal {
         let id = self.next_id;
         self.next_id += 1;
         fault::point("journal: before announcing an operation")?;
+        // The file is opened to append, so its length is where the record
+        // goes.
+        let start = if self.index.starts_chunk() {
+            let at = self
+                .file
+                .metadata()
+                .map_err(|e| MigrateError::io("read journal", &self.path, e))?
+                .len();
+            Some((at, self.records + 1))
+        } else {
+            None
+        };
         self.write_record(&Record::Op { id, op: op.clone() })?;
-        self.ops.push(op.without_contents());
+        self.index.push(&op, start);
         Ok(id)
     }
 
@@ -490,8 +517,17 @@ impl Journal {
     /// After the database commit: makes the step's file changes final and
     /// removes the journal.
     pub fn finalize(self) -> Result<()> {
-        let Journal { dir, path, ops, .. } = self;
-        finalize_ops(&dir, &ops, &path)
+        let Journal {
+            dir, path, index, ..
+        } = self;
+        finalize_ops(
+            &dir,
+            &InFile {
+                index: &index,
+                journal: &path,
+            },
+            &path,
+        )
     }
 
     /// After a failure: undoes every operation, newest first, and removes
@@ -500,11 +536,18 @@ impl Journal {
         let Journal {
             dir,
             path,
-            ops,
+            index,
             file,
             ..
         } = self;
         drop(file);
-        rollback_ops(&dir, &ops, &path)
+        rollback_ops(
+            &dir,
+            &InFile {
+                index: &index,
+                journal: &path,
+            },
+            &path,
+        )
     }
 }

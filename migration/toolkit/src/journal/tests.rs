@@ -200,3 +200,89 @@ fn a_large_rewrite_batch_is_kept_by_finalize_and_undone_by_rollback() {
     assert!(!journal_path(&d).exists());
     assert!(!work_dir(&d).exists());
 }
+
+/// A data folder with `n` files for a step of more than one chunk of
+/// operations: `many/<i>.yml` to rewrite (i not a multiple of 7) and
+/// `gone<i>` to delete (every 11th).
+fn many_files(d: &DataDir, n: usize) {
+    fs::create_dir(d.root().join("many")).unwrap();
+    for i in 0..n {
+        if i % 7 != 0 {
+            fs::write(d.root().join(format!("many/{i}.yml")), format!("old {i}\n")).unwrap();
+        }
+        if i % 11 == 4 {
+            fs::write(d.root().join(format!("gone{i}")), format!("gone {i}")).unwrap();
+        }
+    }
+}
+
+/// Creates, deletes and rewrites (as one batch) the files of
+/// [`many_files`]: each operation is read back from the journal file, in
+/// order, by rollback and by finalize.
+fn many_ops(j: &mut Journal, n: usize) {
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let rel = PathBuf::from(format!("many/{i}.yml"));
+        if i % 7 == 0 {
+            j.create_file(&rel, format!("created {i}\n").as_bytes())
+                .unwrap();
+        } else {
+            batch.push((rel, format!("new {i}\n").into_bytes()));
+        }
+        if i % 11 == 4 {
+            j.delete(Path::new(&format!("gone{i}"))).unwrap();
+        }
+    }
+    j.rewrite_many(batch).unwrap();
+}
+
+#[test]
+fn many_chunks_roll_back_and_finalize() {
+    for n in [index::CHUNK - 2, index::CHUNK, 2 * index::CHUNK + 7] {
+        let (_t, d) = setup();
+        many_files(&d, n);
+        let before = snapshot(d.root());
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        many_ops(&mut j, n);
+        assert!(j.announced() > n, "{n}: {}", j.announced());
+        j.rollback().unwrap();
+        assert_eq!(snapshot(d.root()), before, "{n} ops rolled back");
+        assert!(!journal_path(&d).exists());
+
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        many_ops(&mut j, n);
+        let during = snapshot(d.root());
+        j.finalize().unwrap();
+        assert_eq!(snapshot(d.root()), during, "{n} ops finalized");
+        assert!(!work_dir(&d).exists());
+        for i in 0..n {
+            let text = fs::read_to_string(d.root().join(format!("many/{i}.yml"))).unwrap();
+            let want = if i % 7 == 0 { "created" } else { "new" };
+            assert_eq!(text, format!("{want} {i}\n"), "{n} ops: file {i}");
+            assert_eq!(
+                d.root().join(format!("gone{i}")).exists(),
+                false,
+                "{n}: {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_damaged_chunk_is_refused_by_name() {
+    let (_t, d) = setup();
+    many_files(&d, index::CHUNK + 10);
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    many_ops(&mut j, index::CHUNK + 10);
+    // Damage the first record of the second chunk (the journal file is
+    // the only place it is kept).
+    let path = journal_path(&d);
+    let text = fs::read_to_string(&path).unwrap();
+    let (offset, _) = j.index.chunk_starts[1];
+    let mut bytes = text.into_bytes();
+    bytes[offset as usize] = b'#';
+    fs::write(&path, bytes).unwrap();
+    let err = j.rollback().unwrap_err().to_string();
+    assert!(err.contains("cannot be read"), "{err}");
+    assert!(err.contains("journal"), "{err}");
+}

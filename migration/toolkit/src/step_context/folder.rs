@@ -205,11 +205,8 @@ impl Folder {
         let copied: Vec<std::path::PathBuf> = {
             let slot = self.run.journal_slot()?;
             slot.iter()
-                .flat_map(|j| j.ops())
-                .filter_map(|op| match op {
-                    FileOp::CopyMove { from, .. } => Some(self.dir.root().join(from)),
-                    _ => None,
-                })
+                .flat_map(|j| j.copied_sources())
+                .map(|from| self.dir.root().join(from))
                 .collect()
         };
         let Ok(entries) = std::fs::read_dir(self.dir.root().join(rel)) else {
