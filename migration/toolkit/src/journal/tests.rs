@@ -259,11 +259,7 @@ fn many_chunks_roll_back_and_finalize() {
             let text = fs::read_to_string(d.root().join(format!("many/{i}.yml"))).unwrap();
             let want = if i % 7 == 0 { "created" } else { "new" };
             assert_eq!(text, format!("{want} {i}\n"), "{n} ops: file {i}");
-            assert_eq!(
-                d.root().join(format!("gone{i}")).exists(),
-                false,
-                "{n}: {i}"
-            );
+            assert!(!d.root().join(format!("gone{i}")).exists(), "{n}: {i}");
         }
     }
 }
