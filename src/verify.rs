@@ -200,7 +200,7 @@ async fn schema_checks<C: ConnectionTrait>(
     }
     if superseded > 0 {
         history.detail.push_str(&format!(
-            " ({superseded} recorded with an earlier checksum scheme, superseded explicitly)"
+            " ({superseded} recorded by an earlier definition of the same step, superseded explicitly)"
         ));
     }
     checks.push(history);

@@ -40,94 +40,38 @@ impl Step for Migration {
         let folder = cx.folder()?;
         let dir = folder.dir().clone();
         let conn = cx.manager().get_connection();
-        let rows = cortex::model_rows(conn).await?;
-
-        let mut paths = Vec::new();
-        let mut rewrites = cortex::Rewrites::default();
-        let mut seen = std::collections::HashSet::new();
-        let mut healed = 0usize;
-        let total = rows.len() as u64;
-        for (n, row) in rows.iter().enumerate() {
-            cx.rows_done(n as u64 + 1, total);
-            let Some(stored) = cortex::stored_yml(row) else {
-                continue;
-            };
-            let (located, was_moved) = dir.locate_healing(stored);
-            if looks_absolute(stored)
-                && let Located::Inside { rel, .. } = &located
-            {
-                paths.push(Change {
-                    key: row.id.clone(),
-                    old: Some(stored.into()),
-                    new: Some(rel.as_str().into()),
-                });
-                healed += usize::from(was_moved);
+        let total = cortex::model_count(conn).await?;
+        let mut pages = cortex::ModelPages::default();
+        let mut pass = Pass {
+            folder,
+            dir,
+            rewrites: cortex::Rewrites::default(),
+            seen: cortex::SeenPaths::default(),
+            healed: 0,
+        };
+        let (mut n, mut made_relative) = (0u64, 0usize);
+        // A page at a time: its rows' paths are set once it is done, so
+        // memory holds one page whatever the number of models.
+        while let Some(rows) = pages.next(conn).await? {
+            let mut paths = Vec::new();
+            for row in &rows {
+                n += 1;
+                cx.rows_done(n, total);
+                pass.row(cx, row, &mut paths).await?;
             }
-            let (rel, text, read_only) = match cortex::read_located(row, stored, located) {
-                YmlText::Skip(why) => {
-                    cx.note(why);
-                    continue;
-                }
-                YmlText::Ok {
-                    rel,
-                    text,
-                    read_only,
-                } => (rel, text, read_only),
-            };
-            // A model.yml with no absolute list item has nothing to change:
-            // it is not even parsed.
-            if !has_absolute_item(&text) || !seen.insert(rel.clone()) {
-                continue;
-            }
-            let read = YmlText::Ok {
-                rel: rel.clone(),
-                text,
-                read_only,
-            };
-            let yml = match cortex::parse_model_text(row, read) {
-                YmlRead::Ok { yml, .. } => yml,
-                YmlRead::Skip(why) => {
-                    cx.note(why);
-                    continue;
-                }
-            };
-            let moved_entries = std::cell::Cell::new(0usize);
-            let (edits, text) = match yml.edit_files(|entry| {
-                if !looks_absolute(entry) {
-                    return None;
-                }
-                match dir.locate_healing(entry) {
-                    (Located::Inside { rel, .. }, was_moved) => {
-                        moved_entries.set(moved_entries.get() + usize::from(was_moved));
-                        Some(rel)
-                    }
-                    (Located::Outside { .. }, _) => None,
-                }
-            }) {
-                Ok(None) => continue,
-                Ok(Some(edited)) => edited,
-                Err(why) => {
-                    cx.note(format!("model {}: {rel}: {why}", row.id));
-                    continue;
-                }
-            };
-            if read_only {
-                cx.note(format!(
-                    "model {}: {rel} is read-only; its absolute files: entries were left as they were",
-                    row.id
-                ));
-                continue;
-            }
-            healed += moved_entries.get();
-            rewrites.push(&folder, rel, text, &edits).await?;
+            made_relative += paths.len();
+            cx.set_values("models", "model_id", "path_to_model_yaml", &paths)
+                .await?;
         }
+        let Pass {
+            folder,
+            rewrites,
+            healed,
+            ..
+        } = pass;
         let files = rewrites.finish(&folder).await?;
-
-        cx.set_values("models", "model_id", "path_to_model_yaml", &paths)
-            .await?;
         cx.note(format!(
-            "{} database path(s) and {files} model.yml file(s) made relative",
-            paths.len()
+            "{made_relative} database path(s) and {files} model.yml file(s) made relative"
         ));
         if healed > 0 {
             cx.note(format!(
@@ -140,6 +84,102 @@ impl Step for Migration {
 
     async fn down(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
         cx.undo().await
+    }
+}
+
+/// What the step keeps as it goes through the model rows.
+struct Pass {
+    folder: crate::toolkit::Folder,
+    dir: crate::toolkit::DataDir,
+    rewrites: cortex::Rewrites,
+    /// The `model.yml` files already looked at (two rows may name one).
+    seen: cortex::SeenPaths,
+    /// Paths healed into the folder's present place.
+    healed: usize,
+}
+
+impl Pass {
+    /// One model row: its absolute path into the data folder becomes a
+    /// change in `paths`, its `model.yml`'s absolute `files:` entries a
+    /// rewrite.
+    async fn row(
+        &mut self,
+        cx: &StepContext<'_>,
+        row: &cortex::ModelRow,
+        paths: &mut Vec<Change>,
+    ) -> Result<(), MigrateError> {
+        let dir = &self.dir;
+        let Some(stored) = cortex::stored_yml(row) else {
+            return Ok(());
+        };
+        let (located, was_moved) = dir.locate_healing(stored);
+        if looks_absolute(stored)
+            && let Located::Inside { rel, .. } = &located
+        {
+            paths.push(Change {
+                key: row.id.clone(),
+                old: Some(stored.into()),
+                new: Some(rel.as_str().into()),
+            });
+            self.healed += usize::from(was_moved);
+        }
+        let (rel, text, read_only) = match cortex::read_located(row, stored, located) {
+            YmlText::Skip(why) => {
+                cx.note(why);
+                return Ok(());
+            }
+            YmlText::Ok {
+                rel,
+                text,
+                read_only,
+            } => (rel, text, read_only),
+        };
+        // A model.yml with no absolute list item has nothing to change:
+        // it is not even parsed.
+        if !has_absolute_item(&text) || !self.seen.insert(&rel) {
+            return Ok(());
+        }
+        let read = YmlText::Ok {
+            rel: rel.clone(),
+            text,
+            read_only,
+        };
+        let yml = match cortex::parse_model_text(row, read) {
+            YmlRead::Ok { yml, .. } => yml,
+            YmlRead::Skip(why) => {
+                cx.note(why);
+                return Ok(());
+            }
+        };
+        let moved_entries = std::cell::Cell::new(0usize);
+        let (edits, text) = match yml.edit_files(|entry| {
+            if !looks_absolute(entry) {
+                return None;
+            }
+            match dir.locate_healing(entry) {
+                (Located::Inside { rel, .. }, was_moved) => {
+                    moved_entries.set(moved_entries.get() + usize::from(was_moved));
+                    Some(rel)
+                }
+                (Located::Outside { .. }, _) => None,
+            }
+        }) {
+            Ok(None) => return Ok(()),
+            Ok(Some(edited)) => edited,
+            Err(why) => {
+                cx.note(format!("model {}: {rel}: {why}", row.id));
+                return Ok(());
+            }
+        };
+        if read_only {
+            cx.note(format!(
+                "model {}: {rel} is read-only; its absolute files: entries were left as they were",
+                row.id
+            ));
+            return Ok(());
+        }
+        self.healed += moved_entries.get();
+        self.rewrites.push(&self.folder, rel, text, &edits).await
     }
 }
 

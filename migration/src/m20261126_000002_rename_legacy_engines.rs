@@ -81,56 +81,59 @@ impl Step for Migration {
         // accepted both names, so the two may disagree). A file without a
         // legacy name in it is not even parsed.
         let mut rewrites = cortex::Rewrites::default();
-        let mut seen = std::collections::HashSet::new();
-        for row in cortex::model_rows(conn).await? {
-            let read = match cortex::read_model_text(&dir, &row) {
-                None => continue,
-                Some(YmlText::Ok { text, .. })
-                    if !RENAMES.iter().any(|(old, _)| text.contains(old)) =>
-                {
+        let mut seen = cortex::SeenPaths::default();
+        let mut pages = cortex::ModelPages::default();
+        while let Some(rows) = pages.next(conn).await? {
+            for row in rows {
+                let read = match cortex::read_model_text(&dir, &row) {
+                    None => continue,
+                    Some(YmlText::Ok { text, .. })
+                        if !RENAMES.iter().any(|(old, _)| text.contains(old)) =>
+                    {
+                        continue;
+                    }
+                    Some(read) => read,
+                };
+                let (rel, yml, read_only) = match cortex::parse_model_text(&row, read) {
+                    YmlRead::Skip(why) => {
+                        cx.note(why);
+                        continue;
+                    }
+                    YmlRead::Ok {
+                        rel,
+                        yml,
+                        read_only,
+                    } => (rel, yml, read_only),
+                };
+                let Some(new) = yml.engine().and_then(renamed) else {
+                    continue;
+                };
+                if !seen.insert(&rel) {
                     continue;
                 }
-                Some(read) => read,
-            };
-            let (rel, yml, read_only) = match cortex::parse_model_text(&row, read) {
-                YmlRead::Skip(why) => {
-                    cx.note(why);
+                if read_only {
+                    cx.note(format!(
+                        "model {}: {rel} is read-only; its engine: was left as {}",
+                        row.id,
+                        yml.engine().unwrap_or_default()
+                    ));
                     continue;
                 }
-                YmlRead::Ok {
-                    rel,
-                    yml,
-                    read_only,
-                } => (rel, yml, read_only),
-            };
-            let Some(new) = yml.engine().and_then(renamed) else {
-                continue;
-            };
-            if !seen.insert(rel.clone()) {
-                continue;
-            }
-            if read_only {
-                cx.note(format!(
-                    "model {}: {rel} is read-only; its engine: was left as {}",
-                    row.id,
-                    yml.engine().unwrap_or_default()
-                ));
-                continue;
-            }
-            match yml.edit_engine(new) {
-                Ok(Some(edit)) => {
-                    let text = yml.apply(std::slice::from_ref(&edit)).map_err(|reason| {
-                        MigrateError::Yaml {
-                            path: dir.root().join(&rel),
-                            reason,
-                        }
-                    })?;
-                    rewrites
-                        .push(&folder, rel, text, std::slice::from_ref(&edit))
-                        .await?;
+                match yml.edit_engine(new) {
+                    Ok(Some(edit)) => {
+                        let text = yml.apply(std::slice::from_ref(&edit)).map_err(|reason| {
+                            MigrateError::Yaml {
+                                path: dir.root().join(&rel),
+                                reason,
+                            }
+                        })?;
+                        rewrites
+                            .push(&folder, rel, text, std::slice::from_ref(&edit))
+                            .await?;
+                    }
+                    Ok(None) => {}
+                    Err(why) => cx.note(format!("model {}: {rel}: {why}", row.id)),
                 }
-                Ok(None) => {}
-                Err(why) => cx.note(format!("model {}: {rel}: {why}", row.id)),
             }
         }
         rewrites.finish(&folder).await?;
@@ -141,6 +144,9 @@ impl Step for Migration {
         cx.undo().await
     }
 }
+
+/// Keys [`rename_in`] reads and changes at a time.
+const KEYS_PAGE: u64 = 2000;
 
 /// Runs a one-column query and returns the values as text.
 async fn keys<C: sea_orm_migration::sea_orm::ConnectionTrait>(
@@ -161,30 +167,47 @@ async fn keys<C: sea_orm_migration::sea_orm::ConnectionTrait>(
 }
 
 /// Sets `column` of the rows of `table` that read `old` to `new`, keyed by
-/// `key` (the context records the statements that set `old` back).
+/// `key` (the context records the statements that set `old` back), a page
+/// of keys at a time. A changed row no longer reads `old`, so each page is
+/// the first rows still to change, and a page that comes back with no row
+/// changed since the last is refused rather than read forever.
 async fn rename_in(
     cx: &StepContext<'_>,
     (table, key, column): (&str, &str, &str),
     old: &str,
     new: &str,
 ) -> Result<(), MigrateError> {
-    let ids = keys(
-        cx.manager().get_connection(),
-        Query::select()
-            .column(Alias::new(key))
-            .from(Alias::new(table))
-            .and_where(Expr::col(Alias::new(column)).eq(old))
-            .to_owned(),
-        key,
-    )
-    .await?;
-    let changes: Vec<Change> = ids
-        .into_iter()
-        .map(|key| Change {
+    let mut last_first: Option<String> = None;
+    loop {
+        let ids = keys(
+            cx.manager().get_connection(),
+            Query::select()
+                .column(Alias::new(key))
+                .from(Alias::new(table))
+                .and_where(Expr::col(Alias::new(column)).eq(old))
+                .order_by(Alias::new(key), Order::Asc)
+                .limit(KEYS_PAGE)
+                .to_owned(),
             key,
-            old: Some(old.into()),
-            new: Some(new.into()),
-        })
-        .collect();
-    cx.set_values(table, key, column, &changes).await
+        )
+        .await?;
+        let Some(first) = ids.first().cloned() else {
+            return Ok(());
+        };
+        if last_first.as_deref() == Some(first.as_str()) {
+            return Err(MigrateError::Refused(format!(
+                "{table}.{column} of the row {key} = {first} still reads {old} after it was set to {new}"
+            )));
+        }
+        let changes: Vec<Change> = ids
+            .into_iter()
+            .map(|key| Change {
+                key,
+                old: Some(old.into()),
+                new: Some(new.into()),
+            })
+            .collect();
+        cx.set_values(table, key, column, &changes).await?;
+        last_first = Some(first);
+    }
 }

@@ -49,45 +49,53 @@ impl Step for Migration {
     async fn up(&self, cx: &StepContext<'_>) -> Result<(), MigrateError> {
         cx.run(&self.up_ops(cx.backend())).await?;
         let dir = cx.folder()?.dir().clone();
-        let rows = cortex::model_rows(cx.manager().get_connection()).await?;
-        let total = rows.len() as u64;
-        let mut sizes = Vec::new();
-        let mut skipped = 0;
-        for (n, row) in rows.iter().enumerate() {
-            cx.rows_done(n as u64 + 1, total);
-            let Some(read) = cortex::read_model_text(&dir, row) else {
-                continue;
-            };
-            // The plain `files:` list cortex.cpp writes is read from its
-            // lines; anything else goes through the YAML parser.
-            let quick = match &read {
-                YmlText::Ok { text, .. } => ModelYml::quick_files(text),
-                YmlText::Skip(_) => None,
-            };
-            let listed = match (quick, read) {
-                (Some(files), YmlText::Ok { rel, .. }) => Ok((rel, Ok(files))),
-                (_, read) => match cortex::parse_model_text(row, read) {
-                    YmlRead::Skip(why) => Err(why),
-                    YmlRead::Ok { rel, yml, .. } => Ok((rel, yml.files())),
-                },
-            };
-            match listed.and_then(|(rel, files)| {
-                files.and_then(|f| weights_bytes(&dir, &f)).map_err(|why| {
-                    format!("model {}: {rel}: {why}; weights_bytes left empty", row.id)
-                })
-            }) {
-                Ok(bytes) => sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64))))),
-                Err(why) => {
-                    skipped += 1;
-                    cx.note(why);
+        let conn = cx.manager().get_connection();
+        let total = cortex::model_count(conn).await?;
+        let (mut n, mut filled, mut skipped) = (0u64, 0usize, 0usize);
+        let mut pages = cortex::ModelPages::default();
+        // A page at a time: its sizes are written once it is done, so
+        // memory holds one page whatever the number of models.
+        while let Some(rows) = pages.next(conn).await? {
+            let mut sizes = Vec::new();
+            for row in &rows {
+                n += 1;
+                cx.rows_done(n, total);
+                let Some(read) = cortex::read_model_text(&dir, row) else {
+                    continue;
+                };
+                // The plain `files:` list cortex.cpp writes is read from its
+                // lines; anything else goes through the YAML parser.
+                let quick = match &read {
+                    YmlText::Ok { text, .. } => ModelYml::quick_files(text),
+                    YmlText::Skip(_) => None,
+                };
+                let listed = match (quick, read) {
+                    (Some(files), YmlText::Ok { rel, .. }) => Ok((rel, Ok(files))),
+                    (_, read) => match cortex::parse_model_text(row, read) {
+                        YmlRead::Skip(why) => Err(why),
+                        YmlRead::Ok { rel, yml, .. } => Ok((rel, yml.files())),
+                    },
+                };
+                match listed.and_then(|(rel, files)| {
+                    files.and_then(|f| weights_bytes(&dir, &f)).map_err(|why| {
+                        format!("model {}: {rel}: {why}; weights_bytes left empty", row.id)
+                    })
+                }) {
+                    Ok(bytes) => {
+                        sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64)))))
+                    }
+                    Err(why) => {
+                        skipped += 1;
+                        cx.note(why);
+                    }
                 }
             }
+            filled += sizes.len();
+            cx.fill_derived("models", "model_id", "weights_bytes", &sizes)
+                .await?;
         }
-        cx.fill_derived("models", "model_id", "weights_bytes", &sizes)
-            .await?;
         cx.note(format!(
-            "weights_bytes filled for {} of {total} model(s); {skipped} skipped",
-            sizes.len()
+            "weights_bytes filled for {filled} of {total} model(s); {skipped} skipped"
         ));
         Ok(())
     }

@@ -1,9 +1,20 @@
-//! Checksums the steps were recorded with before checksums came from their
-//! source text. The first scheme hashed the SQL of a step's ops on its
-//! backend plus a hand-kept definition text, so a step has up to one value
-//! per backend here. None of these steps changed what it does when the
-//! scheme changed: a history row that carries one of these values is the
-//! same step, accepted as superseded (`verify` says so), never silently.
+//! Checksums the steps were recorded with by earlier definitions that do
+//! the same thing. None of these steps changed what it does: a history row
+//! that carries one of these values is the same step, accepted as
+//! superseded (`verify` says so), never silently.
+//!
+//! - Before checksums came from their source text, the first scheme hashed
+//!   the SQL of a step's ops on its backend plus a hand-kept definition
+//!   text, so a step has up to one value per backend here.
+//! - `m20261126_000001_relative_model_paths`,
+//!   `m20261126_000002_rename_legacy_engines` and
+//!   `m20261126_000003_backfill_weights_bytes` once read every model row at
+//!   once and remembered each `model.yml` path they had seen; they now go
+//!   a page of rows at a time and remember 128 bits of each path, so that
+//!   memory does not grow with the number of models. The same rows are
+//!   read in the same order, and the same values, files and notes come
+//!   out; only the grouping and order of the stored undo statements
+//!   differ, which `down` replays to the same end.
 //!
 //! Two first definitions are deliberately absent, because what they did
 //! differs: `m20261126_000002_rename_legacy_engines` (it moved engine
@@ -28,16 +39,22 @@ pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
             "83196e3c6e2a26c236b2e67c1bd53b98ed1c536ecb73015fcc0be0a1aa24364a",
             "9dccca09da6041114a2ee01304c3e3d4bea1b294949eba20743556ee16dffd25",
         ],
-        "m20261126_000001_relative_model_paths" => {
-            &["8f23854f0a44a8525f4c436a306becdc5bbf5c0f38b72e560d627fec544ab828"]
-        }
-        "m20261126_000002_rename_legacy_engines" => {
-            &["8e7eab9fc1782de55f58d61cd733692f90b4db1aaa639a596b144d36fdf8cd32"]
-        }
+        "m20261126_000001_relative_model_paths" => &[
+            "8f23854f0a44a8525f4c436a306becdc5bbf5c0f38b72e560d627fec544ab828",
+            // Every row at once.
+            "4612c4a7c75ca31be003924364cd082c372736159c3464e7e344cc3cf83bf58b",
+        ],
+        "m20261126_000002_rename_legacy_engines" => &[
+            "8e7eab9fc1782de55f58d61cd733692f90b4db1aaa639a596b144d36fdf8cd32",
+            // Every row at once.
+            "70f54acf980be068763fa66f8f577aa9359760570b28ef3d68a8ed7e277917eb",
+        ],
         "m20261126_000003_backfill_weights_bytes" => &[
             "a95f8f1cc6e3dd031e84a8c29abb3236a45cc31828e9f1d55ca5a2f288597a2d",
             "a5b66de286284d0369faf93f88edecd3d9a2f6a81596d6486802072e88e9279d",
             "1dbee2fcd4df3c78808de43c8c31977e331c8cb64c616afef43398fdf2b65ba7",
+            // Every row at once.
+            "ed1efc84db405996bec399d770aacf795932d24c61c4854a6216d6cc015cf91e",
         ],
         "m20261203_000001_engine_folders_by_repository" => {
             &["fbcd056a46c472deab69fa8cbab94a8a2ecb1eec61b7a28b812652aa9a7801ab"]

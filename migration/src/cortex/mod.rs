@@ -20,36 +20,104 @@ pub struct ModelRow {
     pub yml: Option<String>,
 }
 
-/// Rows [`model_rows`] reads at a time.
+/// Rows [`ModelPages`] reads at a time.
 const ROWS_PAGE: u64 = 2000;
 
-/// Every model row, in key order. Read a page at a time by key: the
-/// driver's rows cost several times what is kept of them, and a folder of
-/// 100,000 models would otherwise hold all of them at once.
-pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, DbErr> {
-    let backend = conn.get_database_backend();
-    let mut out: Vec<ModelRow> = Vec::new();
-    loop {
+/// The model rows a page of [`ROWS_PAGE`] at a time, in key order, read by
+/// key: a step that goes through them page by page holds one page, however
+/// many models there are (the driver's rows cost several times what is kept
+/// of them, and 100,000 rows held at once cost tens of megabytes).
+#[derive(Debug, Default)]
+pub struct ModelPages {
+    /// The key of the last row read.
+    after: Option<String>,
+    /// The last page was short: nothing is left.
+    done: bool,
+}
+
+impl ModelPages {
+    /// The next page; `None` once every row was read. Rows a step changes
+    /// as it goes keep their place: the order is by `model_id`, which no
+    /// step changes.
+    pub async fn next<C: ConnectionTrait>(
+        &mut self,
+        conn: &C,
+    ) -> Result<Option<Vec<ModelRow>>, DbErr> {
+        if self.done {
+            return Ok(None);
+        }
         let page = Query::select()
             .columns([Models::ModelId, Models::PathToModelYaml])
             .from(Models::Table)
-            .apply_if(out.last().map(|r| r.id.clone()), |q, after| {
+            .apply_if(self.after.clone(), |q, after| {
                 q.and_where(Expr::col(Models::ModelId).gt(after));
             })
             .order_by(Models::ModelId, Order::Asc)
             .limit(ROWS_PAGE)
             .to_owned();
-        let rows = conn.query_all_raw(backend.build(&page)).await?;
-        let n = rows.len() as u64;
-        for r in rows {
-            out.push(ModelRow {
-                id: r.try_get("", "model_id")?,
-                yml: r.try_get("", "path_to_model_yaml")?,
-            });
+        let rows = conn
+            .query_all_raw(conn.get_database_backend().build(&page))
+            .await?;
+        self.done = (rows.len() as u64) < ROWS_PAGE;
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                Ok(ModelRow {
+                    id: r.try_get("", "model_id")?,
+                    yml: r.try_get("", "path_to_model_yaml")?,
+                })
+            })
+            .collect::<Result<Vec<ModelRow>, DbErr>>()?;
+        match rows.last() {
+            Some(last) => self.after = Some(last.id.clone()),
+            None => return Ok(None),
         }
-        if n < ROWS_PAGE {
-            return Ok(out);
-        }
+        Ok(Some(rows))
+    }
+}
+
+/// How many model rows there are (the total a step's progress counts to).
+pub async fn model_count<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
+    let query = Query::select()
+        .expr_as(Expr::col(Models::ModelId).count(), Alias::new("n"))
+        .from(Models::Table)
+        .to_owned();
+    let row = conn
+        .query_one_raw(conn.get_database_backend().build(&query))
+        .await?;
+    let n: i64 = match row {
+        Some(r) => r.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(<u64 as std::convert::TryFrom<i64>>::try_from(n).unwrap_or(0))
+}
+
+/// Every model row, in key order, all at once (for a step that needs
+/// them together; [`ModelPages`] holds one page at a time).
+pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, DbErr> {
+    let mut pages = ModelPages::default();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next(conn).await? {
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// The `model.yml` paths a step has already handled, remembered by 128 bits
+/// of their SHA-256 (two rows may name one file, which is changed once): 16
+/// bytes a path instead of the path itself. Two paths sharing 128 bits is
+/// as likely as a broken SHA-256.
+#[derive(Debug, Default)]
+pub struct SeenPaths(std::collections::HashSet<u128>);
+
+impl SeenPaths {
+    /// Notes `rel`; `false` if it was noted before.
+    pub fn insert(&mut self, rel: &str) -> bool {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(rel.as_bytes());
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&h[..16]);
+        self.0.insert(u128::from_le_bytes(b))
     }
 }
 
