@@ -38,7 +38,7 @@ mod restore;
 mod spill;
 mod sqlite_file;
 pub use restore::*;
-use spill::{Spill, Streamed};
+use spill::{HexRows, RowHashes, Spill, Streamed};
 
 /// The folder in a backup that holds the old versions of rewritten files.
 pub const FILES_DIR: &str = "files";
@@ -313,7 +313,7 @@ struct Recording {
     files: Spill<FileEntry>,
     moves: Spill<MoveEntry>,
     created: Spill<String>,
-    rows_after: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    rows_after: Option<RowHashes>,
 }
 
 impl Recording {
@@ -350,7 +350,7 @@ impl Recording {
             steps,
             complete: *complete,
             change_counter: *change_counter,
-            rows_after: self.rows_after.as_ref(),
+            rows_after: self.rows_after.as_ref().map(HexRows),
         }
     }
 }
@@ -372,7 +372,7 @@ struct WrittenManifest<'a> {
     complete: bool,
     change_counter: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rows_after: Option<&'a std::collections::BTreeMap<String, Vec<String>>>,
+    rows_after: Option<HexRows<'a>>,
 }
 
 /// Takes the backup of a run and records, while it goes, what the run
