@@ -386,8 +386,9 @@ pub struct Recorder {
     /// The paths already kept or noted as created, by [`path_key`] (the
     /// scratch files hold the paths themselves).
     seen: Mutex<HashSet<u128>>,
-    /// Files put in the backup since the last sync.
-    unsynced: Mutex<Vec<PathBuf>>,
+    /// The files put in the backup (by their number under `files/`) by a
+    /// copy since the last sync.
+    unsynced: Mutex<Vec<u64>>,
     /// Whether anything was put in the backup since the last sync (a hard
     /// link needs its folder synced too).
     added: std::sync::atomic::AtomicBool,
@@ -507,13 +508,14 @@ impl Recorder {
                             .map_err(|e| MigrateError::io("create folder", &files, e))?;
                     }
                     // Numbered in the order kept, as the list is.
-                    let stored = r.files.len().to_string();
+                    let number = r.files.len();
+                    let stored = number.to_string();
                     let target = files.join(&stored);
                     if fs::hard_link(&kept, &target).is_err() {
                         fs::copy(&kept, &target)
                             .map_err(|e| MigrateError::io("back up", &kept, e))?;
                         if let Ok(mut u) = self.unsynced.lock() {
-                            u.push(target.clone());
+                            u.push(number);
                         }
                     }
                     self.added.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -558,14 +560,15 @@ impl Recorder {
             .lock()
             .map(|mut u| std::mem::take(&mut *u))
             .unwrap_or_default();
+        let files = self.folder.join(FILES_DIR);
         if copied.len() > 32 && platform::WHOLE_FILESYSTEM_SYNC {
             atomic_fs::sync_filesystem(&self.folder)?;
         } else {
-            for f in &copied {
-                platform::sync_path(f).map_err(|e| MigrateError::io("sync", f, e))?;
+            for n in &copied {
+                let f = files.join(n.to_string());
+                platform::sync_path(&f).map_err(|e| MigrateError::io("sync", &f, e))?;
             }
         }
-        let files = self.folder.join(FILES_DIR);
         if files.exists() {
             atomic_fs::sync_dir(&files)?;
         }
