@@ -76,8 +76,11 @@ pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
 
 /// Removes what a process killed while taking a backup, pruning one or
 /// staging a restore's database left behind: hidden folders in the backups
-/// folder and the staged database. None of it is ever listed or used. The
-/// caller holds the folder lock.
+/// folder, hidden files in a backup (a manifest's temporary file, a scratch
+/// file of its run that the system could not leave unnamed: nothing a
+/// backup keeps has a hidden name) and the staged database. None of it is
+/// ever listed or used. The caller holds the folder lock (so no run of
+/// another process is recording).
 pub fn clear_leftovers(dir: &DataDir) -> Result<()> {
     let root = backups_dir(dir);
     if let Ok(entries) = fs::read_dir(&root) {
@@ -85,6 +88,14 @@ pub fn clear_leftovers(dir: &DataDir) -> Result<()> {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with(".partial-") || name.starts_with(".pruned-") {
                 atomic_fs::remove_any(&e.path())?;
+            } else if !name.starts_with('.')
+                && let Ok(inside) = fs::read_dir(e.path())
+            {
+                for f in inside.flatten() {
+                    if f.file_name().to_string_lossy().starts_with('.') {
+                        atomic_fs::remove_any(&f.path())?;
+                    }
+                }
             }
         }
     }

@@ -12,7 +12,8 @@
 //! [`tempfile::tempfile_in`]), they go with their handle, even when the
 //! process is killed; where the system cannot make a file without a name,
 //! tempfile names it for an instant, and what a kill in that instant
-//! leaves is a hidden file that nothing lists or restores.
+//! leaves is a hidden file that nothing lists or restores and
+//! [`super::clear_leftovers`] removes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
