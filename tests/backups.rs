@@ -354,3 +354,53 @@ async fn a_database_in_wal_mode_is_backed_up_with_what_its_wal_holds() {
             .contains(&"in-wal".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_scratch_file_left_in_a_backup_is_never_listed_or_restored_and_is_cleared() {
+    use migration::toolkit::backup;
+    let fx = common::cortex_folder(1).await;
+    let before = state(&fx).await;
+    common::ok(&common::cli(&fx.data, &["up"]));
+    let id = common::backup_ids(&fx.data)[0].clone();
+    let folder = fx.data.join(".cortex-migrate/backups").join(&id);
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    let manifest = backup::find(&dir, &id).unwrap();
+    let stored = backup::stored_files(&dir, &manifest).unwrap();
+    // What a run killed while its recorder wrote can leave where the
+    // system cannot leave a scratch file unnamed (tempfile's name for it),
+    // and a manifest's temporary file: lines like kept files, naming one
+    // that is not in the manifest.
+    let line = serde_json::json!({
+        "path": "models/intruder.yml",
+        "bytes": 1,
+        "sha256": "00",
+        "stored": "0",
+    });
+    let leftovers = [
+        folder.join(".tmpAbC123"),
+        folder.join(".manifest.json.XyZ789.tmp"),
+    ];
+    for l in &leftovers {
+        std::fs::write(l, format!("{line}\n{line}\n")).unwrap();
+    }
+    let out = common::ok(&common::cli(&fx.data, &["backups", "list"]));
+    assert!(out.contains(&id), "{out}");
+    assert_eq!(common::backup_ids(&fx.data), std::slice::from_ref(&id));
+    let again = backup::find(&dir, &id).unwrap();
+    assert_eq!(again, manifest);
+    backup::check(&dir, &again).unwrap();
+    assert_eq!(backup::stored_files(&dir, &again).unwrap(), stored);
+
+    let out = common::ok(&common::cli(&fx.data, &["restore", &id]));
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(state(&fx).await, before);
+    assert!(!fx.data.join("models/intruder.yml").exists());
+    // The next run clears them, under its lock; the backup itself stays
+    // whole.
+    common::ok(&common::cli(&fx.data, &["up"]));
+    for l in &leftovers {
+        assert!(!l.exists(), "{} left", l.display());
+    }
+    assert!(common::backup_ids(&fx.data).contains(&id));
+    backup::check(&dir, &backup::find(&dir, &id).unwrap()).unwrap();
+}

@@ -10,7 +10,8 @@
 //! and appears, whole, in one rename. Weights are never copied: a moved
 //! folder is moved back on restore. Old backups are pruned, keeping the
 //! newest few. A restore is one journaled operation: it completes or is
-//! undone, even if the process dies in the middle.
+//! undone, even if the process dies in the middle. While the run goes, the
+//! manifest's long lists wait in scratch files (`spill`), not in memory.
 
 use std::collections::HashSet;
 use std::fs;
@@ -34,8 +35,10 @@ use super::platform;
 use super::state_dir::StateDir;
 
 mod restore;
+mod spill;
 mod sqlite_file;
 pub use restore::*;
+use spill::{HexRows, RowHashes, Spill, Streamed};
 
 /// The folder in a backup that holds the old versions of rewritten files.
 pub const FILES_DIR: &str = "files";
@@ -145,7 +148,7 @@ fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
 
 /// Writes the manifest of the backup in `folder` as it is streamed out
 /// (one with thousands of kept files is never whole in memory as text).
-fn write_manifest(folder: &Path, m: &Manifest) -> Result<()> {
+fn write_manifest(folder: &Path, m: &impl Serialize) -> Result<()> {
     atomic_fs::replace_durably_with(&folder.join("manifest.json"), |w| {
         serde_json::to_writer_pretty(w, m).map_err(std::io::Error::other)
     })
@@ -300,6 +303,78 @@ fn change_counter_of(live: &Path) -> Option<u32> {
     }
 }
 
+/// What the recorder knows of its backup's manifest: its short fields, and
+/// its long parts kept small (see the `spill` module).
+#[derive(Debug)]
+struct Recording {
+    /// The manifest but for `files`, `moves`, `created` and `rows_after`
+    /// (left empty here: they are the fields below).
+    manifest: Manifest,
+    files: Spill<FileEntry>,
+    moves: Spill<MoveEntry>,
+    created: Spill<String>,
+    rows_after: Option<RowHashes>,
+}
+
+impl Recording {
+    /// The manifest as it is written: the document a [`Manifest`] holding
+    /// all of it would be.
+    fn written(&self) -> WrittenManifest<'_> {
+        // Every field named: a field added to `Manifest` fails to compile
+        // here until it is written too.
+        let Manifest {
+            id,
+            created_at,
+            tool_version,
+            reason,
+            data_version,
+            database,
+            files: _,
+            moves: _,
+            created: _,
+            steps,
+            complete,
+            change_counter,
+            rows_after: _,
+        } = &self.manifest;
+        WrittenManifest {
+            id,
+            created_at: *created_at,
+            tool_version,
+            reason,
+            data_version,
+            database,
+            files: self.files.streamed(),
+            moves: self.moves.streamed(),
+            created: self.created.streamed(),
+            steps,
+            complete: *complete,
+            change_counter: *change_counter,
+            rows_after: self.rows_after.as_ref().map(HexRows),
+        }
+    }
+}
+
+/// [`Manifest`] with its long parts read from the recorder's scratch
+/// files: the same fields, in the same order, with the same names.
+#[derive(Serialize)]
+struct WrittenManifest<'a> {
+    id: &'a str,
+    created_at: u64,
+    tool_version: &'a str,
+    reason: &'a str,
+    data_version: &'a Option<String>,
+    database: &'a FileEntry,
+    files: Streamed<'a, FileEntry>,
+    moves: Streamed<'a, MoveEntry>,
+    created: Streamed<'a, String>,
+    steps: &'a [String],
+    complete: bool,
+    change_counter: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows_after: Option<HexRows<'a>>,
+}
+
 /// Takes the backup of a run and records, while it goes, what the run
 /// changes in the data folder.
 #[derive(Debug)]
@@ -307,12 +382,13 @@ pub struct Recorder {
     folder: PathBuf,
     /// The database file the run changes (none for an in-memory one).
     live: Option<PathBuf>,
-    manifest: Mutex<Manifest>,
+    recording: Mutex<Recording>,
     /// The paths already kept or noted as created, by [`path_key`] (the
-    /// manifest holds the paths themselves).
+    /// scratch files hold the paths themselves).
     seen: Mutex<HashSet<u128>>,
-    /// Files put in the backup since the last sync.
-    unsynced: Mutex<Vec<PathBuf>>,
+    /// The files put in the backup (by their number under `files/`) by a
+    /// copy since the last sync.
+    unsynced: Mutex<Vec<u64>>,
     /// Whether anything was put in the backup since the last sync (a hard
     /// link needs its folder synced too).
     added: std::sync::atomic::AtomicBool,
@@ -389,7 +465,13 @@ impl Recorder {
         Ok(Recorder {
             folder,
             live,
-            manifest: Mutex::new(manifest),
+            recording: Mutex::new(Recording {
+                manifest,
+                files: Spill::new(),
+                moves: Spill::new(),
+                created: Spill::new(),
+                rows_after: None,
+            }),
             seen: Mutex::new(HashSet::new()),
             unsynced: Mutex::new(Vec::new()),
             added: std::sync::atomic::AtomicBool::new(false),
@@ -398,15 +480,15 @@ impl Recorder {
 
     /// The backup's id.
     pub fn id(&self) -> String {
-        self.manifest
+        self.recording
             .lock()
-            .map(|m| m.id.clone())
+            .map(|r| r.manifest.id.clone())
             .unwrap_or_default()
     }
 
     /// Notes a file operation of the run (called right after it is done).
     pub fn observe(&self, op: &FileOp, dir: &DataDir) -> Result<()> {
-        let (Ok(mut m), Ok(mut seen)) = (self.manifest.lock(), self.seen.lock()) else {
+        let (Ok(mut r), Ok(mut seen)) = (self.recording(), self.seen.lock()) else {
             return Err(MigrateError::Poisoned {
                 what: "the backup recorder",
             });
@@ -421,42 +503,46 @@ impl Recorder {
                     // nothing writes to that file any more).
                     let kept = dir.root().join(old);
                     let files = self.folder.join(FILES_DIR);
-                    if m.files.is_empty() {
+                    if r.files.is_empty() {
                         fs::create_dir_all(&files)
                             .map_err(|e| MigrateError::io("create folder", &files, e))?;
                     }
-                    let stored = m.files.len().to_string();
+                    // Numbered in the order kept, as the list is.
+                    let number = r.files.len();
+                    let stored = number.to_string();
                     let target = files.join(&stored);
                     if fs::hard_link(&kept, &target).is_err() {
                         fs::copy(&kept, &target)
                             .map_err(|e| MigrateError::io("back up", &kept, e))?;
                         if let Ok(mut u) = self.unsynced.lock() {
-                            u.push(target.clone());
+                            u.push(number);
                         }
                     }
                     self.added.store(true, std::sync::atomic::Ordering::SeqCst);
                     let bytes = atomic_fs::read(&target)?;
-                    m.files.push(FileEntry {
+                    let entry = FileEntry {
                         path: key,
                         bytes: bytes.len() as u64,
                         sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
                         stored,
-                    });
+                    };
+                    r.files.push(&entry, &self.folder)?;
                     fault::point("backup: file kept")?;
                 }
             }
             FileOp::Create { path, .. } => {
                 let key = rel(path);
                 if seen.insert(path_key(&key)) {
-                    m.created.push(key);
+                    r.created.push(&key, &self.folder)?;
                 }
             }
             FileOp::CreateDir { .. } | FileOp::Copy { .. } | FileOp::Delete { .. } => {}
             FileOp::Rename { from, to } | FileOp::CopyMove { from, to } => {
-                m.moves.push(MoveEntry {
+                let entry = MoveEntry {
                     from: rel(from),
                     to: rel(to),
-                })
+                };
+                r.moves.push(&entry, &self.folder)?;
             }
         }
         Ok(())
@@ -474,14 +560,15 @@ impl Recorder {
             .lock()
             .map(|mut u| std::mem::take(&mut *u))
             .unwrap_or_default();
+        let files = self.folder.join(FILES_DIR);
         if copied.len() > 32 && platform::WHOLE_FILESYSTEM_SYNC {
             atomic_fs::sync_filesystem(&self.folder)?;
         } else {
-            for f in &copied {
-                platform::sync_path(f).map_err(|e| MigrateError::io("sync", f, e))?;
+            for n in &copied {
+                let f = files.join(n.to_string());
+                platform::sync_path(&f).map_err(|e| MigrateError::io("sync", &f, e))?;
             }
         }
-        let files = self.folder.join(FILES_DIR);
         if files.exists() {
             atomic_fs::sync_dir(&files)?;
         }
@@ -497,19 +584,18 @@ impl Recorder {
     pub fn before_commit(&self) -> Result<()> {
         // No fault point of its own: the step's "before commit" follows
         // at once, with nothing changed in between.
-        self.with_manifest(|_| {}, |m| self.save(m))
+        self.save(&*self.recording()?)
     }
 
     /// A step of the run committed: the manifest says so, durably.
     pub fn step_done(&self, step: &str) -> Result<()> {
         let counter = self.live.as_deref().and_then(change_counter_of);
-        self.with_manifest(
-            |m| {
-                m.steps.push(step.to_owned());
-                m.change_counter = counter;
-            },
-            |m| self.save(m),
-        )?;
+        {
+            let mut r = self.recording()?;
+            r.manifest.steps.push(step.to_owned());
+            r.manifest.change_counter = counter;
+            self.save(&r)?;
+        }
         fault::point("backup: manifest updated")
     }
 
@@ -517,54 +603,190 @@ impl Recorder {
     /// committed steps; called at the end of the run, before
     /// [`Recorder::finish`].
     pub async fn note_rows<C: ConnectionTrait>(&self, conn: &C) -> Result<()> {
-        if self.with_manifest(|_| {}, |m| Ok(m.steps.is_empty()))? {
+        if self.recording()?.manifest.steps.is_empty() {
             return Ok(());
         }
         let rows = row_hashes(conn).await?;
-        self.with_manifest(|m| m.rows_after = Some(rows), |_| Ok(()))
+        self.recording()?.rows_after = Some(rows);
+        Ok(())
     }
 
-    /// The run ended.
+    /// The run ended: the manifest says so, and the scratch files go.
     pub fn finish(&self) -> Result<()> {
         let counter = self.live.as_deref().and_then(change_counter_of);
-        self.with_manifest(
-            |m| {
-                m.complete = true;
-                m.change_counter = counter;
-            },
-            |m| self.save(m),
-        )
+        let mut r = self.recording()?;
+        r.manifest.complete = true;
+        r.manifest.change_counter = counter;
+        let saved = self.save(&r);
+        // Gone even if the manifest could not say the run ended: the one
+        // written last, at the last step, lists everything the steps that
+        // committed did.
+        r.files.close();
+        r.moves.close();
+        r.created.close();
+        saved
     }
 
-    /// Changes the manifest, then hands it to `then` (still held: no copy
-    /// of a manifest of thousands of files is made to save it).
-    fn with_manifest<T>(
-        &self,
-        change: impl FnOnce(&mut Manifest),
-        then: impl FnOnce(&Manifest) -> Result<T>,
-    ) -> Result<T> {
-        let mut m = self.manifest.lock().map_err(|_| MigrateError::Poisoned {
+    /// The recording, held while it is changed or written out (its lists
+    /// are read from the scratch files as the manifest is written, and
+    /// nothing may be added to them meanwhile; no copy of a manifest of
+    /// thousands of files is made to save it).
+    fn recording(&self) -> Result<std::sync::MutexGuard<'_, Recording>> {
+        self.recording.lock().map_err(|_| MigrateError::Poisoned {
             what: "the backup recorder",
-        })?;
-        change(&mut m);
-        then(&m)
+        })
     }
 
     /// Makes the kept files durable, then writes the manifest. (No fault
     /// point here: [`Recorder::finish`]'s caller only logs its errors, so
     /// an injected error there could not fail the run.)
-    fn save(&self, m: &Manifest) -> Result<()> {
+    fn save(&self, r: &Recording) -> Result<()> {
         self.sync()?;
-        write_manifest(&self.folder, m)
+        write_manifest(&self.folder, &r.written())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::journal::Content;
+    use sea_orm_migration::sea_orm::Database;
+
     #[test]
     fn stamps_sort_like_time() {
         assert_eq!(super::stamp(0), "19700101-000000");
         assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
         assert_eq!(super::stamp(u64::MAX), u64::MAX.to_string());
+    }
+
+    /// A rewrite of `models/m{i}/model.yml` whose old version (`old/{n}`
+    /// in the data folder, as the journal keeps it; a new `n` each time,
+    /// as the journal's are) is `bytes`.
+    fn rewrite(root: &Path, i: usize, bytes: &[u8]) -> FileOp {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let old = PathBuf::from(format!("old/{n}"));
+        fs::create_dir_all(root.join("old")).unwrap();
+        fs::write(root.join(&old), bytes).unwrap();
+        FileOp::Rewrite {
+            path: PathBuf::from(format!("models/m{i}/model.yml")),
+            old,
+            tmp: PathBuf::from(format!("models/m{i}/.model.yml.tmp")),
+        }
+    }
+
+    fn manifest_text(folder: &Path) -> String {
+        String::from_utf8(fs::read(folder.join("manifest.json")).unwrap()).unwrap()
+    }
+
+    /// A run that keeps several files, creates one and moves one: the
+    /// manifest written at each save from the scratch files is, byte for
+    /// byte, what writing a `Manifest` that held every list in memory
+    /// wrote (the recorder before the scratch files), and nothing of the
+    /// scratch files is left in the backup.
+    #[tokio::test]
+    async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let url = format!("sqlite://{}?mode=rwc", root.join(DB_FILE).display());
+        let db = Database::connect(url).await.unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE models (id TEXT PRIMARY KEY, n INTEGER);
+             INSERT INTO models VALUES ('a', 1), ('b', 2), ('c', NULL);",
+        )
+        .await
+        .unwrap();
+        let dir = DataDir::new(root).unwrap();
+        let rec = Recorder::start(&db, &dir, "test", Some("v1".into()))
+            .await
+            .unwrap();
+        let folder = backups_dir(&dir).join(rec.id());
+        let old = |i: usize| format!("id: m{i}\n").repeat(i + 1).into_bytes();
+        let kept = |i: usize| FileEntry {
+            path: format!("models/m{i}/model.yml"),
+            bytes: old(i).len() as u64,
+            sha256: format!("{:x}", sha2::Sha256::digest(old(i))),
+            stored: i.to_string(),
+        };
+
+        for i in 0..4 {
+            rec.observe(&rewrite(root, i, &old(i)), &dir).unwrap();
+        }
+        // Seen already: its first old version is the one kept.
+        rec.observe(&rewrite(root, 0, b"newer"), &dir).unwrap();
+        rec.before_commit().unwrap();
+        let mid: Manifest = serde_json::from_str(&manifest_text(&folder)).unwrap();
+        assert_eq!(mid.files, (0..4).map(kept).collect::<Vec<_>>());
+        rec.step_done("s1").unwrap();
+
+        for i in 4..7 {
+            rec.observe(&rewrite(root, i, &old(i)), &dir).unwrap();
+        }
+        let created = FileOp::Create {
+            path: PathBuf::from("models/new.yml"),
+            new: Content(b"x".to_vec()),
+        };
+        rec.observe(&created, &dir).unwrap();
+        rec.observe(&created, &dir).unwrap();
+        let moved = FileOp::Rename {
+            from: PathBuf::from("engines/a"),
+            to: PathBuf::from("engines/b"),
+        };
+        rec.observe(&moved, &dir).unwrap();
+        rec.before_commit().unwrap();
+        rec.step_done("s2").unwrap();
+        rec.note_rows(&db).await.unwrap();
+        rec.finish().unwrap();
+
+        let text = manifest_text(&folder);
+        let got: Manifest = serde_json::from_str(&text).unwrap();
+        // The rows' hashes as the recorder computed them before: 64 bits
+        // of SHA-256 in hex, sorted as strings.
+        let mut rows: Vec<String> = ["'a'|1", "'b'|2", "'c'|NULL"]
+            .iter()
+            .map(|t| {
+                let h = sha2::Sha256::digest(t.as_bytes());
+                h[..8].iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .collect();
+        rows.sort();
+        let whole = Manifest {
+            id: rec.id(),
+            created_at: got.created_at,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            reason: "test".into(),
+            data_version: Some("v1".into()),
+            database: got.database.clone(),
+            files: (0..7).map(kept).collect(),
+            moves: vec![MoveEntry {
+                from: "engines/a".into(),
+                to: "engines/b".into(),
+            }],
+            created: vec!["models/new.yml".into()],
+            steps: vec!["s1".into(), "s2".into()],
+            complete: true,
+            change_counter: got.change_counter,
+            rows_after: Some([("models".to_owned(), rows)].into()),
+        };
+        assert!(got.change_counter.is_some());
+        assert_eq!(
+            text,
+            String::from_utf8(serde_json::to_vec_pretty(&whole).unwrap()).unwrap()
+        );
+        for i in 0..7 {
+            let stored = fs::read(folder.join(FILES_DIR).join(i.to_string())).unwrap();
+            assert_eq!(stored, old(i));
+        }
+        let mut names: Vec<String> = fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [DB_FILE, FILES_DIR, "manifest.json"]);
+        // Finished: nothing more is recorded, and a save cannot list less.
+        assert!(rec.observe(&rewrite(root, 9, b"late"), &dir).is_err());
+        assert!(rec.before_commit().is_err());
+        assert_eq!(manifest_text(&folder), text);
+        db.close().await.unwrap();
     }
 }

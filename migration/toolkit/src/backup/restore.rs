@@ -76,8 +76,11 @@ pub fn prune(dir: &DataDir, keep: usize) -> Result<Vec<String>> {
 
 /// Removes what a process killed while taking a backup, pruning one or
 /// staging a restore's database left behind: hidden folders in the backups
-/// folder and the staged database. None of it is ever listed or used. The
-/// caller holds the folder lock.
+/// folder, hidden files in a backup (a manifest's temporary file, a scratch
+/// file of its run that the system could not leave unnamed: nothing a
+/// backup keeps has a hidden name) and the staged database. None of it is
+/// ever listed or used. The caller holds the folder lock (so no run of
+/// another process is recording).
 pub fn clear_leftovers(dir: &DataDir) -> Result<()> {
     let root = backups_dir(dir);
     if let Ok(entries) = fs::read_dir(&root) {
@@ -85,6 +88,14 @@ pub fn clear_leftovers(dir: &DataDir) -> Result<()> {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with(".partial-") || name.starts_with(".pruned-") {
                 atomic_fs::remove_any(&e.path())?;
+            } else if !name.starts_with('.')
+                && let Ok(inside) = fs::read_dir(e.path())
+            {
+                for f in inside.flatten() {
+                    if f.file_name().to_string_lossy().starts_with('.') {
+                        atomic_fs::remove_any(&f.path())?;
+                    }
+                }
             }
         }
     }
@@ -426,7 +437,12 @@ pub async fn newer_writes(dir: &DataDir, m: &Manifest) -> Result<Vec<(String, us
         .map_err(|e| MigrateError::db(format!("closing {}", live.display()), e))?;
     let mut out = Vec::new();
     for (table, rows) in now? {
-        let known: HashSet<&String> = after.get(&table).into_iter().flatten().collect();
+        let known: HashSet<u64> = after
+            .get(&table)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| spill::parse_row_hash(h))
+            .collect();
         let new = rows.iter().filter(|r| !known.contains(r)).count();
         if new > 0 {
             out.push((table, new));
@@ -482,11 +498,10 @@ pub async fn refuse_newer_writes(dir: &DataDir, m: &Manifest) -> Result<()> {
     })
 }
 
-/// A short hash (64 bits of SHA-256, hex) of every row of every table but
-/// the migrator's own, by table: what [`Manifest::rows_after`] keeps.
-pub(super) async fn row_hashes<C: ConnectionTrait>(
-    conn: &C,
-) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+/// A short hash (the first 64 bits of SHA-256, big-endian, so that numbers
+/// sort as their hex strings) of every row of every table but the
+/// migrator's own, by table: what [`Manifest::rows_after`] keeps, in hex.
+pub(super) async fn row_hashes<C: ConnectionTrait>(conn: &C) -> Result<RowHashes> {
     let tables = crate::snapshot::sqlite_tables(conn)
         .await
         .map_err(|e| MigrateError::db("listing the tables", e))?;
@@ -514,10 +529,12 @@ async fn row_hashes_of<C: ConnectionTrait>(
     conn: &C,
     table: &str,
     cols: &[String],
-) -> Result<Vec<String>> {
-    let hash = |text: &str| -> String {
+) -> Result<Vec<u64>> {
+    let hash = |text: &str| -> u64 {
         let h = sha2::Sha256::digest(text.as_bytes());
-        h[..8].iter().map(|b| format!("{b:02x}")).collect()
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&h[..8]);
+        u64::from_be_bytes(first)
     };
     if cols.is_empty() {
         return Ok(Vec::new());

@@ -1,0 +1,277 @@
+//! The long parts of a backup's manifest while its run goes, kept out of
+//! memory. The kept files, moves and creations of a run over thousands of
+//! models are appended, as they are observed, to unnamed scratch files in
+//! the backup's folder (one line of JSON each), and streamed back out one
+//! at a time each time the manifest is written; the rows the run left are
+//! held as 64-bit numbers and written as the hex strings the manifest has
+//! always had. The manifest on disk is the same document, byte for byte,
+//! that a manifest held whole in memory would be.
+//!
+//! The scratch files need no sync: the manifest written from them is
+//! synced, and it is all that a restore or a later run reads. Unnamed (see
+//! [`tempfile::tempfile_in`]), they go with their handle, even when the
+//! process is killed; where the system cannot make a file without a name,
+//! tempfile names it for an instant, and what a kill in that instant
+//! leaves is a hidden file that nothing lists or restores and
+//! [`super::clear_leftovers`] removes.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use super::{MigrateError, Result};
+
+/// A list of the manifest, entries of type `T`, kept in a scratch file.
+#[derive(Debug)]
+pub(super) struct Spill<T> {
+    /// Made with the first entry: most runs keep few files or none.
+    file: Option<File>,
+    /// Entries in the file, each whole.
+    count: u64,
+    /// Bytes of those entries: where the next one goes, and what a write
+    /// that failed half way is cut back to.
+    bytes: u64,
+    /// After [`Spill::close`]: the entries are gone with the file.
+    closed: bool,
+    /// One entry's line, reused.
+    line: Vec<u8>,
+    entries: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Spill<T> {
+    pub(super) fn new() -> Spill<T> {
+        Spill {
+            file: None,
+            count: 0,
+            bytes: 0,
+            closed: false,
+            line: Vec::new(),
+            entries: PhantomData,
+        }
+    }
+
+    /// Entries so far.
+    pub(super) fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends `entry`; the scratch file is made in `folder` (the
+    /// backup's) with the first one.
+    pub(super) fn push(&mut self, entry: &T, folder: &Path) -> Result<()> {
+        if self.closed {
+            return Err(MigrateError::Refused(format!(
+                "the run of the backup in {} has finished; it records nothing more",
+                folder.display()
+            )));
+        }
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, entry).map_err(|e| MigrateError::Encode {
+            what: "an entry of the backup manifest",
+            detail: e.to_string(),
+        })?;
+        self.line.push(b'\n');
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                tempfile::tempfile_in(folder)
+                    .map_err(|e| MigrateError::io("create a scratch file in", folder, e))?,
+            ),
+        };
+        // Written at `bytes`, not wherever the last read of the list left
+        // the file's position.
+        let written = file
+            .seek(SeekFrom::Start(self.bytes))
+            .and_then(|_| file.write_all(&self.line));
+        if let Err(e) = written {
+            // A torn line would make every later entry unreadable.
+            let _ = file.set_len(self.bytes);
+            return Err(MigrateError::io("write a scratch file in", folder, e));
+        }
+        self.bytes += self.line.len() as u64;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Removes the scratch file (the run ended). Its entries cannot be
+    /// written out any more: a later write of the manifest fails rather
+    /// than list none.
+    pub(super) fn close(&mut self) {
+        self.file = None;
+        self.closed = true;
+        self.line = Vec::new();
+    }
+
+    /// The entries, serialized as a sequence read one at a time from the
+    /// scratch file.
+    pub(super) fn streamed(&self) -> Streamed<'_, T> {
+        Streamed(self)
+    }
+}
+
+/// [`Spill::streamed`].
+pub(super) struct Streamed<'a, T>(&'a Spill<T>);
+
+impl<T: Serialize + DeserializeOwned> Serialize for Streamed<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let spill = self.0;
+        let mut seq = s.serialize_seq(usize::try_from(spill.count).ok())?;
+        if spill.count == 0 {
+            return seq.end();
+        }
+        let Some(f) = &spill.file else {
+            return Err(S::Error::custom(
+                "the run's list was removed when it finished",
+            ));
+        };
+        // Read through a shared handle: the position it moves is the
+        // file's, which `push` does not rely on.
+        let mut file: &File = f;
+        file.seek(SeekFrom::Start(0)).map_err(S::Error::custom)?;
+        let reader = BufReader::with_capacity(1 << 16, file.take(spill.bytes));
+        let mut entries = serde_json::Deserializer::from_reader(reader).into_iter::<T>();
+        for _ in 0..spill.count {
+            match entries.next() {
+                Some(Ok(entry)) => seq.serialize_element(&entry)?,
+                Some(Err(e)) => return Err(S::Error::custom(e)),
+                None => return Err(S::Error::custom("the run's list ended early")),
+            }
+        }
+        seq.end()
+    }
+}
+
+/// The short hash of each row the run left, by table (see
+/// [`super::Manifest::rows_after`]): 64 bits each, 8 bytes where a
+/// `String` of its 16 hex digits takes some 50 (24 in place, 16 on the
+/// heap and the allocator's own), sorted as those strings sort.
+pub(super) type RowHashes = BTreeMap<String, Vec<u64>>;
+
+/// A row hash as written in a manifest, read back: `None` for a string
+/// that [`Hex`] never writes, so that comparing numbers is comparing the
+/// strings.
+pub(super) fn parse_row_hash(s: &str) -> Option<u64> {
+    let hex = s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| u64::from_str_radix(s, 16).ok()).flatten()
+}
+
+/// [`RowHashes`] serialized as the manifest's `rows_after`: a map from
+/// table to the list of its rows' hashes in hex.
+pub(super) struct HexRows<'a>(pub(super) &'a RowHashes);
+
+impl Serialize for HexRows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (table, rows) in self.0 {
+            map.serialize_entry(table, &HexList(rows))?;
+        }
+        map.end()
+    }
+}
+
+struct HexList<'a>(&'a [u64]);
+
+impl Serialize for HexList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for h in self.0 {
+            seq.serialize_element(&Hex(*h))?;
+        }
+        seq.end()
+    }
+}
+
+/// How a row hash is written: 16 lowercase hex digits.
+struct Hex(u64);
+
+impl std::fmt::Display for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        // No String per hash: the digits go straight to the writer.
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spilled_list_serializes_as_the_list_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = Spill::<Vec<String>>::new();
+        let items: Vec<Vec<String>> = (0..500)
+            .map(|i| vec![format!("models/m{i}/model.yml"), "ünï \"q\"\n".into()])
+            .collect();
+        let empty = serde_json::to_string_pretty(&spill.streamed()).unwrap();
+        assert_eq!(
+            empty,
+            serde_json::to_string_pretty(&Vec::<u8>::new()).unwrap()
+        );
+        for (n, item) in items.iter().enumerate() {
+            spill.push(item, dir.path()).unwrap();
+            if n % 100 == 0 {
+                // Read back in the middle: the next push still appends.
+                let part = serde_json::to_string_pretty(&spill.streamed()).unwrap();
+                assert_eq!(part, serde_json::to_string_pretty(&items[..=n]).unwrap());
+            }
+        }
+        assert_eq!(spill.len(), 500);
+        assert_eq!(
+            serde_json::to_string_pretty(&spill.streamed()).unwrap(),
+            serde_json::to_string_pretty(&items).unwrap()
+        );
+        // Nothing named in the folder (an unnamed file where the system
+        // has them).
+        #[cfg(target_os = "linux")]
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        spill.close();
+        assert!(serde_json::to_string(&spill.streamed()).is_err());
+        assert!(spill.push(&items[0], dir.path()).is_err());
+    }
+
+    #[test]
+    fn row_hashes_write_as_the_hex_strings_they_were() {
+        let mut rows = RowHashes::new();
+        rows.insert("a".into(), vec![0, 0xab, u64::MAX, 0x0123_4567_89ab_cdef]);
+        rows.insert("b".into(), Vec::new());
+        let strings: BTreeMap<String, Vec<String>> = rows
+            .iter()
+            .map(|(t, v)| (t.clone(), v.iter().map(|h| Hex(*h).to_string()).collect()))
+            .collect();
+        assert_eq!(strings["a"][1], "00000000000000ab");
+        assert_eq!(
+            serde_json::to_string_pretty(&HexRows(&rows)).unwrap(),
+            serde_json::to_string_pretty(&strings).unwrap()
+        );
+        for s in &strings["a"] {
+            assert_eq!(
+                parse_row_hash(s).map(|h| Hex(h).to_string()).as_ref(),
+                Some(s)
+            );
+        }
+        for odd in [
+            "",
+            "ab",
+            "00000000000000AB",
+            "+000000000000000",
+            "000000000000000ab",
+        ] {
+            assert_eq!(parse_row_hash(odd), None, "{odd}");
+        }
+    }
+}
