@@ -1,0 +1,144 @@
+//! The recorder on its own: stamps, and the manifest it writes through its
+//! scratch files against the one a manifest held whole would be.
+
+use super::*;
+use crate::journal::Content;
+use sea_orm_migration::sea_orm::Database;
+
+#[test]
+fn stamps_sort_like_time() {
+    assert_eq!(super::stamp(0), "19700101-000000");
+    assert_eq!(super::stamp(1_795_654_443), "20261126-005403");
+    assert_eq!(super::stamp(u64::MAX), u64::MAX.to_string());
+}
+
+/// A rewrite of `models/m{i}/model.yml` whose old version (`old/{n}`
+/// in the data folder, as the journal keeps it; a new `n` each time,
+/// as the journal's are) is `bytes`.
+fn rewrite(root: &Path, i: usize, bytes: &[u8]) -> FileOp {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let old = PathBuf::from(format!("old/{n}"));
+    fs::create_dir_all(root.join("old")).unwrap();
+    fs::write(root.join(&old), bytes).unwrap();
+    FileOp::Rewrite {
+        path: PathBuf::from(format!("models/m{i}/model.yml")),
+        old,
+        tmp: PathBuf::from(format!("models/m{i}/.model.yml.tmp")),
+    }
+}
+
+fn manifest_text(folder: &Path) -> String {
+    String::from_utf8(fs::read(folder.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// A run that keeps several files, creates one and moves one: the
+/// manifest written at each save from the scratch files is, byte for
+/// byte, what writing a `Manifest` that held every list in memory
+/// wrote (the recorder before the scratch files), and nothing of the
+/// scratch files is left in the backup.
+#[tokio::test]
+async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let url = format!("sqlite://{}?mode=rwc", root.join(DB_FILE).display());
+    let db = Database::connect(url).await.unwrap();
+    db.execute_unprepared(
+        "CREATE TABLE models (id TEXT PRIMARY KEY, n INTEGER);
+         INSERT INTO models VALUES ('a', 1), ('b', 2), ('c', NULL);",
+    )
+    .await
+    .unwrap();
+    let dir = DataDir::new(root).unwrap();
+    let rec = Recorder::start(&db, &dir, "test", Some("v1".into()))
+        .await
+        .unwrap();
+    let folder = backups_dir(&dir).join(rec.id());
+    let old = |i: usize| format!("id: m{i}\n").repeat(i + 1).into_bytes();
+    let kept = |i: usize| FileEntry {
+        path: format!("models/m{i}/model.yml"),
+        bytes: old(i).len() as u64,
+        sha256: format!("{:x}", sha2::Sha256::digest(old(i))),
+        stored: i.to_string(),
+    };
+
+    for i in 0..4 {
+        rec.observe(&rewrite(root, i, &old(i)), &dir).unwrap();
+    }
+    // Seen already: its first old version is the one kept.
+    rec.observe(&rewrite(root, 0, b"newer"), &dir).unwrap();
+    rec.before_commit().unwrap();
+    let mid: Manifest = serde_json::from_str(&manifest_text(&folder)).unwrap();
+    assert_eq!(mid.files, (0..4).map(kept).collect::<Vec<_>>());
+    rec.step_done("s1").unwrap();
+
+    for i in 4..7 {
+        rec.observe(&rewrite(root, i, &old(i)), &dir).unwrap();
+    }
+    let created = FileOp::Create {
+        path: PathBuf::from("models/new.yml"),
+        new: Content(b"x".to_vec()),
+    };
+    rec.observe(&created, &dir).unwrap();
+    rec.observe(&created, &dir).unwrap();
+    let moved = FileOp::Rename {
+        from: PathBuf::from("engines/a"),
+        to: PathBuf::from("engines/b"),
+    };
+    rec.observe(&moved, &dir).unwrap();
+    rec.before_commit().unwrap();
+    rec.step_done("s2").unwrap();
+    rec.note_rows(&db).await.unwrap();
+    rec.finish().unwrap();
+
+    let text = manifest_text(&folder);
+    let got: Manifest = serde_json::from_str(&text).unwrap();
+    // The rows' hashes as the recorder computed them before: 64 bits
+    // of SHA-256 in hex, sorted as strings.
+    let mut rows: Vec<String> = ["'a'|1", "'b'|2", "'c'|NULL"]
+        .iter()
+        .map(|t| {
+            let h = sha2::Sha256::digest(t.as_bytes());
+            h[..8].iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect();
+    rows.sort();
+    let whole = Manifest {
+        id: rec.id(),
+        created_at: got.created_at,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        reason: "test".into(),
+        data_version: Some("v1".into()),
+        database: got.database.clone(),
+        files: (0..7).map(kept).collect(),
+        moves: vec![MoveEntry {
+            from: "engines/a".into(),
+            to: "engines/b".into(),
+        }],
+        created: vec!["models/new.yml".into()],
+        steps: vec!["s1".into(), "s2".into()],
+        complete: true,
+        change_counter: got.change_counter,
+        rows_after: Some([("models".to_owned(), rows)].into()),
+    };
+    assert!(got.change_counter.is_some());
+    assert_eq!(
+        text,
+        String::from_utf8(serde_json::to_vec_pretty(&whole).unwrap()).unwrap()
+    );
+    for i in 0..7 {
+        let stored = fs::read(folder.join(FILES_DIR).join(i.to_string())).unwrap();
+        assert_eq!(stored, old(i));
+    }
+    let mut names: Vec<String> = fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [DB_FILE, FILES_DIR, "manifest.json"]);
+    // Finished: nothing more is recorded, and a save cannot list less.
+    assert!(rec.observe(&rewrite(root, 9, b"late"), &dir).is_err());
+    assert!(rec.before_commit().is_err());
+    assert_eq!(manifest_text(&folder), text);
+    db.close().await.unwrap();
+}
