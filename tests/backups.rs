@@ -115,7 +115,7 @@ async fn backups_hold_the_old_bytes_of_rewritten_files_and_never_weights() {
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     let expected: Vec<String> = ["cortex.db".to_owned(), "manifest.json".to_owned()]
         .into_iter()
-        .chain((0..manifest.files.len()).map(|n| format!("files/{n}")))
+        .chain(manifest.files.iter().map(|f| format!("files/{}", f.stored)))
         .collect();
     let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     expected.sort();
@@ -403,4 +403,35 @@ async fn a_scratch_file_left_in_a_backup_is_never_listed_or_restored_and_is_clea
     }
     assert!(common::backup_ids(&fx.data).contains(&id));
     backup::check(&dir, &backup::find(&dir, &id).unwrap()).unwrap();
+}
+
+/// Backups taken before kept files were named by their path's key numbered
+/// them in order (`files/0`, `files/1`, ...): the manifest names them, and
+/// a restore reads the name from there, so such a backup restores as well.
+#[tokio::test]
+async fn a_backup_with_numbered_kept_files_restores() {
+    use migration::toolkit::backup;
+    let fx = common::cortex_folder(1).await;
+    let before = state(&fx).await;
+    common::ok(&common::cli(&fx.data, &["up"]));
+    let id = common::backup_ids(&fx.data)[0].clone();
+    let folder = fx.data.join(".cortex-migrate/backups").join(&id);
+    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
+    let mut manifest = backup::find(&dir, &id).unwrap();
+    assert!(!manifest.files.is_empty(), "the run kept no file");
+    for (i, f) in manifest.files.iter_mut().enumerate() {
+        assert_eq!(f.stored.len(), 32, "{}", f.stored);
+        let files = folder.join(backup::FILES_DIR);
+        std::fs::rename(files.join(&f.stored), files.join(i.to_string())).unwrap();
+        f.stored = i.to_string();
+    }
+    std::fs::write(
+        folder.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    backup::check(&dir, &backup::find(&dir, &id).unwrap()).unwrap();
+    let out = common::ok(&common::cli(&fx.data, &["restore", &id]));
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(state(&fx).await, before);
 }

@@ -129,14 +129,31 @@ fn stamp(secs: u64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
-/// 128 bits of a path's SHA-256: what the recorder remembers of each path
-/// it saw (a second copy of every path of a run over thousands of models
-/// is what it saves; two paths that share 128 bits are not to be met).
+/// 128 bits of a path's SHA-256: the name of its kept old version (see
+/// [`stored_name`]) and what the recorder remembers of a path it noted as
+/// created (two paths that share 128 bits are not to be met).
 fn path_key(rel: &str) -> u128 {
     let h = sha2::Sha256::digest(rel.as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&h[..16]);
     u128::from_le_bytes(b)
+}
+
+/// The name under `files/` of the kept old version of the path whose key
+/// is `id`: 32 hex digits. (Backups taken before numbered them in order;
+/// a restore reads the name from the manifest either way.)
+fn stored_name(id: u128) -> String {
+    format!("{id:032x}")
+}
+
+/// Copies `from` to the new file `to`; `AlreadyExists` if `to` exists.
+fn copy_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut src = fs::File::open(from)?;
+    let mut dst = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    std::io::copy(&mut src, &mut dst).map(|_| ())
 }
 
 fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
@@ -383,12 +400,14 @@ pub struct Recorder {
     /// The database file the run changes (none for an in-memory one).
     live: Option<PathBuf>,
     recording: Mutex<Recording>,
-    /// The paths already kept or noted as created, by [`path_key`] (the
-    /// scratch files hold the paths themselves).
-    seen: Mutex<HashSet<u128>>,
-    /// The files put in the backup (by their number under `files/`) by a
-    /// copy since the last sync.
-    unsynced: Mutex<Vec<u64>>,
+    /// The paths noted as created, by [`path_key`] (few: a step creates a
+    /// file rarely). Whether a path was kept is asked of `files/` itself,
+    /// where a kept file is named by its path's key: nothing in memory
+    /// grows with the files a run rewrites.
+    created: Mutex<HashSet<u128>>,
+    /// The files put in the backup (by their key, their name under
+    /// `files/`) by a copy since the last sync.
+    unsynced: Mutex<Vec<u128>>,
     /// Whether anything was put in the backup since the last sync (a hard
     /// link needs its folder synced too).
     added: std::sync::atomic::AtomicBool,
@@ -472,7 +491,7 @@ impl Recorder {
                 created: Spill::new(),
                 rows_after: None,
             }),
-            seen: Mutex::new(HashSet::new()),
+            created: Mutex::new(HashSet::new()),
             unsynced: Mutex::new(Vec::new()),
             added: std::sync::atomic::AtomicBool::new(false),
         })
@@ -488,7 +507,7 @@ impl Recorder {
 
     /// Notes a file operation of the run (called right after it is done).
     pub fn observe(&self, op: &FileOp, dir: &DataDir) -> Result<()> {
-        let (Ok(mut r), Ok(mut seen)) = (self.recording(), self.seen.lock()) else {
+        let (Ok(mut r), Ok(mut created)) = (self.recording(), self.created.lock()) else {
             return Err(MigrateError::Poisoned {
                 what: "the backup recorder",
             });
@@ -497,42 +516,60 @@ impl Recorder {
         match op {
             FileOp::Rewrite { path, old, .. } => {
                 let key = rel(path);
-                if seen.insert(path_key(&key)) {
-                    // The old version the journal keeps until commit: the
-                    // backup takes another hard link to it (no bytes copied;
-                    // nothing writes to that file any more).
-                    let kept = dir.root().join(old);
-                    let files = self.folder.join(FILES_DIR);
-                    if r.files.is_empty() {
-                        fs::create_dir_all(&files)
-                            .map_err(|e| MigrateError::io("create folder", &files, e))?;
-                    }
-                    // Numbered in the order kept, as the list is.
-                    let number = r.files.len();
-                    let stored = number.to_string();
-                    let target = files.join(&stored);
-                    if fs::hard_link(&kept, &target).is_err() {
-                        fs::copy(&kept, &target)
-                            .map_err(|e| MigrateError::io("back up", &kept, e))?;
-                        if let Ok(mut u) = self.unsynced.lock() {
-                            u.push(number);
-                        }
-                    }
-                    self.added.store(true, std::sync::atomic::Ordering::SeqCst);
-                    let bytes = atomic_fs::read(&target)?;
-                    let entry = FileEntry {
-                        path: key,
-                        bytes: bytes.len() as u64,
-                        sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
-                        stored,
-                    };
-                    r.files.push(&entry, &self.folder)?;
-                    fault::point("backup: file kept")?;
+                let id = path_key(&key);
+                if created.contains(&id) {
+                    // Created by this run: there was nothing before it.
+                    return Ok(());
                 }
+                let files = self.folder.join(FILES_DIR);
+                if r.files.is_empty() {
+                    fs::create_dir_all(&files)
+                        .map_err(|e| MigrateError::io("create folder", &files, e))?;
+                }
+                // The old version the journal keeps until commit: the
+                // backup takes another hard link to it (no bytes copied;
+                // nothing writes to that file any more), named by the
+                // path's key. A name that exists is a path kept earlier in
+                // this run, whose first old version is the one to keep.
+                let kept = dir.root().join(old);
+                let stored = stored_name(id);
+                let target = files.join(&stored);
+                match fs::hard_link(&kept, &target) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+                    // Another filesystem, or no hard links: a copy, made
+                    // only where the name is free.
+                    Err(_) => match copy_new(&kept, &target) {
+                        Ok(()) => {
+                            if let Ok(mut u) = self.unsynced.lock() {
+                                u.push(id);
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            return Ok(());
+                        }
+                        Err(e) => return Err(MigrateError::io("back up", &kept, e)),
+                    },
+                }
+                self.added.store(true, std::sync::atomic::Ordering::SeqCst);
+                let bytes = atomic_fs::read(&target)?;
+                let entry = FileEntry {
+                    path: key,
+                    bytes: bytes.len() as u64,
+                    sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
+                    stored,
+                };
+                r.files.push(&entry, &self.folder)?;
+                fault::point("backup: file kept")?;
             }
             FileOp::Create { path, .. } => {
                 let key = rel(path);
-                if seen.insert(path_key(&key)) {
+                let id = path_key(&key);
+                // Not when kept earlier in this run (it existed before the
+                // run: its old version is what a restore puts back).
+                let kept =
+                    fs::symlink_metadata(self.folder.join(FILES_DIR).join(stored_name(id))).is_ok();
+                if !kept && created.insert(id) {
                     r.created.push(&key, &self.folder)?;
                 }
             }
@@ -564,8 +601,8 @@ impl Recorder {
         if copied.len() > 32 && platform::WHOLE_FILESYSTEM_SYNC {
             atomic_fs::sync_filesystem(&self.folder)?;
         } else {
-            for n in &copied {
-                let f = files.join(n.to_string());
+            for id in &copied {
+                let f = files.join(stored_name(*id));
                 platform::sync_path(&f).map_err(|e| MigrateError::io("sync", &f, e))?;
             }
         }

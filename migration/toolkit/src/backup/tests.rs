@@ -59,7 +59,7 @@ async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
         path: format!("models/m{i}/model.yml"),
         bytes: old(i).len() as u64,
         sha256: format!("{:x}", sha2::Sha256::digest(old(i))),
-        stored: i.to_string(),
+        stored: stored_name(path_key(&format!("models/m{i}/model.yml"))),
     };
 
     for i in 0..4 {
@@ -127,7 +127,8 @@ async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
         String::from_utf8(serde_json::to_vec_pretty(&whole).unwrap()).unwrap()
     );
     for i in 0..7 {
-        let stored = fs::read(folder.join(FILES_DIR).join(i.to_string())).unwrap();
+        let name = stored_name(path_key(&format!("models/m{i}/model.yml")));
+        let stored = fs::read(folder.join(FILES_DIR).join(name)).unwrap();
         assert_eq!(stored, old(i));
     }
     let mut names: Vec<String> = fs::read_dir(&folder)
