@@ -56,11 +56,6 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         }
     }
 
-    /// Entries so far.
-    pub(super) fn len(&self) -> u64 {
-        self.count
-    }
-
     pub(super) fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -230,7 +225,7 @@ mod tests {
                 assert_eq!(part, serde_json::to_string_pretty(&items[..=n]).unwrap());
             }
         }
-        assert_eq!(spill.len(), 500);
+        assert_eq!(spill.count, 500);
         assert_eq!(
             serde_json::to_string_pretty(&spill.streamed()).unwrap(),
             serde_json::to_string_pretty(&items).unwrap()
