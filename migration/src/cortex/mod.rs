@@ -231,12 +231,19 @@ pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
 /// couple of megabytes of new text, and 10,000 models take 5 syncs.
 pub const REWRITE_BATCH: usize = 2048;
 
+/// The new text a batch holds at most, whatever the count: what the
+/// pending batch costs in memory (a few hundred files of cortex.cpp's
+/// `model.yml`, about 1.4 KB each, fill it).
+pub const REWRITE_BATCH_BYTES: usize = 512 << 10;
+
 /// `model.yml` rewrites a folder step gathers and hands to the journal
-/// [`REWRITE_BATCH`] at a time; the folder records the line edits that undo
-/// each batch.
+/// [`REWRITE_BATCH`] (or [`REWRITE_BATCH_BYTES`]) at a time; the folder
+/// records the line edits that undo each batch.
 #[derive(Debug, Default)]
 pub struct Rewrites {
     pending: Vec<LinesEdited>,
+    /// Bytes of new text pending.
+    bytes: usize,
     done: usize,
 }
 
@@ -250,12 +257,13 @@ impl Rewrites {
         text: String,
         edits: &[LineEdit],
     ) -> Result<(), MigrateError> {
+        self.bytes += text.len();
         self.pending.push(LinesEdited {
             path: rel,
             text,
             edits: edits.to_vec(),
         });
-        if self.pending.len() >= REWRITE_BATCH {
+        if self.pending.len() >= REWRITE_BATCH || self.bytes >= REWRITE_BATCH_BYTES {
             self.flush(folder).await?;
         }
         Ok(())
@@ -269,6 +277,7 @@ impl Rewrites {
 
     async fn flush(&mut self, folder: &Folder) -> Result<(), MigrateError> {
         self.done += self.pending.len();
+        self.bytes = 0;
         folder.write_edited(std::mem::take(&mut self.pending)).await
     }
 }
