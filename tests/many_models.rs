@@ -17,8 +17,11 @@ const BACKFILL: &str = "m20261126_000003_backfill_weights_bytes";
 /// Generated models: more than one page of rows.
 const MODELS: usize = 2_100;
 /// A row on the last page that names the `model.yml` of the first
-/// generated model by key (on the first page).
+/// generated model by key (on the first page, rewritten long before).
 const TWIN: &str = "zz-twin:main";
+/// Appended to that first model's key: the row right after it, naming the
+/// same `model.yml` (in the same batch of rewrites).
+const NEXT_TWIN: &str = "~twin";
 
 async fn open(data: &Path) -> DatabaseConnection {
     cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
@@ -95,6 +98,16 @@ async fn folder() -> common::Fixture {
         ),
     )
     .await;
+    exec(
+        &db,
+        &format!(
+            "INSERT INTO models (model_id, author_repo_id, branch_name, path_to_model_yaml, \
+             model_alias, engine) SELECT model_id || '{NEXT_TWIN}', author_repo_id, branch_name, \
+             path_to_model_yaml, model_alias, engine FROM models WHERE model_id = \
+             (SELECT MIN(model_id) FROM models WHERE model_id LIKE 'gen-model-%')"
+        ),
+    )
+    .await;
     db.close().await.unwrap();
     ok(&cli(&fx.data, &["up", "--to", V3]));
     fx
@@ -110,6 +123,23 @@ async fn every_page_of_rows_is_changed_and_down_puts_them_back() {
     let files_before = common::tree(&fx.data);
     assert!(before.len() > MODELS + 1, "{} rows", before.len());
 
+    // The plan rewrites the shared model.yml once, though three rows name
+    // it (nothing is written in a plan, so nothing shows it done).
+    let first = before
+        .keys()
+        .find(|k| k.ends_with(NEXT_TWIN))
+        .expect("the twin row")
+        .trim_end_matches(NEXT_TWIN)
+        .to_owned();
+    let shared = before[&first].0.clone();
+    let rel = shared
+        .strip_prefix(&format!("{}/", fx.data.display()))
+        .unwrap_or(&shared)
+        .to_owned();
+    let plan = ok(&cli(&fx.data, &["plan", "up", "--to", BACKFILL]));
+    let lines: Vec<&str> = plan.lines().filter(|l| l.ends_with(&rel)).collect();
+    assert_eq!(lines.len(), 1, "{rel} in the plan: {lines:?}");
+
     let out = ok(&cli(&fx.data, &["up", "--to", BACKFILL]));
     let db = open(&fx.data).await;
     let after = models(&db).await;
@@ -118,7 +148,7 @@ async fn every_page_of_rows_is_changed_and_down_puts_them_back() {
         .iter()
         .filter(|(id, _)| id.starts_with("gen-model-") || id.as_str() == TWIN)
         .collect();
-    assert_eq!(generated.len(), MODELS + 1);
+    assert_eq!(generated.len(), MODELS + 2);
     for (id, (path, engine, bytes)) in generated {
         assert!(!Path::new(path).is_absolute(), "{id}: {path}");
         assert_eq!(engine, "llama-cpp", "{id}");

@@ -46,7 +46,6 @@ impl Step for Migration {
             folder,
             dir,
             rewrites: cortex::Rewrites::default(),
-            seen: cortex::SeenPaths::default(),
             healed: 0,
         };
         let (mut n, mut made_relative) = (0u64, 0usize);
@@ -92,8 +91,6 @@ struct Pass {
     folder: crate::toolkit::Folder,
     dir: crate::toolkit::DataDir,
     rewrites: cortex::Rewrites,
-    /// The `model.yml` files already looked at (two rows may name one).
-    seen: cortex::SeenPaths,
     /// Paths healed into the folder's present place.
     healed: usize,
 }
@@ -136,7 +133,7 @@ impl Pass {
         };
         // A model.yml with no absolute list item has nothing to change:
         // it is not even parsed.
-        if !has_absolute_item(&text) || !self.seen.insert(&rel) {
+        if !has_absolute_item(&text) || !self.rewrites.first_look(&rel) {
             return Ok(());
         }
         let read = YmlText::Ok {

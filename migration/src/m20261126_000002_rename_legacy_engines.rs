@@ -81,7 +81,6 @@ impl Step for Migration {
         // accepted both names, so the two may disagree). A file without a
         // legacy name in it is not even parsed.
         let mut rewrites = cortex::Rewrites::default();
-        let mut seen = cortex::SeenPaths::default();
         let mut pages = cortex::ModelPages::default();
         while let Some(rows) = pages.next(conn).await? {
             for row in rows {
@@ -108,7 +107,7 @@ impl Step for Migration {
                 let Some(new) = yml.engine().and_then(renamed) else {
                     continue;
                 };
-                if !seen.insert(&rel) {
+                if !rewrites.first_look(&rel) {
                     continue;
                 }
                 if read_only {

@@ -10,8 +10,10 @@
 //!   `m20261126_000002_rename_legacy_engines` and
 //!   `m20261126_000003_backfill_weights_bytes` once read every model row at
 //!   once and remembered each `model.yml` path they had seen; they now go
-//!   a page of rows at a time and remember 128 bits of each path, so that
-//!   memory does not grow with the number of models. The same rows are
+//!   a page of rows at a time and remember only the paths not yet
+//!   written (a file once rewritten reads as changed to a later row that
+//!   names it), so that memory does not grow with the number of models.
+//!   The same rows are
 //!   read in the same order, and the same values, files and notes come
 //!   out; only the grouping and order of the stored undo statements
 //!   differ, which `down` replays to the same end.
@@ -23,7 +25,7 @@
 //! record is superseded by `m20261203_000002_catalogue_rows_kept_aside`).
 //! Both steps recognize those checksums themselves.
 
-/// The first-scheme checksums of step `name`.
+/// The superseded checksums of step `name`.
 pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
     match name {
         "m20240913_000001_cortex_v0" => &[

@@ -103,21 +103,28 @@ pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, D
     Ok(out)
 }
 
-/// The `model.yml` paths a step has already handled, remembered by 128 bits
-/// of their SHA-256 (two rows may name one file, which is changed once): 16
-/// bytes a path instead of the path itself. Two paths sharing 128 bits is
-/// as likely as a broken SHA-256.
+/// `model.yml` paths remembered by 128 bits of their SHA-256: 16 bytes a
+/// path instead of the path itself. Two paths sharing 128 bits is as likely
+/// as a broken SHA-256.
 #[derive(Debug, Default)]
-pub struct SeenPaths(std::collections::HashSet<u128>);
+struct PathKeys(std::collections::HashSet<u128>);
 
-impl SeenPaths {
-    /// Notes `rel`; `false` if it was noted before.
-    pub fn insert(&mut self, rel: &str) -> bool {
+impl PathKeys {
+    fn key(rel: &str) -> u128 {
         use sha2::Digest;
         let h = sha2::Sha256::digest(rel.as_bytes());
         let mut b = [0u8; 16];
         b.copy_from_slice(&h[..16]);
-        self.0.insert(u128::from_le_bytes(b))
+        u128::from_le_bytes(b)
+    }
+
+    /// Notes `rel`; `false` if it was noted before.
+    fn insert(&mut self, rel: &str) -> bool {
+        self.0.insert(Self::key(rel))
+    }
+
+    fn remove(&mut self, rel: &str) {
+        self.0.remove(&Self::key(rel));
     }
 }
 
@@ -245,9 +252,23 @@ pub struct Rewrites {
     /// Bytes of new text pending.
     bytes: usize,
     done: usize,
+    /// The paths looked at ([`Rewrites::first_look`]) and not rewritten on
+    /// disk since: the pending batch's, those left as they were (with a
+    /// note, or nothing to change), and in a dry run, where nothing is
+    /// written, every one. A file once rewritten reads as changed, so a
+    /// later row that names it finds nothing left to do: memory holds a
+    /// batch and the few files left, not every path of the step.
+    looked: PathKeys,
 }
 
 impl Rewrites {
+    /// Whether a row naming `rel` is the first to look at it in this step
+    /// (two rows may name one `model.yml`, which is changed once): `false`
+    /// while it waits in the batch, or after it was left as it was.
+    pub fn first_look(&mut self, rel: &str) -> bool {
+        self.looked.insert(rel)
+    }
+
     /// Adds the new `text` of `rel`, made by `edits`; hands the batch over
     /// once it is full.
     pub async fn push(
@@ -278,6 +299,16 @@ impl Rewrites {
     async fn flush(&mut self, folder: &Folder) -> Result<(), MigrateError> {
         self.done += self.pending.len();
         self.bytes = 0;
-        folder.write_edited(std::mem::take(&mut self.pending)).await
+        let batch = std::mem::take(&mut self.pending);
+        let written: Vec<String> = if folder.is_dry_run() {
+            Vec::new()
+        } else {
+            batch.iter().map(|f| f.path.clone()).collect()
+        };
+        folder.write_edited(batch).await?;
+        for rel in &written {
+            self.looked.remove(rel);
+        }
+        Ok(())
     }
 }

@@ -28,6 +28,11 @@ impl Folder {
         &self.dir
     }
 
+    /// Whether this is a dry run (`plan`): nothing is written.
+    pub fn is_dry_run(&self) -> bool {
+        self.run.dry_run.is_some()
+    }
+
     pub(super) fn push_undo(&self, op: UndoOp) {
         self.run.push_undo(op);
     }
