@@ -15,12 +15,12 @@ use common::Fixture;
 
 /// Every byte that matters: files (migrator state left out) and every row
 /// of every table.
-async fn state(
-    fx: &Fixture,
-) -> (
+type State = (
     std::collections::BTreeMap<String, String>,
     std::collections::BTreeMap<String, common::TableRows>,
-) {
+);
+
+async fn state(fx: &Fixture) -> State {
     let mut files = common::tree(&fx.home);
     files.retain(|k, _| !k.ends_with("cortex.db"));
     let db = cortex_migrate::connect::open_sqlite_file(&fx.db_path(), false)
@@ -355,16 +355,47 @@ async fn a_database_in_wal_mode_is_backed_up_with_what_its_wal_holds() {
     );
 }
 
-#[tokio::test]
-async fn a_scratch_file_left_in_a_backup_is_never_listed_or_restored_and_is_cleared() {
-    use migration::toolkit::backup;
+/// A v1 folder taken `up`: its state before, and the one backup the run
+/// took.
+struct UpWithBackup {
+    fx: Fixture,
+    before: State,
+    id: String,
+    /// The backup's folder.
+    folder: std::path::PathBuf,
+    dir: migration::toolkit::DataDir,
+    manifest: migration::toolkit::backup::Manifest,
+}
+
+async fn up_with_backup() -> UpWithBackup {
     let fx = common::cortex_folder(1).await;
     let before = state(&fx).await;
     common::ok(&common::cli(&fx.data, &["up"]));
     let id = common::backup_ids(&fx.data)[0].clone();
     let folder = fx.data.join(".cortex-migrate/backups").join(&id);
     let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
-    let manifest = backup::find(&dir, &id).unwrap();
+    let manifest = migration::toolkit::backup::find(&dir, &id).unwrap();
+    UpWithBackup {
+        fx,
+        before,
+        id,
+        folder,
+        dir,
+        manifest,
+    }
+}
+
+#[tokio::test]
+async fn a_scratch_file_left_in_a_backup_is_never_listed_or_restored_and_is_cleared() {
+    use migration::toolkit::backup;
+    let UpWithBackup {
+        fx,
+        before,
+        id,
+        folder,
+        dir,
+        manifest,
+    } = up_with_backup().await;
     let stored = backup::stored_files(&dir, &manifest).unwrap();
     // What a run killed while its recorder wrote can leave where the
     // system cannot leave a scratch file unnamed (tempfile's name for it),
@@ -411,13 +442,14 @@ async fn a_scratch_file_left_in_a_backup_is_never_listed_or_restored_and_is_clea
 #[tokio::test]
 async fn a_backup_with_numbered_kept_files_restores() {
     use migration::toolkit::backup;
-    let fx = common::cortex_folder(1).await;
-    let before = state(&fx).await;
-    common::ok(&common::cli(&fx.data, &["up"]));
-    let id = common::backup_ids(&fx.data)[0].clone();
-    let folder = fx.data.join(".cortex-migrate/backups").join(&id);
-    let dir = migration::toolkit::DataDir::new(&fx.data).unwrap();
-    let mut manifest = backup::find(&dir, &id).unwrap();
+    let UpWithBackup {
+        fx,
+        before,
+        id,
+        folder,
+        dir,
+        mut manifest,
+    } = up_with_backup().await;
     assert!(!manifest.files.is_empty(), "the run kept no file");
     for (i, f) in manifest.files.iter_mut().enumerate() {
         assert_eq!(f.stored.len(), 32, "{}", f.stored);

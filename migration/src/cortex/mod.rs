@@ -9,7 +9,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
 
 use crate::toolkit::LineEdit;
-use crate::toolkit::{DataDir, Located};
+use crate::toolkit::{DataDir, Located, path_key};
 use crate::toolkit::{Folder, LinesEdited, MigrateError};
 use model_yml::ModelYml;
 
@@ -89,7 +89,9 @@ pub async fn model_count<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
         Some(r) => r.try_get("", "n")?,
         None => 0,
     };
-    Ok(<u64 as std::convert::TryFrom<i64>>::try_from(n).unwrap_or(0))
+    // A count is never negative; `unsigned_abs` keeps clear of the
+    // query-builder traits the prelude brings in (`max`, `try_from`).
+    Ok(if n > 0 { n.unsigned_abs() } else { 0 })
 }
 
 /// Every model row, in key order, all at once (for a step that needs
@@ -101,31 +103,6 @@ pub async fn model_rows<C: ConnectionTrait>(conn: &C) -> Result<Vec<ModelRow>, D
         out.extend(page);
     }
     Ok(out)
-}
-
-/// `model.yml` paths remembered by 128 bits of their SHA-256: 16 bytes a
-/// path instead of the path itself. Two paths sharing 128 bits is as likely
-/// as a broken SHA-256.
-#[derive(Debug, Default)]
-struct PathKeys(std::collections::HashSet<u128>);
-
-impl PathKeys {
-    fn key(rel: &str) -> u128 {
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(rel.as_bytes());
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&h[..16]);
-        u128::from_le_bytes(b)
-    }
-
-    /// Notes `rel`; `false` if it was noted before.
-    fn insert(&mut self, rel: &str) -> bool {
-        self.0.insert(Self::key(rel))
-    }
-
-    fn remove(&mut self, rel: &str) {
-        self.0.remove(&Self::key(rel));
-    }
 }
 
 #[derive(DeriveIden)]
@@ -258,7 +235,8 @@ pub struct Rewrites {
     /// written, every one. A file once rewritten reads as changed, so a
     /// later row that names it finds nothing left to do: memory holds a
     /// batch and the few files left, not every path of the step.
-    looked: PathKeys,
+    /// (By [`path_key`]: 16 bytes a path.)
+    looked: std::collections::HashSet<u128>,
 }
 
 impl Rewrites {
@@ -266,7 +244,7 @@ impl Rewrites {
     /// (two rows may name one `model.yml`, which is changed once): `false`
     /// while it waits in the batch, or after it was left as it was.
     pub fn first_look(&mut self, rel: &str) -> bool {
-        self.looked.insert(rel)
+        self.looked.insert(path_key(rel))
     }
 
     /// Adds the new `text` of `rel`, made by `edits`; hands the batch over
@@ -300,15 +278,13 @@ impl Rewrites {
         self.done += self.pending.len();
         self.bytes = 0;
         let batch = std::mem::take(&mut self.pending);
-        let written: Vec<String> = if folder.is_dry_run() {
-            Vec::new()
-        } else {
-            batch.iter().map(|f| f.path.clone()).collect()
-        };
-        folder.write_edited(batch).await?;
-        for rel in &written {
-            self.looked.remove(rel);
+        // Forgotten as they are handed over: a batch that fails to be
+        // written fails the step, and nothing looks at them again.
+        if !folder.is_dry_run() {
+            for f in &batch {
+                self.looked.remove(&path_key(&f.path));
+            }
         }
-        Ok(())
+        folder.write_edited(batch).await
     }
 }

@@ -68,7 +68,7 @@ pub use undo::{LineEdit, UndoOp, apply_line_edits, load as stored_undo};
 // Errors, progress, places.
 pub use database::{DATA_DIR_ENV, classify as classify_db_error};
 pub use error::{Direction, MigrateError};
-pub use paths::{DataDir, Located, looks_absolute};
+pub use paths::{DataDir, Located, looks_absolute, path_key};
 pub use progress::{Event, ProgressSink};
 pub use state_dir::StateDir;
 

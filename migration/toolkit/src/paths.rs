@@ -283,6 +283,18 @@ impl DataDir {
     }
 }
 
+/// 128 bits of a relative path's SHA-256: what stands for the path where
+/// a record of every path of a run over thousands of models would not fit
+/// in memory (the name of a backup's kept file, a step's set of files
+/// looked at). Two paths that share 128 bits are not to be met.
+pub fn path_key(rel: &str) -> u128 {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(rel.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    u128::from_le_bytes(b)
+}
+
 /// Whether a stored path is absolute on any platform Cortex runs on: `/x`,
 /// `\\server\share`, `\x` or `C:\x` / `C:/x` (a path written on Windows
 /// and read here, or the other way round).

@@ -31,6 +31,7 @@ use super::error::{Direction, MigrateError, Result};
 use super::fault;
 use super::journal::{FileOp, Journal, PendingJournal, now_secs};
 use super::paths::DataDir;
+use super::paths::path_key;
 use super::platform;
 use super::state_dir::StateDir;
 
@@ -127,16 +128,6 @@ fn stamp(secs: u64) -> String {
         .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
         .and_then(|t| t.format(STAMP).ok())
         .unwrap_or_else(|| secs.to_string())
-}
-
-/// 128 bits of a path's SHA-256: the name of its kept old version (see
-/// [`stored_name`]) and what the recorder remembers of a path it noted as
-/// created (two paths that share 128 bits are not to be met).
-fn path_key(rel: &str) -> u128 {
-    let h = sha2::Sha256::digest(rel.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    u128::from_le_bytes(b)
 }
 
 /// The name under `files/` of the kept old version of the path whose key

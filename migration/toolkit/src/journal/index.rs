@@ -56,6 +56,14 @@ impl OpIndex {
         self.count
     }
 
+    /// The operations, read back from the journal file at `journal`.
+    pub(super) fn in_file<'a>(&'a self, journal: &'a Path) -> InFile<'a> {
+        InFile {
+            index: self,
+            journal,
+        }
+    }
+
     /// The sources of this step's moves that were copies.
     pub(super) fn copied_from(&self) -> &[PathBuf] {
         &self.copied_from
@@ -122,8 +130,8 @@ impl OpSource for Vec<FileOp> {
 
 /// The operations of a running journal, read back from its file.
 pub(super) struct InFile<'a> {
-    pub(super) index: &'a OpIndex,
-    pub(super) journal: &'a Path,
+    index: &'a OpIndex,
+    journal: &'a Path,
 }
 
 impl OpSource for InFile<'_> {

@@ -27,7 +27,7 @@ use apply::{
     finalize_ops, finish_rewrite, redo, rewrite_file, rewrite_in_batch, rollback_ops,
     stage_in_batch,
 };
-use index::{InFile, OpIndex};
+use index::OpIndex;
 use repr::path_repr;
 
 use std::collections::HashMap;
@@ -520,14 +520,7 @@ impl Journal {
         let Journal {
             dir, path, index, ..
         } = self;
-        finalize_ops(
-            &dir,
-            &InFile {
-                index: &index,
-                journal: &path,
-            },
-            &path,
-        )
+        finalize_ops(&dir, &index.in_file(&path), &path)
     }
 
     /// After a failure: undoes every operation, newest first, and removes
@@ -541,13 +534,6 @@ impl Journal {
             ..
         } = self;
         drop(file);
-        rollback_ops(
-            &dir,
-            &InFile {
-                index: &index,
-                journal: &path,
-            },
-            &path,
-        )
+        rollback_ops(&dir, &index.in_file(&path), &path)
     }
 }
