@@ -14,6 +14,7 @@
 //! (`C:\Users\u\cortexcpp\models\...`); the healing reads both separators.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use super::error::{MigrateError, Result};
 
@@ -30,7 +31,7 @@ pub const CORTEX_FOLDERS: [&str; 6] = [
 ];
 
 /// A Cortex data folder (`~/cortexcpp` and its variants).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DataDir {
     /// The folder as it was given (made absolute, not resolved).
     root: PathBuf,
@@ -39,7 +40,34 @@ pub struct DataDir {
     /// Cortex's own top-level folders that are symlinks leading out of the
     /// folder: (name, resolved target). Inside, wherever they lead.
     linked: Vec<(&'static str, PathBuf)>,
+    /// The folder below `root` that the last check found free of symlinks
+    /// part by part (empty: none yet). A step locates thousands of paths
+    /// that share their first folders (`models/cortex.so/<model>/...`);
+    /// the parts this one shares are not read again. It lives as long as
+    /// this value: a clone starts without it, and every step works on a
+    /// clone of its own.
+    checked: Mutex<PathBuf>,
 }
+
+impl Clone for DataDir {
+    fn clone(&self) -> Self {
+        DataDir {
+            root: self.root.clone(),
+            canonical: self.canonical.clone(),
+            linked: self.linked.clone(),
+            checked: Mutex::default(),
+        }
+    }
+}
+
+impl PartialEq for DataDir {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.root, &self.canonical, &self.linked)
+            == (&other.root, &other.canonical, &other.linked)
+    }
+}
+
+impl Eq for DataDir {}
 
 /// Where a stored path points, once checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +119,7 @@ impl DataDir {
             root,
             canonical,
             linked,
+            checked: Mutex::default(),
         })
     }
 
@@ -232,22 +261,40 @@ impl DataDir {
         }
     }
 
-    /// Whether `path` (existing) is the data folder as given followed by
-    /// plain names none of which is a symlink. `false` when unsure.
-    fn no_link_below_root(&self, path: &Path) -> bool {
+    /// Whether `path` (existing, with `meta` its own metadata, not
+    /// followed) is the data folder as given followed by plain names none
+    /// of which is a symlink. `false` when unsure. Folders the last check
+    /// found so (`checked`) are not read again.
+    fn no_link_below_root(&self, path: &Path, meta: &std::fs::Metadata) -> bool {
+        if meta.file_type().is_symlink() {
+            return false;
+        }
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return false;
         };
+        let mut checked = self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut parts = rel.components().peekable();
         let mut at = self.root.clone();
-        for c in rel.components() {
+        while let Some(c) = parts.next() {
             let Component::Normal(name) = c else {
                 return false;
             };
             at.push(name);
+            // The last part is `path` itself, read by the caller.
+            if parts.peek().is_none() || checked.starts_with(&at) {
+                continue;
+            }
             match std::fs::symlink_metadata(&at) {
                 Ok(m) if !m.file_type().is_symlink() => {}
                 _ => return false,
             }
+        }
+        let deepest = if meta.is_dir() { Some(path) } else { path.parent() };
+        if let Some(folder) = deepest {
+            folder.clone_into(&mut checked);
         }
         true
     }
@@ -256,21 +303,21 @@ impl DataDir {
     /// way, and the last component if it exists) and checks it stays inside.
     fn check_links(&self, abs: &Path) -> std::result::Result<(), &'static str> {
         let mut probe = abs.to_path_buf();
-        loop {
+        let meta = loop {
             match std::fs::symlink_metadata(&probe) {
-                Ok(_) => break,
+                Ok(m) => break m,
                 Err(_) => {
                     if !probe.pop() {
                         return Ok(());
                     }
                 }
             }
-        }
+        };
         // The common case, cheaply: below the folder as given, no part of
         // the path is a symlink, so it resolves to the resolved folder
         // followed by the same parts: inside. (`canonicalize` would read
         // every part of the path from `/`, thousands of times a step.)
-        if self.no_link_below_root(&probe) {
+        if self.no_link_below_root(&probe, &meta) {
             return Ok(());
         }
         match std::fs::canonicalize(&probe) {
@@ -415,6 +462,32 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_folder_checked_before_does_not_hide_a_link_beside_it_or_from_a_clone() {
+        let (t, d) = dir();
+        std::fs::create_dir_all(d.root().join("models/a/b")).unwrap();
+        std::fs::write(d.root().join("models/a/b/model.yml"), "").unwrap();
+        assert!(matches!(
+            d.locate("models/a/b/model.yml"),
+            Located::Inside { .. }
+        ));
+        let outside = t.path().join("elsewhere");
+        std::fs::create_dir_all(outside.join("x")).unwrap();
+        std::os::unix::fs::symlink(&outside, d.root().join("models/a/link")).unwrap();
+        assert!(matches!(
+            d.locate("models/a/link/x/model.yml"),
+            Located::Outside { .. }
+        ));
+        // The checked folder replaced by a link: a clone (what the next
+        // step works on) reads every part again.
+        std::fs::rename(d.root().join("models/a/b"), t.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, d.root().join("models/a/b")).unwrap();
+        assert!(matches!(
+            d.clone().locate("models/a/b/x/model.yml"),
+            Located::Outside { .. }
+        ));
+    }
+
     #[test]
     fn an_old_absolute_path_of_a_moved_folder_is_healed() {
         let (_t, d) = dir();
