@@ -4,6 +4,7 @@
 pub mod before_db;
 pub mod cortexrc;
 pub mod model_yml;
+pub mod plain_yml;
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
@@ -172,18 +173,30 @@ pub fn read_located(row: &ModelRow, stored: &str, located: Located) -> YmlText {
             abs.display()
         ))
     };
-    let meta = match std::fs::metadata(&abs) {
-        Ok(m) => m,
-        Err(e) => return cannot(e),
-    };
-    match std::fs::read_to_string(&abs) {
-        Ok(text) => YmlText::Ok {
+    match read_with_metadata(&abs) {
+        Ok((text, meta)) => YmlText::Ok {
             rel,
             text,
             read_only: meta.permissions().readonly(),
         },
         Err(e) => cannot(e),
     }
+}
+
+/// A text file and its metadata through one open handle: the path is
+/// looked up once, where reading it and asking for its metadata apart
+/// looks it up twice (steps read every model's `model.yml`).
+fn read_with_metadata(path: &std::path::Path) -> std::io::Result<(String, std::fs::Metadata)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    // Through `Take`, which asks nothing more of the file before reading;
+    // the limit is none, so a file that grew since is read whole.
+    file.by_ref().take(u64::MAX).read_to_end(&mut bytes)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok((text, meta))
 }
 
 /// Parses what [`read_model_text`] read.

@@ -4,45 +4,59 @@
 //! the file stay byte for byte. Every edit is checked by parsing the result
 //! again; anything that cannot be edited that way is reported, not forced.
 
+use std::sync::OnceLock;
+
 use serde_yaml::Value;
 
+use super::plain_yml;
 use crate::toolkit::{LineEdit, apply_line_edits};
 
 /// A parsed `model.yml`, with its text.
+///
+/// A file in the shape cortex.cpp writes ([`plain_yml`]) is parsed only
+/// when something asks for more than its plain `engine:` name: the engine
+/// renames read and edit that one line in thousands of files.
 #[derive(Debug, Clone)]
 pub struct ModelYml {
     text: String,
-    value: Value,
+    value: OnceLock<Result<Value, String>>,
+    /// For a file in cortex.cpp's shape, its `engine:` as far as the shape
+    /// tells it: `Some(None)` for no such key, `None` for ask the parser.
+    plain_engine: Option<Option<String>>,
 }
 
 impl ModelYml {
     /// Parses the text; `Err` says why it is not a usable `model.yml`.
     pub fn parse(text: &str) -> Result<ModelYml, String> {
-        let value: Value =
-            serde_yaml::from_str(text).map_err(|e| format!("not valid YAML ({e})"))?;
-        if !matches!(value, Value::Mapping(_)) {
-            return Err("not a YAML mapping".into());
+        if let Some(entries) = plain_yml::entries(text) {
+            let plain_engine =
+                plain_yml::plain_name(&entries, "engine").map(|e| e.map(str::to_owned));
+            return Ok(ModelYml {
+                text: text.to_owned(),
+                value: OnceLock::new(),
+                plain_engine,
+            });
         }
+        let value = parse_mapping(text)?;
         Ok(ModelYml {
             text: text.to_owned(),
-            value,
+            value: OnceLock::from(Ok(value)),
+            plain_engine: None,
         })
+    }
+
+    /// The parsed document. A file in cortex.cpp's shape is parsed here,
+    /// the first time it is asked for (the shape makes it a mapping).
+    fn value(&self) -> Result<&Value, String> {
+        self.value
+            .get_or_init(|| parse_mapping(&self.text))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The `files:` entries (empty if there is no such key).
     pub fn files(&self) -> Result<Vec<String>, String> {
-        match self.value.get("files") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Sequence(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    other => Err(format!("a `files:` entry is not a path ({other:?})")),
-                })
-                .collect(),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(_) => Err("`files:` is neither a list nor a path".into()),
-        }
+        files_of(self.value()?)
     }
 
     /// The `files:` entries read straight from the lines, without parsing
@@ -85,7 +99,10 @@ impl ModelYml {
 
     /// The `engine:` value, if it is a string.
     pub fn engine(&self) -> Option<&str> {
-        self.value.get("engine").and_then(Value::as_str)
+        if let Some(known) = &self.plain_engine {
+            return known.as_deref();
+        }
+        self.value().ok()?.get("engine").and_then(Value::as_str)
     }
 
     /// Line edits that change each `files:` entry for which `f` returns a new
@@ -148,12 +165,7 @@ impl ModelYml {
             return Ok(None);
         }
         let text = self.check(&edits, |v| {
-            let got = ModelYml {
-                text: String::new(),
-                value: v.clone(),
-            }
-            .files()
-            .ok();
+            let got = files_of(v).ok();
             got.as_ref() == Some(&expected)
         })?;
         Ok(Some((edits, text)))
@@ -172,7 +184,7 @@ impl ModelYml {
         let line = lines[i];
         let value = value_part(line);
         let (scalar, rest) = split_scalar(value);
-        if unquote(scalar).is_none() {
+        if !plain_yml::is_plain_name(scalar) && unquote(scalar).is_none() {
             return Err("`engine:` is not a plain value; left as it was".into());
         }
         let prefix = &line[..line.len() - value.len()];
@@ -205,7 +217,7 @@ impl ModelYml {
         if !ok(&value) {
             return Err("the edit would not give the intended value; left as it was".into());
         }
-        let (Value::Mapping(before), Value::Mapping(after)) = (&self.value, &value) else {
+        let (Value::Mapping(before), Value::Mapping(after)) = (self.value()?, &value) else {
             return Err("not a YAML mapping".into());
         };
         let changed = before
@@ -221,6 +233,32 @@ impl ModelYml {
     /// The text with `edits` applied.
     pub fn apply(&self, edits: &[LineEdit]) -> Result<String, String> {
         apply_line_edits(&self.text, edits)
+    }
+}
+
+/// Parses `text` as a YAML mapping.
+fn parse_mapping(text: &str) -> Result<Value, String> {
+    let value: Value = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML ({e})"))?;
+    if !matches!(value, Value::Mapping(_)) {
+        return Err("not a YAML mapping".into());
+    }
+    Ok(value)
+}
+
+/// The `files:` entries of a parsed document (empty if there is no such
+/// key).
+fn files_of(value: &Value) -> Result<Vec<String>, String> {
+    match value.get("files") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(format!("a `files:` entry is not a path ({other:?})")),
+            })
+            .collect(),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(_) => Err("`files:` is neither a list nor a path".into()),
     }
 }
 
@@ -293,6 +331,9 @@ fn unquote(scalar: &str) -> Option<String> {
 /// `value` written the way `like` was written (plain, single or double
 /// quotes), falling back to double quotes when plain would not read back.
 fn requote(like: &str, value: &str) -> String {
+    if !like.starts_with(['"', '\'']) && plain_yml::is_plain_name(value) {
+        return value.to_owned();
+    }
     let plain_ok = !like.starts_with(['"', '\''])
         && matches!(serde_yaml::from_str::<Value>(value), Ok(Value::String(ref s)) if s == value)
         && !value.contains(" #")
