@@ -322,9 +322,17 @@ struct Recording {
     moves: Spill<MoveEntry>,
     created: Spill<String>,
     rows_after: Option<RowHashes>,
+    /// How long the three lists were when the manifest was last written
+    /// whole: while they are so, the manifest on disk is what writing it
+    /// again would give.
+    saved_lengths: Option<[u64; 3]>,
 }
 
 impl Recording {
+    fn lengths(&self) -> [u64; 3] {
+        [self.files.len(), self.moves.len(), self.created.len()]
+    }
+
     /// The manifest as it is written: the document a [`Manifest`] holding
     /// all of it would be.
     fn written(&self) -> WrittenManifest<'_> {
@@ -481,6 +489,7 @@ impl Recorder {
                 moves: Spill::new(),
                 created: Spill::new(),
                 rows_after: None,
+                saved_lengths: None,
             }),
             created: Mutex::new(HashSet::new()),
             unsynced: Mutex::new(Vec::new()),
@@ -612,7 +621,14 @@ impl Recorder {
     pub fn before_commit(&self) -> Result<()> {
         // No fault point of its own: the step's "before commit" follows
         // at once, with nothing changed in between.
-        self.save(&*self.recording()?)
+        let mut r = self.recording()?;
+        // A step that changed no file (most of a run's steps) leaves the
+        // manifest as it is on disk: there is nothing new to say before
+        // its commit.
+        if r.saved_lengths == Some(r.lengths()) {
+            return Ok(());
+        }
+        self.save(&mut r)
     }
 
     /// A step of the run committed: the manifest says so, durably.
@@ -622,7 +638,7 @@ impl Recorder {
             let mut r = self.recording()?;
             r.manifest.steps.push(step.to_owned());
             r.manifest.change_counter = counter;
-            self.save(&r)?;
+            self.save(&mut r)?;
         }
         fault::point("backup: manifest updated")
     }
@@ -645,13 +661,15 @@ impl Recorder {
         let mut r = self.recording()?;
         r.manifest.complete = true;
         r.manifest.change_counter = counter;
-        let saved = self.save(&r);
+        let saved = self.save(&mut r);
         // Gone even if the manifest could not say the run ended: the one
         // written last, at the last step, lists everything the steps that
         // committed did.
         r.files.close();
         r.moves.close();
         r.created.close();
+        // Nothing can be written any more: a later save fails, not skips.
+        r.saved_lengths = None;
         saved
     }
 
@@ -668,9 +686,12 @@ impl Recorder {
     /// Makes the kept files durable, then writes the manifest. (No fault
     /// point here: [`Recorder::finish`]'s caller only logs its errors, so
     /// an injected error there could not fail the run.)
-    fn save(&self, r: &Recording) -> Result<()> {
+    fn save(&self, r: &mut Recording) -> Result<()> {
+        r.saved_lengths = None;
         self.sync()?;
-        write_manifest(&self.folder, &r.written())
+        write_manifest(&self.folder, &r.written())?;
+        r.saved_lengths = Some(r.lengths());
+        Ok(())
     }
 }
 

@@ -143,3 +143,37 @@ async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
     assert_eq!(manifest_text(&folder), text);
     db.close().await.unwrap();
 }
+
+/// A step that changed no file leaves the manifest file as it was before
+/// its commit (not written again); one that did has it written, listing
+/// the file, before its commit.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_manifest_is_written_before_a_commit_only_when_there_is_more_to_say() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let url = format!("sqlite://{}?mode=rwc", root.join(DB_FILE).display());
+    let db = Database::connect(url).await.unwrap();
+    db.execute_unprepared("CREATE TABLE models (id TEXT PRIMARY KEY);")
+        .await
+        .unwrap();
+    let dir = DataDir::new(root).unwrap();
+    let rec = Recorder::start(&db, &dir, "test", None).await.unwrap();
+    let folder = backups_dir(&dir).join(rec.id());
+    let inode = || fs::metadata(folder.join("manifest.json")).unwrap().ino();
+
+    rec.before_commit().unwrap();
+    rec.step_done("s1").unwrap();
+    let after_s1 = inode();
+    rec.before_commit().unwrap();
+    assert_eq!(inode(), after_s1, "nothing new: not written again");
+
+    rec.observe(&rewrite(root, 0, b"id: m0\n"), &dir).unwrap();
+    rec.before_commit().unwrap();
+    assert_ne!(inode(), after_s1);
+    let m: Manifest = serde_json::from_str(&manifest_text(&folder)).unwrap();
+    assert_eq!(m.files.len(), 1);
+    assert_eq!(m.steps, ["s1"]);
+    db.close().await.unwrap();
+}
