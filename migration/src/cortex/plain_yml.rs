@@ -28,10 +28,17 @@ pub struct Entry<'a> {
 
 /// The top-level entries of `text` if it is in the plain shape.
 pub fn entries(text: &str) -> Option<Vec<Entry<'_>>> {
-    if text
-        .chars()
-        .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
-    {
+    // Lines end in `\n`, or `\r\n` as a Windows build of cortex.cpp
+    // writes them (a text-mode `std::ofstream`); a `\r` anywhere else, a
+    // tab or another control character is left to the parser.
+    let stray_cr = text
+        .split('\n')
+        .any(|l| l.strip_suffix('\r').unwrap_or(l).contains('\r'));
+    let unusual = |c: char| {
+        (c.is_control() && c != '\n' && c != '\r')
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+    };
+    if stray_cr || text.chars().any(unusual) {
         return None;
     }
     let mut out: Vec<Entry<'_>> = Vec::new();
@@ -39,6 +46,7 @@ pub fn entries(text: &str) -> Option<Vec<Entry<'_>>> {
     // items once the first is seen.
     let mut list: Option<Option<usize>> = None;
     for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let trimmed = line.trim_start_matches(' ');
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
@@ -227,6 +235,9 @@ prompt_template: \"<|system|>\\n{system_message}</s>\\n<|user|>\\n{prompt}</s>\\
         assert_eq!(plain_name(&e, "absent"), Some(None));
         assert_eq!(plain_name(&e, "top_p"), None);
         agrees_with_the_parser(CORTEX_WRITES);
+        let windows = CORTEX_WRITES.replace('\n', "\r\n");
+        assert_eq!(entries(&windows), Some(e));
+        agrees_with_the_parser(&windows);
     }
 
     #[test]
@@ -244,6 +255,8 @@ prompt_template: \"<|system|>\\n{system_message}</s>\\n<|user|>\\n{prompt}</s>\\
             "a: b: c\n",
             "a:\n  - x\n   - y\n",
             "a: 1\n  - x\n",
+            "a: 1\rb: 2\n",
+            "a: x\r\r\n",
             "- a\n",
             "true: x\n",
             "a:b\n",
@@ -342,8 +355,12 @@ prompt_template: \"<|system|>\\n{system_message}</s>\\n<|user|>\\n{prompt}</s>\\
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(6000))]
         #[test]
-        fn recognized_files_read_the_same_as_parsed(lines in proptest::collection::vec(stretch(), 1..10)) {
-            agrees_with_the_parser(&lines.join("\n"));
+        fn recognized_files_read_the_same_as_parsed(
+            lines in proptest::collection::vec(stretch(), 1..10),
+            windows in proptest::bool::ANY,
+        ) {
+            let text = lines.join("\n");
+            agrees_with_the_parser(&if windows { text.replace('\n', "\r\n") } else { text });
         }
     }
 }
