@@ -195,12 +195,7 @@ impl ModelYml {
         };
         // A plain name for a plain name on a plain `engine:` line cannot
         // change the document's structure: no need to parse it again.
-        let simple = |v: &str| {
-            !v.is_empty()
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        };
-        if !(simple(scalar) && simple(new)) {
+        if !(plain_yml::is_plain_name(scalar) && plain_yml::is_plain_name(new)) {
             self.check(std::slice::from_ref(&edit), |v| {
                 v.get("engine").and_then(Value::as_str) == Some(new)
             })?;
@@ -331,13 +326,12 @@ fn unquote(scalar: &str) -> Option<String> {
 /// `value` written the way `like` was written (plain, single or double
 /// quotes), falling back to double quotes when plain would not read back.
 fn requote(like: &str, value: &str) -> String {
-    if !like.starts_with(['"', '\'']) && plain_yml::is_plain_name(value) {
-        return value.to_owned();
-    }
+    // A plain name reads back as itself without asking the parser.
     let plain_ok = !like.starts_with(['"', '\''])
-        && matches!(serde_yaml::from_str::<Value>(value), Ok(Value::String(ref s)) if s == value)
-        && !value.contains(" #")
-        && !value.contains(": ");
+        && (plain_yml::is_plain_name(value)
+            || matches!(serde_yaml::from_str::<Value>(value), Ok(Value::String(ref s)) if s == value)
+                && !value.contains(" #")
+                && !value.contains(": "));
     if plain_ok {
         return value.to_owned();
     }
