@@ -236,7 +236,7 @@ mod tests {
                 assert_eq!(part, serde_json::to_string_pretty(&items[..=n]).unwrap());
             }
         }
-        assert_eq!(spill.count, 500);
+        assert_eq!(spill.len(), 500);
         assert_eq!(
             serde_json::to_string_pretty(&spill.streamed()).unwrap(),
             serde_json::to_string_pretty(&items).unwrap()
