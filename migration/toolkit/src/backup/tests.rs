@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::journal::Content;
-use sea_orm_migration::sea_orm::Database;
+use sea_orm_migration::sea_orm::{Database, DatabaseConnection};
 
 #[test]
 fn stamps_sort_like_time() {
@@ -28,6 +28,15 @@ fn rewrite(root: &Path, i: usize, bytes: &[u8]) -> FileOp {
     }
 }
 
+/// A data folder in a new temporary folder whose `cortex.db` holds `sql`.
+async fn data_folder_with(sql: &str) -> (tempfile::TempDir, DatabaseConnection) {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", tmp.path().join(DB_FILE).display());
+    let db = Database::connect(url).await.unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+    (tmp, db)
+}
+
 fn manifest_text(folder: &Path) -> String {
     String::from_utf8(fs::read(folder.join("manifest.json")).unwrap()).unwrap()
 }
@@ -39,16 +48,12 @@ fn manifest_text(folder: &Path) -> String {
 /// scratch files is left in the backup.
 #[tokio::test]
 async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let url = format!("sqlite://{}?mode=rwc", root.join(DB_FILE).display());
-    let db = Database::connect(url).await.unwrap();
-    db.execute_unprepared(
+    let (tmp, db) = data_folder_with(
         "CREATE TABLE models (id TEXT PRIMARY KEY, n INTEGER);
          INSERT INTO models VALUES ('a', 1), ('b', 2), ('c', NULL);",
     )
-    .await
-    .unwrap();
+    .await;
+    let root = tmp.path();
     let dir = DataDir::new(root).unwrap();
     let rec = Recorder::start(&db, &dir, "test", Some("v1".into()))
         .await
@@ -151,13 +156,8 @@ async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
 #[tokio::test]
 async fn the_manifest_is_written_before_a_commit_only_when_there_is_more_to_say() {
     use std::os::unix::fs::MetadataExt;
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, db) = data_folder_with("CREATE TABLE models (id TEXT PRIMARY KEY);").await;
     let root = tmp.path();
-    let url = format!("sqlite://{}?mode=rwc", root.join(DB_FILE).display());
-    let db = Database::connect(url).await.unwrap();
-    db.execute_unprepared("CREATE TABLE models (id TEXT PRIMARY KEY);")
-        .await
-        .unwrap();
     let dir = DataDir::new(root).unwrap();
     let rec = Recorder::start(&db, &dir, "test", None).await.unwrap();
     let folder = backups_dir(&dir).join(rec.id());
