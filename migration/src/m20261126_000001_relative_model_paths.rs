@@ -21,7 +21,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::{self, YmlRead, YmlText};
 use crate::toolkit::{Change, MigrateError, Step, StepContext, StepKind};
-use crate::toolkit::{Located, looks_absolute};
+use crate::toolkit::{Located, OpenFor, looks_absolute};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -109,7 +109,7 @@ impl Pass {
         let Some(stored) = cortex::stored_yml(row) else {
             return Ok(());
         };
-        let (located, was_moved) = dir.locate_healing(stored);
+        let (located, was_moved, opened) = dir.open_healing(stored, OpenFor::Read);
         if looks_absolute(stored)
             && let Located::Inside { rel, .. } = &located
         {
@@ -120,7 +120,7 @@ impl Pass {
             });
             self.healed += usize::from(was_moved);
         }
-        let (rel, text, read_only) = match cortex::read_located(row, stored, located) {
+        let (rel, text, read_only) = match cortex::read_located(row, stored, located, opened) {
             YmlText::Skip(why) => {
                 cx.note(why);
                 return Ok(());

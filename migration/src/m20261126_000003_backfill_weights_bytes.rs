@@ -8,7 +8,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::model_yml::ModelYml;
 use crate::cortex::{self, YmlRead, YmlText};
-use crate::toolkit::Located;
+use crate::toolkit::{Located, OpenFor};
 use crate::toolkit::{MigrateError, SchemaOp, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]
@@ -112,16 +112,21 @@ fn weights_bytes(dir: &crate::toolkit::DataDir, files: &[String]) -> Result<u64,
     for f in files {
         // Imported models keep weights outside the data folder: reading
         // their size changes nothing, so an absolute path is followed.
-        let path = if std::path::Path::new(f).is_absolute() {
-            std::path::PathBuf::from(f)
+        let meta = if std::path::Path::new(f).is_absolute() {
+            std::fs::metadata(f).map_err(|e| format!("weights {f} ({e})"))?
         } else {
-            match dir.locate(f) {
-                Located::Inside { abs, .. } => abs,
-                Located::Outside { reason, .. } => return Err(format!("weights `{f}`: {reason}")),
+            // Opened below the folder in one call where the platform can,
+            // its metadata read through the handle; else located part by
+            // part and read by path.
+            match dir.open_healing(f, OpenFor::Metadata) {
+                (Located::Inside { abs, .. }, _, opened) => opened
+                    .map_or_else(|| std::fs::metadata(&abs), |file| file.metadata())
+                    .map_err(|e| format!("weights {} ({e})", abs.display()))?,
+                (Located::Outside { reason, .. }, _, _) => {
+                    return Err(format!("weights `{f}`: {reason}"));
+                }
             }
         };
-        let meta =
-            std::fs::metadata(&path).map_err(|e| format!("weights {} ({e})", path.display()))?;
         total += meta.len();
     }
     Ok(total)

@@ -10,7 +10,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};
 
 use crate::toolkit::LineEdit;
-use crate::toolkit::{DataDir, Located, path_key};
+use crate::toolkit::{DataDir, Located, OpenFor, path_key};
 use crate::toolkit::{Folder, LinesEdited, MigrateError};
 use model_yml::ModelYml;
 
@@ -146,7 +146,8 @@ pub enum YmlText {
 /// (catalogue entries that were never downloaded).
 pub fn read_model_text(dir: &DataDir, row: &ModelRow) -> Option<YmlText> {
     let stored = stored_yml(row)?;
-    Some(read_located(row, stored, dir.locate(stored)))
+    let (located, _, opened) = dir.open_healing(stored, OpenFor::Read);
+    Some(read_located(row, stored, located, opened))
 }
 
 /// The `model.yml` path a row stores, if it stores one.
@@ -155,8 +156,14 @@ pub fn stored_yml(row: &ModelRow) -> Option<&str> {
 }
 
 /// [`read_model_text`] for a caller that has located the row's stored
-/// path (`stored`) already.
-pub fn read_located(row: &ModelRow, stored: &str, located: Located) -> YmlText {
+/// path (`stored`) already, and maybe opened it
+/// ([`DataDir::open_healing`]).
+pub fn read_located(
+    row: &ModelRow,
+    stored: &str,
+    located: Located,
+    opened: Option<std::fs::File>,
+) -> YmlText {
     let (abs, rel) = match located {
         Located::Inside { abs, rel } => (abs, rel),
         Located::Outside { reason, .. } => {
@@ -173,7 +180,11 @@ pub fn read_located(row: &ModelRow, stored: &str, located: Located) -> YmlText {
             abs.display()
         ))
     };
-    match read_with_metadata(&abs) {
+    let read = match opened {
+        Some(file) => read_with_metadata(file),
+        None => std::fs::File::open(&abs).and_then(read_with_metadata),
+    };
+    match read {
         Ok((text, meta)) => YmlText::Ok {
             rel,
             text,
@@ -186,9 +197,8 @@ pub fn read_located(row: &ModelRow, stored: &str, located: Located) -> YmlText {
 /// A text file and its metadata through one open handle: the path is
 /// looked up once, where reading it and asking for its metadata apart
 /// looks it up twice (steps read every model's `model.yml`).
-fn read_with_metadata(path: &std::path::Path) -> std::io::Result<(String, std::fs::Metadata)> {
+fn read_with_metadata(mut file: std::fs::File) -> std::io::Result<(String, std::fs::Metadata)> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
     // Through `Take`, which asks nothing more of the file before reading;

@@ -69,6 +69,7 @@ pub use undo::{LineEdit, UndoOp, apply_line_edits, load as stored_undo};
 pub use database::{DATA_DIR_ENV, classify as classify_db_error};
 pub use error::{Direction, MigrateError};
 pub use paths::{DataDir, Located, looks_absolute, path_key};
+pub use platform::OpenFor;
 pub use progress::{Event, ProgressSink};
 pub use state_dir::StateDir;
 

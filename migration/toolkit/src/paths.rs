@@ -14,9 +14,10 @@
 //! (`C:\Users\u\cortexcpp\models\...`); the healing reads both separators.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use super::error::{MigrateError, Result};
+use super::platform::{Beneath, OpenFor};
 
 /// cortex.cpp's own folders at the top of the data folder
 /// (`engine/utils/file_manager_utils.cc` and `engine/repositories/`, v1.0.9:
@@ -47,6 +48,17 @@ pub struct DataDir {
     /// this value: a clone starts without it, and every step works on a
     /// clone of its own.
     checked: Mutex<PathBuf>,
+    /// Handles on the folder and on the linked folders' targets, opened at
+    /// the first [`open_healing`](Self::open_healing); like `checked`, a
+    /// clone starts without them.
+    beneath: OnceLock<BeneathHandles>,
+}
+
+/// The handles [`DataDir::open_healing`] opens paths through.
+#[derive(Debug)]
+struct BeneathHandles {
+    root: Beneath,
+    linked: Vec<(&'static str, Beneath)>,
 }
 
 impl Clone for DataDir {
@@ -56,6 +68,7 @@ impl Clone for DataDir {
             canonical: self.canonical.clone(),
             linked: self.linked.clone(),
             checked: Mutex::default(),
+            beneath: OnceLock::new(),
         }
     }
 }
@@ -120,6 +133,7 @@ impl DataDir {
             canonical,
             linked,
             checked: Mutex::default(),
+            beneath: OnceLock::new(),
         })
     }
 
@@ -183,12 +197,33 @@ impl DataDir {
     }
 
     fn locate_as_stored(&self, stored: &str) -> Located {
-        let given = Path::new(stored);
-        if looks_absolute(stored) && !given.is_absolute() {
+        let (abs, rel_path) = match self.place(stored) {
+            Ok(placed) => placed,
+            Err(outside) => return outside,
+        };
+        if let Err(reason) = self.check_links(&abs) {
             return Located::Outside {
-                path: given.to_path_buf(),
-                reason: "it is an absolute path in another platform's form",
+                path: PathBuf::from(stored),
+                reason,
             };
+        }
+        Located::Inside {
+            abs,
+            rel: slashed(&rel_path),
+        }
+    }
+
+    /// Where `stored` falls by its text alone, nothing read from disk: its
+    /// absolute form under the folder as given and its form relative to
+    /// the folder, or why it is outside. Symlinks are still to be checked.
+    fn place(&self, stored: &str) -> std::result::Result<(PathBuf, PathBuf), Located> {
+        let given = Path::new(stored);
+        let outside = |reason| Located::Outside {
+            path: given.to_path_buf(),
+            reason,
+        };
+        if looks_absolute(stored) && !given.is_absolute() {
+            return Err(outside("it is an absolute path in another platform's form"));
         }
         let joined = if given.is_absolute() {
             given.to_path_buf()
@@ -196,10 +231,7 @@ impl DataDir {
             self.root.join(given)
         };
         let Some(normal) = normalize(&joined) else {
-            return Located::Outside {
-                path: given.to_path_buf(),
-                reason: "it climbs out of the data folder with `..`",
-            };
+            return Err(outside("it climbs out of the data folder with `..`"));
         };
         let in_linked = || {
             self.linked.iter().find_map(|(name, target)| {
@@ -209,44 +241,72 @@ impl DataDir {
                     .map(|tail| Path::new(name).join(tail))
             })
         };
-        let rel_path = match normal
+        let Some(rel_path) = normal
             .strip_prefix(&self.root)
             .or_else(|_| normal.strip_prefix(&self.canonical))
             .map(Path::to_path_buf)
             .ok()
             .or_else(in_linked)
-        {
-            Some(rel) => rel,
-            None => {
-                return Located::Outside {
-                    path: given.to_path_buf(),
-                    reason: if given.is_absolute() {
-                        "it is an absolute path outside the data folder"
-                    } else {
-                        "it climbs out of the data folder with `..`"
-                    },
-                };
-            }
+        else {
+            return Err(outside(if given.is_absolute() {
+                "it is an absolute path outside the data folder"
+            } else {
+                "it climbs out of the data folder with `..`"
+            }));
         };
         if rel_path.as_os_str().is_empty() {
-            return Located::Outside {
-                path: given.to_path_buf(),
-                reason: "it is the data folder itself",
-            };
+            return Err(outside("it is the data folder itself"));
         }
-        let abs = self.root.join(&rel_path);
-        if let Err(reason) = self.check_links(&abs) {
-            return Located::Outside {
-                path: given.to_path_buf(),
-                reason,
-            };
+        Ok((self.root.join(&rel_path), rel_path))
+    }
+
+    /// [`locate_healing`](Self::locate_healing), and the file opened for
+    /// `purpose` when the platform could open it below the data folder (or
+    /// below the target of a linked top-level folder) in one call that
+    /// refuses any symlink on the way ([`platform::Beneath`]): such a path
+    /// is inside by the rule [`locate`](Self::locate) applies part by part,
+    /// which it is left to wherever the fast open says no. A step reading
+    /// every model's `model.yml` so makes one call a file where checking
+    /// each folder of the path first makes several.
+    ///
+    /// [`platform::Beneath`]: super::platform::Beneath
+    pub fn open_healing(
+        &self,
+        stored: &str,
+        purpose: OpenFor,
+    ) -> (Located, bool, Option<std::fs::File>) {
+        if let Ok((abs, rel_path)) = self.place(stored)
+            && let Some(file) = self.open_beneath(&rel_path, purpose)
+        {
+            let rel = slashed(&rel_path);
+            return (Located::Inside { abs, rel }, false, Some(file));
         }
-        let rel = rel_path
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        Located::Inside { abs, rel }
+        let (located, healed) = self.locate_healing(stored);
+        (located, healed, None)
+    }
+
+    /// Opens `rel_path` below the folder, or below the target of the
+    /// linked top-level folder it starts with, refusing any symlink on
+    /// the way; `None` when not opened so.
+    fn open_beneath(&self, rel_path: &Path, purpose: OpenFor) -> Option<std::fs::File> {
+        let handles = self.beneath.get_or_init(|| BeneathHandles {
+            root: Beneath::new(&self.root),
+            linked: self
+                .linked
+                .iter()
+                .map(|(name, target)| (*name, Beneath::new(target)))
+                .collect(),
+        });
+        let mut parts = rel_path.components();
+        match parts.next() {
+            Some(Component::Normal(first)) => {
+                match handles.linked.iter().find(|(name, _)| first == *name) {
+                    Some((_, target)) => target.open(parts.as_path(), purpose),
+                    None => handles.root.open(rel_path, purpose),
+                }
+            }
+            _ => None,
+        }
     }
 
     /// Like [`locate`](Self::locate) but for a path the migrator is about to
@@ -362,6 +422,15 @@ fn split_any(stored: &str) -> Vec<&str> {
         .split(['/', '\\'])
         .filter(|p| !(p.is_empty() || (p.len() == 2 && p.ends_with(':'))))
         .collect()
+}
+
+/// A relative path with `/` between its parts, whatever the platform's
+/// separator.
+fn slashed(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Lexical normalization: drops `.`, applies `..`; `None` if `..` would climb
@@ -486,6 +555,64 @@ mod tests {
             d.clone().locate("models/a/b/x/model.yml"),
             Located::Outside { .. }
         ));
+    }
+
+    /// `open_healing` places every path where `locate_healing` does; it
+    /// hands back a file only for a path with no symlink below the folder
+    /// (or below a linked top-level folder's target), and that file is the
+    /// one the path names.
+    #[cfg(unix)]
+    #[test]
+    fn a_fast_open_says_yes_only_where_the_part_by_part_check_does() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        let elsewhere = t.path().join("elsewhere");
+        let outside = t.path().join("outside");
+        for d in [
+            root.join("models/a/b"),
+            root.join("engines"),
+            elsewhere.join("x"),
+            outside.clone(),
+        ] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(root.join("models/a/b/model.yml"), "id: plain\n").unwrap();
+        std::fs::write(outside.join("model.yml"), "id: outside\n").unwrap();
+        std::fs::write(elsewhere.join("x/model.yml"), "id: linked\n").unwrap();
+        // Cortex's `files` folder moved elsewhere by a link: inside.
+        symlink(&elsewhere, root.join("files")).unwrap();
+        // A link inside that stays inside, one that leads out, a link as
+        // the file itself.
+        symlink(root.join("models/a"), root.join("models/inner")).unwrap();
+        symlink(&outside, root.join("models/out")).unwrap();
+        symlink(root.join("models/a/b/model.yml"), root.join("models/a/link.yml")).unwrap();
+        let d = DataDir::new(&root).unwrap();
+        let abs = root.join("models/a/b/model.yml");
+        let cases: [(&str, Option<&str>); 9] = [
+            ("models/a/b/model.yml", Some("id: plain\n")),
+            (abs.to_str().unwrap(), Some("id: plain\n")),
+            ("models/a/../a/b/model.yml", Some("id: plain\n")),
+            ("files/x/model.yml", Some("id: linked\n")),
+            ("models/inner/b/model.yml", None),
+            ("models/a/link.yml", None),
+            ("models/out/model.yml", None),
+            ("models/a/b/missing.yml", None),
+            ("../outside/model.yml", None),
+        ];
+        for (stored, fast) in cases {
+            let slow = d.clone().locate_healing(stored);
+            let (located, healed, file) = d.open_healing(stored, OpenFor::Read);
+            assert_eq!((located, healed), slow, "{stored}");
+            // Where the platform has no one-call open, none is made.
+            let expected = fast.filter(|_| cfg!(target_os = "linux"));
+            let text = file.map(|f| std::io::read_to_string(f).unwrap());
+            assert_eq!(text.as_deref(), expected, "{stored}");
+        }
+        // Opened for its metadata: the file's own, not a link's.
+        if let (_, _, Some(f)) = d.open_healing("models/a/b/model.yml", OpenFor::Metadata) {
+            assert_eq!(f.metadata().unwrap().len(), "id: plain\n".len() as u64);
+        }
     }
 
     #[test]

@@ -28,15 +28,19 @@
 //! whole filesystems), `rename` (putting a file in place atomically),
 //! `clone` (a reflink copy where the filesystem has them),
 //! `filesystem` (which filesystem holds a path, symlinks), `names` (file
-//! names as the OS spells them, the host name); killing this process (for
+//! names as the OS spells them, the host name), `beneath` (opening a path
+//! below a folder in one call that refuses any symlink on the way: Linux
+//! `openat2`; elsewhere none, and the caller checks part by part); killing this process (for
 //! the crash tests, only with the `fault-injection` feature) is here. The rest of the library calls them as `platform::<function>`.
 
+mod beneath;
 mod clone;
 mod filesystem;
 mod names;
 mod rename;
 mod sync;
 
+pub use beneath::{Beneath, OpenFor};
 pub use clone::clone_file;
 pub use filesystem::{copy_symlink, filesystem_id, is_symlink_loop};
 pub use names::{RawName, from_raw_name, host_name, raw_name};
