@@ -12,6 +12,7 @@ use super::disk;
 use super::error::{MigrateError, Result};
 use super::fault;
 use super::platform;
+use super::threads;
 
 /// fsyncs a folder so that renames and creations inside it are durable
 /// (on Windows the renames are, see [`platform::sync_dir`]).
@@ -206,17 +207,19 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
     disk::sync_filesystem(path)
 }
 
-/// [`sync_filesystem`] once for each filesystem that holds one of `paths`:
-/// a batch that wrote under several mounts makes all of them durable.
-pub fn sync_filesystems<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
-    let mut synced = std::collections::HashSet::new();
-    for p in paths {
-        match device(p)? {
-            Some(d) if !synced.insert(d) => {}
-            _ => sync_filesystem(p)?,
-        }
-    }
-    Ok(())
+/// One of `paths` for each filesystem that holds any of them (looked up
+/// on threads: a batch names hundreds of folders); every path where the
+/// OS does not tell filesystems apart. A batch that wrote under several
+/// mounts makes each of them durable with one [`sync_filesystem`] of each.
+pub fn filesystems(paths: &[PathBuf]) -> Result<Vec<&Path>> {
+    let devices = threads::map(paths, |p| device(p))?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(paths
+        .iter()
+        .zip(devices)
+        .filter(|(_, d)| d.is_none_or(|d| seen.insert(d)))
+        .map(|(p, _)| p.as_path())
+        .collect())
 }
 
 /// Writes a new file (which must not exist) durably.

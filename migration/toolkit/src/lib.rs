@@ -52,6 +52,7 @@ internal! {
 pub(crate) mod disk;
 pub(crate) mod platform;
 pub(crate) mod rows;
+pub(crate) mod threads;
 
 // Running steps.
 pub use runner::{

@@ -34,6 +34,7 @@ use super::paths::DataDir;
 use super::paths::path_key;
 use super::platform;
 use super::state_dir::StateDir;
+use super::threads;
 
 mod restore;
 mod spill;
@@ -128,6 +129,12 @@ fn stamp(secs: u64) -> String {
         .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
         .and_then(|t| t.format(STAMP).ok())
         .unwrap_or_else(|| secs.to_string())
+}
+
+/// A path relative to the data folder as the manifest lists it: `/`
+/// between its parts, whatever the platform wrote.
+fn rel(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
 }
 
 /// The name under `files/` of the kept old version of the path whose key
@@ -512,7 +519,6 @@ impl Recorder {
                 what: "the backup recorder",
             });
         };
-        let rel = |p: &Path| p.to_string_lossy().replace('\\', "/");
         match op {
             FileOp::Rewrite { path, old, .. } => {
                 let key = rel(path);
@@ -521,46 +527,13 @@ impl Recorder {
                     // Created by this run: there was nothing before it.
                     return Ok(());
                 }
-                let files = self.folder.join(FILES_DIR);
                 if r.files.is_empty() {
-                    fs::create_dir_all(&files)
-                        .map_err(|e| MigrateError::io("create folder", &files, e))?;
+                    self.files_folder()?;
                 }
-                // The old version the journal keeps until commit: the
-                // backup takes another hard link to it (no bytes copied;
-                // nothing writes to that file any more), named by the
-                // path's key. A name that exists is a path kept earlier in
-                // this run, whose first old version is the one to keep.
-                let kept = dir.root().join(old);
-                let stored = stored_name(id);
-                let target = files.join(&stored);
-                match fs::hard_link(&kept, &target) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-                    // Another filesystem, or no hard links: a copy, made
-                    // only where the name is free.
-                    Err(_) => match copy_new(&kept, &target) {
-                        Ok(()) => {
-                            if let Ok(mut u) = self.unsynced.lock() {
-                                u.push(id);
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                            return Ok(());
-                        }
-                        Err(e) => return Err(MigrateError::io("back up", &kept, e)),
-                    },
+                if let Some(entry) = self.keep(key, id, old, dir)? {
+                    r.files.push(&entry, &self.folder)?;
+                    fault::point("backup: file kept")?;
                 }
-                self.added.store(true, std::sync::atomic::Ordering::SeqCst);
-                let bytes = atomic_fs::read(&target)?;
-                let entry = FileEntry {
-                    path: key,
-                    bytes: bytes.len() as u64,
-                    sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
-                    stored,
-                };
-                r.files.push(&entry, &self.folder)?;
-                fault::point("backup: file kept")?;
             }
             FileOp::Create { path, .. } => {
                 let key = rel(path);
@@ -583,6 +556,91 @@ impl Recorder {
             }
         }
         Ok(())
+    }
+
+    /// [`observe`](Self::observe) of a batch of rewrites done together:
+    /// the old versions are kept and hashed on threads, then listed in the
+    /// batch's order. A batch with anything else in it is observed one
+    /// operation at a time.
+    pub fn observe_many(&self, ops: &[FileOp], dir: &DataDir) -> Result<()> {
+        if !ops.iter().all(|op| matches!(op, FileOp::Rewrite { .. })) {
+            return ops.iter().try_for_each(|op| self.observe(op, dir));
+        }
+        let (Ok(mut r), Ok(created)) = (self.recording(), self.created.lock()) else {
+            return Err(MigrateError::Poisoned {
+                what: "the backup recorder",
+            });
+        };
+        // What to keep: neither created by this run nor named before in
+        // the batch (the first old version of a path is the one to keep,
+        // and threads would race for the name).
+        let mut seen = HashSet::new();
+        let wanted: Vec<(String, u128, &Path)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                FileOp::Rewrite { path, old, .. } => {
+                    let key = rel(path);
+                    let id = path_key(&key);
+                    (!created.contains(&id) && seen.insert(id)).then_some((key, id, old.as_path()))
+                }
+                _ => None,
+            })
+            .collect();
+        drop(created);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        if r.files.is_empty() {
+            self.files_folder()?;
+        }
+        let kept = threads::map(&wanted, |(key, id, old)| {
+            self.keep(key.clone(), *id, old, dir)
+        })?;
+        for entry in kept.into_iter().flatten() {
+            r.files.push(&entry, &self.folder)?;
+            fault::point("backup: file kept")?;
+        }
+        Ok(())
+    }
+
+    /// Creates the folder kept files go in.
+    fn files_folder(&self) -> Result<()> {
+        let files = self.folder.join(FILES_DIR);
+        fs::create_dir_all(&files).map_err(|e| MigrateError::io("create folder", &files, e))
+    }
+
+    /// Keeps the old version of the file `key` (path key `id`) that the
+    /// journal keeps at `old` until commit: the backup takes another hard
+    /// link to it (no bytes copied; nothing writes to that file any more),
+    /// named by the key. `None` when the name exists: a path kept earlier
+    /// in this run, whose first old version is the one to keep.
+    fn keep(&self, key: String, id: u128, old: &Path, dir: &DataDir) -> Result<Option<FileEntry>> {
+        let kept = dir.root().join(old);
+        let stored = stored_name(id);
+        let target = self.folder.join(FILES_DIR).join(&stored);
+        match fs::hard_link(&kept, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
+            // Another filesystem, or no hard links: a copy, made only
+            // where the name is free.
+            Err(_) => match copy_new(&kept, &target) {
+                Ok(()) => {
+                    if let Ok(mut u) = self.unsynced.lock() {
+                        u.push(id);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
+                Err(e) => return Err(MigrateError::io("back up", &kept, e)),
+            },
+        }
+        self.added.store(true, std::sync::atomic::Ordering::SeqCst);
+        let bytes = atomic_fs::read(&target)?;
+        Ok(Some(FileEntry {
+            path: key,
+            bytes: bytes.len() as u64,
+            sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
+            stored,
+        }))
     }
 
     /// Makes the files copied into the backup durable (hard links share

@@ -177,3 +177,70 @@ async fn the_manifest_is_written_before_a_commit_only_when_there_is_more_to_say(
     assert_eq!(m.steps, ["s1"]);
     db.close().await.unwrap();
 }
+
+/// A batch observed at once keeps and lists what observing it one
+/// operation at a time does, in the batch's order: a path named twice in
+/// the batch, or kept in an earlier batch, keeps its first old version, and
+/// a file the run created is not kept.
+#[tokio::test]
+async fn a_batch_observed_at_once_is_kept_as_one_observed_op_by_op() {
+    let (tmp, db) = data_folder_with("CREATE TABLE models (id TEXT PRIMARY KEY);").await;
+    let root = tmp.path();
+    let dir = DataDir::new(root).unwrap();
+    let old = |i: usize| format!("id: m{i}\nold: true\n").repeat(i + 1).into_bytes();
+    let listed = |rec: &Recorder| -> Vec<FileEntry> {
+        rec.before_commit().unwrap();
+        let folder = backups_dir(&dir).join(rec.id());
+        serde_json::from_str::<Manifest>(&manifest_text(&folder))
+            .unwrap()
+            .files
+    };
+    // The same operations, each batch built twice (the journal's kept old
+    // versions are files of their own each time).
+    let batches = |root: &Path| -> Vec<Vec<FileOp>> {
+        vec![
+            (0..40)
+                .map(|i| rewrite(root, i, &old(i)))
+                .chain([rewrite(root, 3, b"a second version of m3")])
+                .collect(),
+            vec![
+                rewrite(root, 7, b"m7 again, a later batch"),
+                rewrite(root, 99, b"created by the run"),
+                rewrite(root, 41, &old(41)),
+            ],
+        ]
+    };
+    let created = FileOp::Create {
+        path: PathBuf::from("models/m99/model.yml"),
+        new: Content(b"x".to_vec()),
+    };
+
+    let one_by_one = Recorder::start(&db, &dir, "test", None).await.unwrap();
+    one_by_one.observe(&created, &dir).unwrap();
+    for batch in batches(root) {
+        for op in &batch {
+            one_by_one.observe(op, &dir).unwrap();
+        }
+    }
+    let expected = listed(&one_by_one);
+    one_by_one.finish().unwrap();
+    assert_eq!(expected.len(), 41, "{expected:?}");
+
+    let at_once = Recorder::start(&db, &dir, "test", None).await.unwrap();
+    at_once.observe(&created, &dir).unwrap();
+    for batch in batches(root) {
+        at_once.observe_many(&batch, &dir).unwrap();
+    }
+    assert_eq!(listed(&at_once), expected);
+    let folder = backups_dir(&dir).join(at_once.id());
+    for i in (0..42).filter(|i| *i != 40) {
+        let name = stored_name(path_key(&format!("models/m{i}/model.yml")));
+        assert_eq!(
+            fs::read(folder.join(FILES_DIR).join(name)).unwrap(),
+            old(i),
+            "m{i}"
+        );
+    }
+    at_once.finish().unwrap();
+    db.close().await.unwrap();
+}

@@ -41,6 +41,7 @@ use super::fault;
 use super::paths::DataDir;
 use super::platform;
 use super::state_dir::StateDir;
+use super::threads;
 
 /// What sees the journal's work as it happens: the backup of the run keeps
 /// what an operation replaces, the step's progress shows bytes copied.
@@ -48,6 +49,12 @@ pub trait Observer: Send + Sync {
     /// Operation `op` was just done.
     fn done(&self, _op: &FileOp, _dir: &DataDir) -> Result<()> {
         Ok(())
+    }
+
+    /// Operations `ops` were just done, together (a batch of rewrites);
+    /// by default [`done`](Self::done) of each, in order.
+    fn done_many(&self, ops: &[FileOp], dir: &DataDir) -> Result<()> {
+        ops.iter().try_for_each(|op| self.done(op, dir))
     }
 
     /// A copy has written `done` of `total` bytes.
@@ -194,14 +201,23 @@ impl Journal {
     }
 
     fn write_record(&mut self, record: &Record) -> Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(|e| MigrateError::Encode {
-            what: "a journal record",
-            detail: e.to_string(),
-        })?;
-        line.push(b'\n');
-        disk::write_all(&mut self.file, &self.path, &line)
+        self.write_records(std::slice::from_ref(record))
+    }
+
+    /// Writes records, a line each, in one write (a crash may cut the last
+    /// line short; a reader drops such a line).
+    fn write_records(&mut self, records: &[Record]) -> Result<()> {
+        let mut lines = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut lines, record).map_err(|e| MigrateError::Encode {
+                what: "a journal record",
+                detail: e.to_string(),
+            })?;
+            lines.push(b'\n');
+        }
+        disk::write_all(&mut self.file, &self.path, &lines)
             .map_err(|e| MigrateError::io("write journal", &self.path, e))?;
-        self.records += 1;
+        self.records += records.len();
         Ok(())
     }
 
@@ -275,6 +291,18 @@ impl Journal {
         fault::point("journal: operation done")?;
         self.observer.done(op, &self.dir)?;
         self.write_record(&Record::Done { id })
+    }
+
+    /// [`mark_done`](Self::mark_done) of a batch done together: the
+    /// observer hears of them all at once (and may share its work out over
+    /// threads), then each is recorded done.
+    fn mark_done_many(&mut self, ids: &[u64], ops: &[FileOp]) -> Result<()> {
+        for _ in ops {
+            fault::point("journal: operation done")?;
+        }
+        self.observer.done_many(ops, &self.dir)?;
+        let done: Vec<Record> = ids.iter().map(|&id| Record::Done { id }).collect();
+        self.write_records(&done)
     }
 
     /// Creates a folder (and nothing above it: the parent must exist).
@@ -354,9 +382,11 @@ impl Journal {
     /// a file where the OS can do that (Linux). What makes thousands of
     /// `model.yml` rewrites cheap.
     pub fn rewrite_many(&mut self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
-        let mut planned = Vec::new();
-        for (rel, content) in items {
-            let abs = self.dir.root().join(&rel);
+        // Every file is checked before anything is announced (on threads:
+        // a batch is hundreds of files).
+        let root = self.dir.root();
+        threads::map(&items, |(rel, _)| {
+            let abs = root.join(rel);
             let meta = fs::metadata(&abs).map_err(|e| MigrateError::io("open", &abs, e))?;
             if meta.permissions().readonly() {
                 return Err(MigrateError::ReadOnly { path: abs });
@@ -368,8 +398,9 @@ impl Journal {
                     meta.len()
                 )));
             }
-            planned.push((rel, content));
-        }
+            Ok(())
+        })?;
+        let planned = items;
         if planned.is_empty() {
             return Ok(());
         }
@@ -395,82 +426,51 @@ impl Journal {
             }
             return Ok(());
         }
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(1, 4);
-        let chunk = ops.len().div_ceil(threads);
         let dir = &self.dir;
         let whole = platform::WHOLE_FILESYSTEM_SYNC;
-        let written: Vec<Result<()>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ops
-                .chunks(chunk)
-                .zip(contents.chunks(chunk))
-                .map(|(ops, contents)| {
-                    s.spawn(move || {
-                        for (op, content) in ops.iter().zip(contents) {
-                            if whole {
-                                stage_in_batch(dir, op, content, false)?;
-                            } else {
-                                rewrite_in_batch(dir, op, content)?;
-                            }
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(MigrateError::Panicked {
-                            what: "a rewrite thread",
-                            detail: "no detail".into(),
-                        })
-                    })
-                })
-                .collect()
-        });
+        let items: Vec<(&FileOp, &Vec<u8>)> = ops.iter().zip(&contents).collect();
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
-        written.into_iter().collect::<Result<Vec<()>>>()?;
+        threads::map(&items, |(op, content)| {
+            if whole {
+                stage_in_batch(dir, op, content, false)
+            } else {
+                rewrite_in_batch(dir, op, content)
+            }
+        })?;
         if !whole {
             fault::point("rewrite batch: every file replaced")?;
             // Each file was flushed on its own.
-            for (id, op) in ids.into_iter().zip(&ops) {
-                self.mark_done(id, op)?;
-            }
-            return Ok(());
+            return self.mark_done_many(&ids, &ops);
         }
         // The kept old versions are under the state folder; the new files
         // may be on other filesystems mounted inside the data folder.
         let root = self.dir.root();
-        let parents: Vec<PathBuf> = ops
-            .iter()
-            .filter_map(|op| match op {
-                FileOp::Rewrite { path, .. } => root.join(path).parent().map(Path::to_path_buf),
-                _ => None,
-            })
-            .collect();
         let state = StateDir::of(&self.dir);
+        let mut places = vec![state.path().to_path_buf()];
+        places.extend(ops.iter().filter_map(|op| match op {
+            FileOp::Rewrite { path, .. } => root.join(path).parent().map(Path::to_path_buf),
+            _ => None,
+        }));
+        // Looked up once for both syncs.
+        let filesystems = atomic_fs::filesystems(&places)?;
         let sync_all = || {
-            atomic_fs::sync_filesystems(
-                std::iter::once(state.path()).chain(parents.iter().map(PathBuf::as_path)),
-            )
+            filesystems
+                .iter()
+                .try_for_each(|p| atomic_fs::sync_filesystem(p))
         };
         // Old versions kept and new bytes written, durably, before the
-        // first rename; then the renames, made durable together.
+        // first rename; then the renames (each file on its own: which of
+        // them a crash leaves done does not matter), made durable together.
         fault::point("rewrite batch: before the filesystem sync")?;
         sync_all()?;
         fault::point("rewrite batch: filesystem synced")?;
-        for op in &ops {
-            finish_rewrite(&self.dir, op, false)?;
-            fault::point("rewrite batch: file replaced")?;
-        }
+        threads::map(&ops, |op| {
+            finish_rewrite(dir, op, false)?;
+            fault::point("rewrite batch: file replaced")
+        })?;
         fault::point("rewrite batch: every file replaced")?;
-        for (id, op) in ids.into_iter().zip(&ops) {
-            self.mark_done(id, op)?;
-        }
+        self.mark_done_many(&ids, &ops)?;
         sync_all()?;
         fault::point("rewrite batch: renames synced")
     }

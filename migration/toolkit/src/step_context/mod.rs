@@ -184,6 +184,13 @@ impl Observer for StepRun {
         }
     }
 
+    fn done_many(&self, ops: &[FileOp], dir: &DataDir) -> Result<()> {
+        match &self.backup {
+            Some(b) => b.observe_many(ops, dir),
+            None => Ok(()),
+        }
+    }
+
     fn bytes_copied(&self, done: u64, total: u64) {
         self.progress.emit(Event::Bytes {
             step: self.step.clone(),
