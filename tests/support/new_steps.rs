@@ -1,7 +1,8 @@
 //! The throwaway steps of `tests/new_steps.rs`, written as a new step would
 //! be: a schema step (a `notes` table, written as ops; its down archives it)
-//! and a folder step (moves `logs/` aside, edits a line of a model.yml, sets
-//! a column; its down replays what it recorded), a failing twin of the
+//! and a folder step (moves `logs/` aside, edits a line of a model.yml
+//! written behind it, sets a column without waiting for that write; its
+//! down replays what it recorded), a failing twin of the
 //! folder step, the test migrators that append them to the real Cortex
 //! steps, and the helpers that look at what they did. This file's text is
 //! the steps' source, which their checksums are made of.
@@ -128,8 +129,11 @@ async fn tidy(cx: &StepContext<'_>) -> Result<(), MigrateError> {
     };
     let new = undo::apply_line_edits(&text, std::slice::from_ref(&edit))
         .map_err(|reason| MigrateError::Yaml { path, reason })?;
+    // Written behind the step, which goes on to its row without waiting:
+    // the runner waits for the write before the commit (or, when the step
+    // fails, before the rollback).
     folder
-        .write_edited(vec![LinesEdited {
+        .start_edited(vec![LinesEdited {
             path: TINYLLAMA_YML.into(),
             text: new,
             edits: vec![edit],

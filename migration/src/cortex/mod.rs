@@ -247,7 +247,9 @@ pub const REWRITE_BATCH_BYTES: usize = 512 << 10;
 
 /// `model.yml` rewrites a folder step gathers and hands to the journal
 /// [`REWRITE_BATCH`] (or [`REWRITE_BATCH_BYTES`]) at a time; the folder
-/// records the line edits that undo each batch.
+/// records the line edits that undo each batch. A batch is written while
+/// the step reads on ([`Folder::start_edited`]), one batch at a time: the
+/// next is handed over once the last is written, so memory holds two.
 #[derive(Debug, Default)]
 pub struct Rewrites {
     pending: Vec<LinesEdited>,
@@ -255,13 +257,16 @@ pub struct Rewrites {
     bytes: usize,
     done: usize,
     /// The paths looked at ([`Rewrites::first_look`]) and not rewritten on
-    /// disk since: the pending batch's, those left as they were (with a
-    /// note, or nothing to change), and in a dry run, where nothing is
-    /// written, every one. A file once rewritten reads as changed, so a
+    /// disk since: the pending batch's, the batch being written's, those
+    /// left as they were (with a note, or nothing to change), and in a dry
+    /// run, where nothing is written, every one. A file once rewritten reads as changed, so a
     /// later row that names it finds nothing left to do: memory holds a
     /// batch and the few files left, not every path of the step.
     /// (By [`path_key`]: 16 bytes a path.)
     looked: std::collections::HashSet<u128>,
+    /// The keys of the batch being written behind the step: they stay in
+    /// `looked` until the write is done.
+    writing: Vec<u128>,
 }
 
 impl Rewrites {
@@ -293,23 +298,39 @@ impl Rewrites {
         Ok(())
     }
 
-    /// Hands over what is left; returns how many files were rewritten.
+    /// Hands over what is left and waits for every write; returns how
+    /// many files were rewritten.
     pub async fn finish(mut self, folder: &Folder) -> Result<usize, MigrateError> {
         self.flush(folder).await?;
+        self.settle(folder).await?;
         Ok(self.done)
     }
 
+    /// Waits for the batch being written, then hands the pending one over;
+    /// it is written while the step reads on ([`Folder::start_edited`]).
     async fn flush(&mut self, folder: &Folder) -> Result<(), MigrateError> {
+        self.settle(folder).await?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         self.done += self.pending.len();
         self.bytes = 0;
         let batch = std::mem::take(&mut self.pending);
-        // Forgotten as they are handed over: a batch that fails to be
-        // written fails the step, and nothing looks at them again.
+        // Forgotten once written (see `settle`); in a dry run nothing is.
         if !folder.is_dry_run() {
-            for f in &batch {
-                self.looked.remove(&path_key(&f.path));
-            }
+            self.writing = batch.iter().map(|f| path_key(&f.path)).collect();
         }
-        folder.write_edited(batch).await
+        folder.start_edited(batch).await
+    }
+
+    /// Waits for the batch being written; its paths are then forgotten: a
+    /// batch that fails to be written fails the step, and nothing looks at
+    /// them again.
+    async fn settle(&mut self, folder: &Folder) -> Result<(), MigrateError> {
+        folder.settle().await?;
+        for key in self.writing.drain(..) {
+            self.looked.remove(&key);
+        }
+        Ok(())
     }
 }

@@ -162,7 +162,11 @@ impl<'c> Runner<'c> {
             Direction::Down => step.down(&cx).await,
         };
         drop(cx);
-        body.map_err(|e| self.step_failure("running the step", e))?;
+        // A write the step began and did not wait for ends here, before
+        // the commit or the rollback; the body's own error comes first.
+        let settled = ctx.settle().await;
+        body.and(settled)
+            .map_err(|e| self.step_failure("running the step", e))?;
         fault::point("step: body done")?;
         let db = |e| classify(self.db_path.as_deref(), "recording the step", e);
         match direction {

@@ -126,6 +126,56 @@ impl Folder {
         Ok(())
     }
 
+    /// [`write_edited`](Self::write_edited), but the write goes on behind
+    /// the step, which reads on meanwhile: this returns once the write
+    /// started before it (if any) is done, with that write's error if it
+    /// failed. Every other file operation of the step waits for the write
+    /// first, and so does the runner once the step's body returns: it never
+    /// outlives the step. The files handed over must not be read again
+    /// until [`settle`](Self::settle) says the write is done (a row naming
+    /// one finds it half replaced, or not yet). The undo is recorded now,
+    /// in the order handed over; a write that fails fails the step, whose
+    /// undo is then dropped.
+    pub async fn start_edited(&self, files: Vec<LinesEdited>) -> Result<()> {
+        self.settle().await?;
+        if self.is_dry_run() {
+            return self.write_edited(files).await;
+        }
+        let mut items = Vec::with_capacity(files.len());
+        for f in files {
+            self.run.push_undo(UndoOp::EditLines {
+                path: f.path.clone(),
+                edits: f.edits.iter().map(LineEdit::inverse).collect(),
+            });
+            items.push((std::path::PathBuf::from(f.path), f.text.into_bytes()));
+        }
+        let folder = self.handle();
+        let write = tokio::task::spawn_blocking(move || {
+            folder
+                .with_journal(|j| j.rewrite_many(items), || None)
+                .map(|_| ())
+        });
+        let mut slot = self.run.writing.lock().map_err(|_| MigrateError::Poisoned {
+            what: "the step's pending write",
+        })?;
+        *slot = Some(write);
+        Ok(())
+    }
+
+    /// Waits for the write [`start_edited`](Self::start_edited) began, if
+    /// any; its error, if it failed.
+    pub async fn settle(&self) -> Result<()> {
+        self.run.settle().await
+    }
+
+    /// Another handle on the same step and folder, for a blocking thread.
+    fn handle(&self) -> Folder {
+        Folder {
+            run: Arc::clone(&self.run),
+            dir: self.dir.clone(),
+        }
+    }
+
     /// Replaces the content of a file. Nothing is recorded to undo it: a
     /// step that uses it writes its own `down`.
     pub async fn rewrite(&self, path: &str, content: Vec<u8>) -> Result<()> {
@@ -238,10 +288,8 @@ impl Folder {
         if self.run.dry_run.is_some() {
             return self.with_journal(|_| Ok(()), planned).map(|_| ());
         }
-        let folder = Folder {
-            run: Arc::clone(&self.run),
-            dir: self.dir.clone(),
-        };
+        self.settle().await?;
+        let folder = self.handle();
         tokio::task::spawn_blocking(move || folder.with_journal(f, || None).map(|_| ()))
             .await
             .map_err(|e| MigrateError::Panicked {

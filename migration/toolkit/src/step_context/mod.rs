@@ -47,6 +47,9 @@ pub(crate) struct StepRun {
     pub(crate) resume: bool,
     /// The config file that belongs to the data folder, if known.
     pub(crate) config_file: Option<std::path::PathBuf>,
+    /// The write [`Folder::start_edited`] began and nobody has waited for
+    /// yet; [`StepRun::settle`] waits for it.
+    pub(crate) writing: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
 }
 
 impl StepRun {
@@ -72,6 +75,7 @@ impl StepRun {
             backup: None,
             resume: false,
             config_file: None,
+            writing: Mutex::new(None),
         }
     }
 
@@ -112,6 +116,27 @@ impl StepRun {
         self.journal.lock().map_err(|_| MigrateError::Poisoned {
             what: "the step's journal",
         })
+    }
+
+    /// Waits for the write [`Folder::start_edited`] began, if any, and
+    /// returns its outcome. Every other file operation of the step waits
+    /// so first, and the runner does once the step's body is done, whatever
+    /// it returned: nothing writes behind the step's commit or rollback.
+    pub(crate) async fn settle(&self) -> Result<()> {
+        let writing = self
+            .writing
+            .lock()
+            .map_err(|_| MigrateError::Poisoned {
+                what: "the step's pending write",
+            })?
+            .take();
+        match writing {
+            Some(handle) => handle.await.map_err(|e| MigrateError::Panicked {
+                what: "a file write",
+                detail: e.to_string(),
+            })?,
+            None => Ok(()),
+        }
     }
 
     /// Makes the journal's records durable (before the step commits).
