@@ -8,7 +8,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::cortex::model_yml::ModelYml;
 use crate::cortex::{self, YmlRead, YmlText};
-use crate::toolkit::{Located, OpenFor};
+use crate::toolkit::{DataDir, Located, OpenFor};
 use crate::toolkit::{MigrateError, SchemaOp, Step, StepContext, StepKind};
 
 #[derive(DeriveMigrationName)]
@@ -56,37 +56,22 @@ impl Step for Migration {
         // A page at a time: its sizes are written once it is done, so
         // memory holds one page whatever the number of models.
         while let Some(rows) = pages.next(conn).await? {
+            // The page's files are read and their weights summed on the
+            // machine's cores; notes and sizes are taken in row order.
             let mut sizes = Vec::new();
-            for row in &rows {
-                n += 1;
-                cx.rows_done(n, total);
-                let Some(read) = cortex::read_model_text(&dir, row) else {
-                    continue;
-                };
-                // The plain `files:` list cortex.cpp writes is read from its
-                // lines; anything else goes through the YAML parser.
-                let quick = match &read {
-                    YmlText::Ok { text, .. } => ModelYml::quick_files(text),
-                    YmlText::Skip(_) => None,
-                };
-                let listed = match (quick, read) {
-                    (Some(files), YmlText::Ok { rel, .. }) => Ok((rel, Ok(files))),
-                    (_, read) => match cortex::parse_model_text(row, read) {
-                        YmlRead::Skip(why) => Err(why),
-                        YmlRead::Ok { rel, yml, .. } => Ok((rel, yml.files())),
-                    },
-                };
-                match listed.and_then(|(rel, files)| {
-                    files.and_then(|f| weights_bytes(&dir, &f)).map_err(|why| {
-                        format!("model {}: {rel}: {why}; weights_bytes left empty", row.id)
-                    })
-                }) {
-                    Ok(bytes) => {
-                        sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64)))))
-                    }
-                    Err(why) => {
-                        skipped += 1;
-                        cx.note(why);
+            for looks in cortex::look_at(&rows, |row| weights_of(&dir, row)) {
+                for (row, found) in looks? {
+                    n += 1;
+                    cx.rows_done(n, total);
+                    match found {
+                        None => {}
+                        Some(Ok(bytes)) => {
+                            sizes.push((row.id.clone(), Some(Value::BigInt(Some(bytes as i64)))))
+                        }
+                        Some(Err(why)) => {
+                            skipped += 1;
+                            cx.note(why);
+                        }
                     }
                 }
             }
@@ -106,8 +91,33 @@ impl Step for Migration {
     }
 }
 
+/// What a row's `model.yml` lists, summed: the bytes of its weight files,
+/// or the note that says why not; `None` for a row with no `model.yml`
+/// (catalogue entries never downloaded).
+fn weights_of(dir: &DataDir, row: &cortex::ModelRow) -> Option<Result<u64, String>> {
+    let read = cortex::read_model_text(dir, row)?;
+    // The plain `files:` list cortex.cpp writes is read from its lines;
+    // anything else goes through the YAML parser.
+    let quick = match &read {
+        YmlText::Ok { text, .. } => ModelYml::quick_files(text),
+        YmlText::Skip(_) => None,
+    };
+    let listed = match (quick, read) {
+        (Some(files), YmlText::Ok { rel, .. }) => Ok((rel, Ok(files))),
+        (_, read) => match cortex::parse_model_text(row, read) {
+            YmlRead::Skip(why) => Err(why),
+            YmlRead::Ok { rel, yml, .. } => Ok((rel, yml.files())),
+        },
+    };
+    Some(listed.and_then(|(rel, files)| {
+        files
+            .and_then(|f| weights_bytes(dir, &f))
+            .map_err(|why| format!("model {}: {rel}: {why}; weights_bytes left empty", row.id))
+    }))
+}
+
 /// Sums the sizes of a model's weight files; `Err` says what is missing.
-fn weights_bytes(dir: &crate::toolkit::DataDir, files: &[String]) -> Result<u64, String> {
+fn weights_bytes(dir: &DataDir, files: &[String]) -> Result<u64, String> {
     let mut total = 0;
     for f in files {
         // Imported models keep weights outside the data folder: reading

@@ -17,6 +17,14 @@
 //!   read in the same order, and the same values, files and notes come
 //!   out; only the grouping and order of the stored undo statements
 //!   differ, which `down` replays to the same end.
+//! - `m20261126_000001_relative_model_paths` and
+//!   `m20261126_000003_backfill_weights_bytes` once located each
+//!   `model.yml` (and weights file) part by part before opening it; they
+//!   now open it below the data folder in one call that refuses any
+//!   symlink on the way where the platform has one, and the backfill reads
+//!   a run of rows on the machine's cores. The same paths are accepted and
+//!   refused, the same files read, and the same values, files and notes
+//!   come out in the same order.
 //!
 //! Two first definitions are deliberately absent, because what they did
 //! differs: `m20261126_000002_rename_legacy_engines` (it moved engine
@@ -45,6 +53,8 @@ pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
             "8f23854f0a44a8525f4c436a306becdc5bbf5c0f38b72e560d627fec544ab828",
             // Every row at once.
             "4612c4a7c75ca31be003924364cd082c372736159c3464e7e344cc3cf83bf58b",
+            // Located part by part.
+            "06c8aca074e16f136908cbbb417c8436842106b8c1055fafa4d1636bd5b60e89",
         ],
         "m20261126_000002_rename_legacy_engines" => &[
             "8e7eab9fc1782de55f58d61cd733692f90b4db1aaa639a596b144d36fdf8cd32",
@@ -57,6 +67,8 @@ pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
             "1dbee2fcd4df3c78808de43c8c31977e331c8cb64c616afef43398fdf2b65ba7",
             // Every row at once.
             "ed1efc84db405996bec399d770aacf795932d24c61c4854a6216d6cc015cf91e",
+            // Located part by part, one row at a time.
+            "b690b2e76caa75fa2417cc93ae67d5926df0b70e9a8a78896d741158a907d296",
         ],
         "m20261203_000001_engine_folders_by_repository" => {
             &["fbcd056a46c472deab69fa8cbab94a8a2ecb1eec61b7a28b812652aa9a7801ab"]

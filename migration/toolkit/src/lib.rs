@@ -73,6 +73,7 @@ pub use paths::{DataDir, Located, looks_absolute, path_key};
 pub use platform::OpenFor;
 pub use progress::{Event, ProgressSink};
 pub use state_dir::StateDir;
+pub use threads::map as map_on_threads;
 
 // What status, verify and the boot read.
 pub use adopt::{Found, inspect as inspect_database};

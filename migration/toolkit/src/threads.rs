@@ -14,7 +14,7 @@ const MAX_THREADS: usize = 4;
 /// threads had done by then stay done (every caller's work is one the
 /// journal can undo item by item). A batch too small to share is done
 /// here, on this thread.
-pub(crate) fn map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
+pub fn map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
 where
     T: Sync,
     R: Send,
