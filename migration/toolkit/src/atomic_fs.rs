@@ -379,6 +379,35 @@ pub fn remove_any(path: &Path) -> Result<()> {
     }
 }
 
+/// Entries [`remove_wide_folder`] removes at once.
+const REMOVE_AT_ONCE: usize = 1024;
+
+/// Removes the folder `path` and everything in it, like [`remove_any`],
+/// its entries [`REMOVE_AT_ONCE`] at a time on the machine's cores: a
+/// journal's work folder holds the kept old version of every file its step
+/// rewrote, thousands of them. Whatever a listing changed underfoot did not
+/// show is removed with the folder at the end.
+pub fn remove_wide_folder(path: &Path) -> Result<()> {
+    let listing = match fs::read_dir(path) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(MigrateError::io("read folder", path, e)),
+    };
+    let mut entries = listing.map(|e| e.map(|e| e.path()));
+    loop {
+        let run = entries
+            .by_ref()
+            .take(REMOVE_AT_ONCE)
+            .collect::<std::io::Result<Vec<PathBuf>>>()
+            .map_err(|e| MigrateError::io("read folder", path, e))?;
+        if run.is_empty() {
+            break;
+        }
+        threads::map(&run, |p| remove_any(p))?;
+    }
+    remove_any(path)
+}
+
 /// Whether a path exists, without following a final symlink.
 pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
@@ -395,7 +424,26 @@ mod tests {
     use std::fs;
     use std::path::Path;
 
-    use super::{NAME_MAX, beside, replace_durably, with_suffix};
+    use super::{NAME_MAX, beside, remove_wide_folder, replace_durably, with_suffix};
+
+    #[test]
+    fn a_wide_folder_goes_whole_however_many_runs_it_takes() {
+        let t = tempfile::tempdir().unwrap();
+        let work = t.path().join("work");
+        fs::create_dir_all(work.join("sub/deeper")).unwrap();
+        fs::write(work.join("sub/deeper/f"), b"x").unwrap();
+        for i in 0..2500 {
+            fs::write(work.join(format!("{i}.old")), b"old").unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(t.path(), work.join("link")).unwrap();
+        remove_wide_folder(&work).unwrap();
+        assert!(!work.exists());
+        // A link inside is removed, not followed.
+        assert!(t.path().exists());
+        // Gone already: nothing to do.
+        remove_wide_folder(&work).unwrap();
+    }
 
     #[test]
     fn a_name_beside_the_longest_file_name_fits_and_cuts_at_a_character() {

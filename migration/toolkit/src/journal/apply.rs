@@ -103,7 +103,7 @@ pub(super) fn finalize_ops(dir: &DataDir, ops: &dyn OpSource, journal: &Path) ->
         }
         fault::point("journal: operation finalized")
     })?;
-    remove_any(&work_dir(dir))?;
+    atomic_fs::remove_wide_folder(&work_dir(dir))?;
     remove_any(journal)?;
     sync_dir(StateDir::of(dir).path())?;
     fault::point("journal: finalized")?;
@@ -116,7 +116,7 @@ pub(super) fn rollback_ops(dir: &DataDir, ops: &dyn OpSource, journal: &Path) ->
         undo(dir, op)?;
         fault::point("journal: operation undone")
     })?;
-    remove_any(&work_dir(dir))?;
+    atomic_fs::remove_wide_folder(&work_dir(dir))?;
     remove_any(journal)?;
     sync_dir(StateDir::of(dir).path())?;
     fault::point("journal: rolled back")?;

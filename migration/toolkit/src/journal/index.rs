@@ -31,6 +31,10 @@ pub(super) struct OpIndex {
     /// Sources of moves done as copies: they go at commit (few: a move is a
     /// rename within one filesystem).
     copied_from: Vec<PathBuf>,
+    /// Whether any operation leaves work for the finalize (a deletion's
+    /// trash, a copied move's source): a step that only rewrote files has
+    /// none, and its records need not be read back.
+    finalizing: bool,
 }
 
 impl OpIndex {
@@ -48,7 +52,13 @@ impl OpIndex {
         if let FileOp::CopyMove { from, .. } = op {
             self.copied_from.push(from.clone());
         }
+        self.finalizing |= matches!(op, FileOp::Delete { .. } | FileOp::CopyMove { .. });
         self.count += 1;
+    }
+
+    /// Whether any operation announced leaves work for the finalize.
+    pub(super) fn finalizing(&self) -> bool {
+        self.finalizing
     }
 
     /// How many operations were announced.

@@ -520,7 +520,12 @@ impl Journal {
         let Journal {
             dir, path, index, ..
         } = self;
-        finalize_ops(&dir, &index.in_file(&path), &path)
+        if index.finalizing() {
+            finalize_ops(&dir, &index.in_file(&path), &path)
+        } else {
+            // Nothing to make final but the work folder and the journal.
+            finalize_ops(&dir, &Vec::<FileOp>::new(), &path)
+        }
     }
 
     /// After a failure: undoes every operation, newest first, and removes

@@ -96,7 +96,7 @@ impl PendingJournal {
             // operation was announced, so none happened.
             if tidy {
                 remove_any(&path)?;
-                remove_any(&work_dir(dir))?;
+                crate::atomic_fs::remove_wide_folder(&work_dir(dir))?;
             }
             return Ok(None);
         };
