@@ -265,17 +265,17 @@ pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
 
 /// How many rewrites a folder step hands to the journal at once: enough to
 /// share fsyncs, few enough to keep memory flat with thousands of models.
-/// Each batch ends in one sync of the filesystem, whose cost is mostly
-/// fixed (it flushes whatever else is dirty there too). The batch is cut
-/// sooner by [`REWRITE_BATCH_BYTES`]: with cortex.cpp's `model.yml` of
-/// about 1.4 KB, some 370 files a batch, and 10,000 models take about 28
-/// syncs.
+/// Each batch ends in syncs of the filesystem, whose cost is mostly fixed
+/// (they flush whatever else is dirty there too). The batch is cut sooner
+/// by [`REWRITE_BATCH_BYTES`]: with cortex.cpp's `model.yml` of about
+/// 1.4 KB, some 185 files a batch, and 10,000 models take about 55 batches.
 pub const REWRITE_BATCH: usize = 2048;
 
-/// The new text a batch holds at most, whatever the count: what the
-/// pending batch costs in memory (a few hundred files of cortex.cpp's
-/// `model.yml`, about 1.4 KB each, fill it).
-pub const REWRITE_BATCH_BYTES: usize = 512 << 10;
+/// The new text a batch holds at most, whatever the count. Memory holds two
+/// batches, the one being written and the one filling (512 KiB, what one
+/// batch held before the write went behind the step); a few hundred files
+/// of cortex.cpp's `model.yml`, about 1.4 KB each, fill one.
+pub const REWRITE_BATCH_BYTES: usize = 256 << 10;
 
 /// `model.yml` rewrites a folder step gathers and hands to the journal
 /// [`REWRITE_BATCH`] (or [`REWRITE_BATCH_BYTES`]) at a time; the folder
