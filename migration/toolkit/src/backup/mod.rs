@@ -514,27 +514,17 @@ impl Recorder {
 
     /// Notes a file operation of the run (called right after it is done).
     pub fn observe(&self, op: &FileOp, dir: &DataDir) -> Result<()> {
+        if let FileOp::Rewrite { .. } = op {
+            return self.observe_many(std::slice::from_ref(op), dir);
+        }
         let (Ok(mut r), Ok(mut created)) = (self.recording(), self.created.lock()) else {
             return Err(MigrateError::Poisoned {
                 what: "the backup recorder",
             });
         };
         match op {
-            FileOp::Rewrite { path, old, .. } => {
-                let key = rel(path);
-                let id = path_key(&key);
-                if created.contains(&id) {
-                    // Created by this run: there was nothing before it.
-                    return Ok(());
-                }
-                if r.files.is_empty() {
-                    self.files_folder()?;
-                }
-                if let Some(entry) = self.keep(key, id, old, dir)? {
-                    r.files.push(&entry, &self.folder)?;
-                    fault::point("backup: file kept")?;
-                }
-            }
+            // Kept by `observe_many`, above.
+            FileOp::Rewrite { .. } => {}
             FileOp::Create { path, .. } => {
                 let key = rel(path);
                 let id = path_key(&key);
@@ -571,9 +561,10 @@ impl Recorder {
                 what: "the backup recorder",
             });
         };
-        // What to keep: neither created by this run nor named before in
-        // the batch (the first old version of a path is the one to keep,
-        // and threads would race for the name).
+        // What to keep: neither created by this run (there was nothing
+        // before it) nor named before in the batch (the first old version
+        // of a path is the one to keep, and threads would race for the
+        // name).
         let mut seen = HashSet::new();
         let wanted: Vec<(String, u128, &Path)> = ops
             .iter()

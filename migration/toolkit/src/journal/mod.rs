@@ -288,9 +288,7 @@ impl Journal {
     /// After operation `id` is done: lets the observer see it and records
     /// it as done (not yet durable: see [`Record::Done`]).
     fn mark_done(&mut self, id: u64, op: &FileOp) -> Result<()> {
-        fault::point("journal: operation done")?;
-        self.observer.done(op, &self.dir)?;
-        self.write_record(&Record::Done { id })
+        self.mark_done_many(&[id], std::slice::from_ref(op))
     }
 
     /// [`mark_done`](Self::mark_done) of a batch done together: the
@@ -382,6 +380,9 @@ impl Journal {
     /// a file where the OS can do that (Linux). What makes thousands of
     /// `model.yml` rewrites cheap.
     pub fn rewrite_many(&mut self, items: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
         // Every file is checked before anything is announced (on threads:
         // a batch is hundreds of files).
         let root = self.dir.root();
@@ -400,13 +401,9 @@ impl Journal {
             }
             Ok(())
         })?;
-        let planned = items;
-        if planned.is_empty() {
-            return Ok(());
-        }
-        let mut ops = Vec::with_capacity(planned.len());
-        let mut ids = Vec::with_capacity(planned.len());
-        for (rel, _) in &planned {
+        let mut ops = Vec::with_capacity(items.len());
+        let mut ids = Vec::with_capacity(items.len());
+        for (rel, _) in &items {
             let id = self.next_id;
             let op = FileOp::Rewrite {
                 path: rel.clone(),
@@ -418,9 +415,8 @@ impl Journal {
         }
         self.sync()?;
         fault::point("journal: operation announced")?;
-        let contents: Vec<Vec<u8>> = planned.into_iter().map(|(_, c)| c).collect();
         if ops.len() <= BATCH_SYNC_THRESHOLD {
-            for ((id, op), content) in ids.into_iter().zip(&ops).zip(&contents) {
+            for ((id, op), (_, content)) in ids.into_iter().zip(&ops).zip(&items) {
                 rewrite_file(&self.dir, op, content, true)?;
                 self.mark_done(id, op)?;
             }
@@ -428,10 +424,10 @@ impl Journal {
         }
         let dir = &self.dir;
         let whole = platform::WHOLE_FILESYSTEM_SYNC;
-        let items: Vec<(&FileOp, &Vec<u8>)> = ops.iter().zip(&contents).collect();
+        let work: Vec<(&FileOp, &Vec<u8>)> = ops.iter().zip(items.iter().map(|(_, c)| c)).collect();
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
-        threads::map(&items, |(op, content)| {
+        threads::map(&work, |(op, content)| {
             if whole {
                 stage_in_batch(dir, op, content, false)
             } else {

@@ -112,15 +112,7 @@ impl Folder {
     /// Writes text files whose lines a step edited, all with one journal
     /// sync; the inverse line edits are the step's undo.
     pub async fn write_edited(&self, files: Vec<LinesEdited>) -> Result<()> {
-        let mut undo = Vec::with_capacity(files.len());
-        let mut items = Vec::with_capacity(files.len());
-        for f in files {
-            undo.push(UndoOp::EditLines {
-                path: f.path.clone(),
-                edits: f.edits.iter().map(LineEdit::inverse).collect(),
-            });
-            items.push((f.path, f.text.into_bytes()));
-        }
+        let (undo, items) = undo_and_bytes(files);
         self.rewrite_many(items).await?;
         undo.into_iter().for_each(|op| self.run.push_undo(op));
         Ok(())
@@ -141,39 +133,18 @@ impl Folder {
         if self.is_dry_run() {
             return self.write_edited(files).await;
         }
-        let mut items = Vec::with_capacity(files.len());
-        for f in files {
-            self.run.push_undo(UndoOp::EditLines {
-                path: f.path.clone(),
-                edits: f.edits.iter().map(LineEdit::inverse).collect(),
-            });
-            items.push((std::path::PathBuf::from(f.path), f.text.into_bytes()));
-        }
-        let folder = self.handle();
-        let write = tokio::task::spawn_blocking(move || {
-            folder
-                .with_journal(|j| j.rewrite_many(items), || None)
-                .map(|_| ())
-        });
-        let mut slot = self.run.writing.lock().map_err(|_| MigrateError::Poisoned {
-            what: "the step's pending write",
-        })?;
-        *slot = Some(write);
-        Ok(())
+        let (undo, items) = undo_and_bytes(files);
+        undo.into_iter().for_each(|op| self.run.push_undo(op));
+        let items: Vec<(std::path::PathBuf, Vec<u8>)> =
+            items.into_iter().map(|(p, c)| (p.into(), c)).collect();
+        self.run
+            .write_behind(self.spawn(move |j| j.rewrite_many(items)))
     }
 
     /// Waits for the write [`start_edited`](Self::start_edited) began, if
     /// any; its error, if it failed.
     pub async fn settle(&self) -> Result<()> {
         self.run.settle().await
-    }
-
-    /// Another handle on the same step and folder, for a blocking thread.
-    fn handle(&self) -> Folder {
-        Folder {
-            run: Arc::clone(&self.run),
-            dir: self.dir.clone(),
-        }
     }
 
     /// Replaces the content of a file. Nothing is recorded to undo it: a
@@ -289,12 +260,37 @@ impl Folder {
             return self.with_journal(|_| Ok(()), planned).map(|_| ());
         }
         self.settle().await?;
-        let folder = self.handle();
-        tokio::task::spawn_blocking(move || folder.with_journal(f, || None).map(|_| ()))
-            .await
-            .map_err(|e| MigrateError::Panicked {
-                what: "a file operation",
-                detail: e.to_string(),
-            })?
+        self.spawn(f).await.map_err(|e| MigrateError::Panicked {
+            what: "a file operation",
+            detail: e.to_string(),
+        })?
     }
+
+    /// Starts a journal operation on a blocking thread, on another handle
+    /// on the same step and folder.
+    fn spawn(
+        &self,
+        f: impl FnOnce(&mut Journal) -> Result<()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<()>> {
+        let folder = Folder {
+            run: Arc::clone(&self.run),
+            dir: self.dir.clone(),
+        };
+        tokio::task::spawn_blocking(move || folder.with_journal(f, || None).map(|_| ()))
+    }
+}
+
+/// What undoes each edited file (its inverse line edits), and the bytes to
+/// write, by path.
+fn undo_and_bytes(files: Vec<LinesEdited>) -> (Vec<UndoOp>, Vec<(String, Vec<u8>)>) {
+    files
+        .into_iter()
+        .map(|f| {
+            let undo = UndoOp::EditLines {
+                path: f.path.clone(),
+                edits: f.edits.iter().map(LineEdit::inverse).collect(),
+            };
+            (undo, (f.path, f.text.into_bytes()))
+        })
+        .unzip()
 }

@@ -123,13 +123,7 @@ impl StepRun {
     /// so first, and the runner does once the step's body is done, whatever
     /// it returned: nothing writes behind the step's commit or rollback.
     pub(crate) async fn settle(&self) -> Result<()> {
-        let writing = self
-            .writing
-            .lock()
-            .map_err(|_| MigrateError::Poisoned {
-                what: "the step's pending write",
-            })?
-            .take();
+        let writing = self.writing_slot()?.take();
         match writing {
             Some(handle) => handle.await.map_err(|e| MigrateError::Panicked {
                 what: "a file write",
@@ -137,6 +131,21 @@ impl StepRun {
             })?,
             None => Ok(()),
         }
+    }
+
+    /// Keeps `write` as the write going on behind the step (the one
+    /// before it was waited for first, by [`Folder::start_edited`]).
+    pub(crate) fn write_behind(&self, write: tokio::task::JoinHandle<Result<()>>) -> Result<()> {
+        *self.writing_slot()? = Some(write);
+        Ok(())
+    }
+
+    fn writing_slot(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, Option<tokio::task::JoinHandle<Result<()>>>>> {
+        self.writing.lock().map_err(|_| MigrateError::Poisoned {
+            what: "the step's pending write",
+        })
     }
 
     /// Makes the journal's records durable (before the step commits).
