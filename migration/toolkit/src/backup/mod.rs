@@ -40,7 +40,7 @@ mod restore;
 mod spill;
 mod sqlite_file;
 pub use restore::*;
-use spill::{HexRows, RowHashes, Spill, Streamed};
+use spill::{HexRows, RowHashes, Spill};
 
 /// The folder in a backup that holds the old versions of rewritten files.
 pub const FILES_DIR: &str = "files";
@@ -161,12 +161,90 @@ fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     })
 }
 
-/// Writes the manifest of the backup in `folder` as it is streamed out
-/// (one with thousands of kept files is never whole in memory as text).
-fn write_manifest(folder: &Path, m: &impl Serialize) -> Result<()> {
+/// Writes the manifest of a running backup in `folder`: its short fields
+/// rendered, with a mark where each long list goes, and each list copied
+/// in at its mark from its scratch file (one with thousands of kept files
+/// is never whole in memory as text, nor read back entry by entry).
+fn write_manifest(folder: &Path, r: &Recording) -> Result<()> {
+    let encode = |detail: String| MigrateError::Encode {
+        what: "the backup manifest",
+        detail,
+    };
+    let head = serde_json::to_vec_pretty(&r.written()).map_err(|e| encode(e.to_string()))?;
+    let mut slots = vec![Slot::Files, Slot::Moves, Slot::Created];
+    if r.rows_after.is_some() {
+        slots.push(Slot::RowsAfter);
+    }
+    // Each mark once, in order, or a short field held one and the lists
+    // would go to the wrong place.
+    let mut pieces = Vec::with_capacity(slots.len() + 1);
+    let mut rest = &head[..];
+    for slot in &slots {
+        let mark = slot.mark();
+        let at = find_bytes(rest, &mark)
+            .filter(|&at| find_bytes(&rest[at + mark.len()..], &mark).is_none())
+            .ok_or_else(|| encode(format!("the place of its list {slot:?} is not marked once")))?;
+        pieces.push(&rest[..at]);
+        rest = &rest[at + mark.len()..];
+    }
     atomic_fs::replace_durably_with(&folder.join("manifest.json"), |w| {
-        serde_json::to_writer_pretty(w, m).map_err(std::io::Error::other)
+        for (piece, slot) in pieces.iter().zip(&slots) {
+            w.write_all(piece)?;
+            match slot {
+                Slot::Files => r.files.write_list(w)?,
+                Slot::Moves => r.moves.write_list(w)?,
+                Slot::Created => r.created.write_list(w)?,
+                Slot::RowsAfter => {
+                    if let Some(rows) = &r.rows_after {
+                        serde_json::to_writer_pretty(
+                            spill::Indented::new(&mut *w, spill::FIELD_INDENT),
+                            &HexRows(rows),
+                        )
+                        .map_err(std::io::Error::other)?;
+                    }
+                }
+            }
+        }
+        w.write_all(rest)
     })
+}
+
+/// Where `needle` first is in `hay`.
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A long part of a running backup's manifest, rendered in the short
+/// fields' text as a mark: a string that begins with a NUL, which nothing
+/// the manifest says holds, and which serde_json writes as `\u0000`.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Files,
+    Moves,
+    Created,
+    RowsAfter,
+}
+
+impl Slot {
+    fn name(self) -> &'static str {
+        match self {
+            Slot::Files => "files",
+            Slot::Moves => "moves",
+            Slot::Created => "created",
+            Slot::RowsAfter => "rows_after",
+        }
+    }
+
+    /// The mark as it stands in the rendered text, quotes included.
+    fn mark(self) -> Vec<u8> {
+        format!("\"\\u0000{}\"", self.name()).into_bytes()
+    }
+}
+
+impl Serialize for Slot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("\0{}", self.name()))
+    }
 }
 
 /// The file of the connection's main database; `None` for an in-memory
@@ -340,8 +418,8 @@ impl Recording {
         [self.files.len(), self.moves.len(), self.created.len()]
     }
 
-    /// The manifest as it is written: the document a [`Manifest`] holding
-    /// all of it would be.
+    /// The manifest as it is written, but for a mark in the place of each
+    /// long part (see [`write_manifest`]).
     fn written(&self) -> WrittenManifest<'_> {
         // Every field named: a field added to `Manifest` fails to compile
         // here until it is written too.
@@ -367,19 +445,20 @@ impl Recording {
             reason,
             data_version,
             database,
-            files: self.files.streamed(),
-            moves: self.moves.streamed(),
-            created: self.created.streamed(),
+            files: Slot::Files,
+            moves: Slot::Moves,
+            created: Slot::Created,
             steps,
             complete: *complete,
             change_counter: *change_counter,
-            rows_after: self.rows_after.as_ref().map(HexRows),
+            rows_after: self.rows_after.as_ref().map(|_| Slot::RowsAfter),
         }
     }
 }
 
-/// [`Manifest`] with its long parts read from the recorder's scratch
-/// files: the same fields, in the same order, with the same names.
+/// [`Manifest`] with a mark for each long part, which [`write_manifest`]
+/// puts in its place: the same fields, in the same order, with the same
+/// names.
 #[derive(Serialize)]
 struct WrittenManifest<'a> {
     id: &'a str,
@@ -388,14 +467,14 @@ struct WrittenManifest<'a> {
     reason: &'a str,
     data_version: &'a Option<String>,
     database: &'a FileEntry,
-    files: Streamed<'a, FileEntry>,
-    moves: Streamed<'a, MoveEntry>,
-    created: Streamed<'a, String>,
+    files: Slot,
+    moves: Slot,
+    created: Slot,
     steps: &'a [String],
     complete: bool,
     change_counter: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rows_after: Option<HexRows<'a>>,
+    rows_after: Option<Slot>,
 }
 
 /// Takes the backup of a run and records, while it goes, what the run
@@ -625,11 +704,11 @@ impl Recorder {
             },
         }
         self.added.store(true, std::sync::atomic::Ordering::SeqCst);
-        let bytes = atomic_fs::read(&target)?;
+        let (bytes, sha256) = atomic_fs::measure_file(&target)?;
         Ok(Some(FileEntry {
             path: key,
-            bytes: bytes.len() as u64,
-            sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
+            bytes,
+            sha256: format!("{sha256:x}"),
             stored,
         }))
     }
@@ -738,7 +817,7 @@ impl Recorder {
     fn save(&self, r: &mut Recording) -> Result<()> {
         r.saved_lengths = None;
         self.sync()?;
-        write_manifest(&self.folder, &r.written())?;
+        write_manifest(&self.folder, r)?;
         r.saved_lengths = Some(r.lengths());
         Ok(())
     }

@@ -1,11 +1,13 @@
 //! The long parts of a backup's manifest while its run goes, kept out of
 //! memory. The kept files, moves and creations of a run over thousands of
 //! models are appended, as they are observed, to unnamed scratch files in
-//! the backup's folder (one line of JSON each), and streamed back out one
-//! at a time each time the manifest is written; the rows the run left are
-//! held as 64-bit numbers and written as the hex strings the manifest has
-//! always had. The manifest on disk is the same document, byte for byte,
-//! that a manifest held whole in memory would be.
+//! the backup's folder, each entry already written as it stands in the
+//! manifest (pretty JSON, indented as an item of a list of the top-level
+//! object), so that writing the manifest again after each step copies
+//! their bytes instead of reading and writing every entry anew. The rows
+//! the run left are held as 64-bit numbers and written as the hex strings
+//! the manifest has always had. The manifest on disk is the same document,
+//! byte for byte, that a manifest held whole in memory would be.
 //!
 //! The scratch files need no sync: the manifest written from them is
 //! synced, and it is all that a restore or a later run reads. Unnamed (see
@@ -17,15 +19,19 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
-use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::{MigrateError, Result};
+
+/// How far serde_json's pretty printer indents a list that is a field of
+/// the top-level object, and each item of it.
+pub(super) const FIELD_INDENT: &[u8] = b"  ";
+const ITEM_INDENT: &[u8] = b"    ";
 
 /// A list of the manifest, entries of type `T`, kept in a scratch file.
 #[derive(Debug)]
@@ -39,12 +45,12 @@ pub(super) struct Spill<T> {
     bytes: u64,
     /// After [`Spill::close`]: the entries are gone with the file.
     closed: bool,
-    /// One entry's line, reused.
+    /// One entry's text, reused.
     line: Vec<u8>,
     entries: PhantomData<T>,
 }
 
-impl<T: Serialize + DeserializeOwned> Spill<T> {
+impl<T: Serialize> Spill<T> {
     pub(super) fn new() -> Spill<T> {
         Spill {
             file: None,
@@ -74,12 +80,19 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
                 folder.display()
             )));
         }
+        // The entry as the list's body holds it: after the one before it
+        // and its comma, on lines of its own, indented as an item.
         self.line.clear();
-        serde_json::to_writer(&mut self.line, entry).map_err(|e| MigrateError::Encode {
-            what: "an entry of the backup manifest",
-            detail: e.to_string(),
-        })?;
-        self.line.push(b'\n');
+        if self.count > 0 {
+            self.line.extend_from_slice(b",\n");
+        }
+        self.line.extend_from_slice(ITEM_INDENT);
+        serde_json::to_writer_pretty(Indented::new(&mut self.line, ITEM_INDENT), entry).map_err(
+            |e| MigrateError::Encode {
+                what: "an entry of the backup manifest",
+                detail: e.to_string(),
+            },
+        )?;
         let file = match &mut self.file {
             Some(f) => f,
             None => self.file.insert(
@@ -87,13 +100,13 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
                     .map_err(|e| MigrateError::io("create a scratch file in", folder, e))?,
             ),
         };
-        // Written at `bytes`, not wherever the last read of the list left
+        // Written at `bytes`, not wherever the last copy of the list left
         // the file's position.
         let written = file
             .seek(SeekFrom::Start(self.bytes))
             .and_then(|_| file.write_all(&self.line));
         if let Err(e) = written {
-            // A torn line would make every later entry unreadable.
+            // A torn entry would make the list unreadable JSON.
             let _ = file.set_len(self.bytes);
             return Err(MigrateError::io("write a scratch file in", folder, e));
         }
@@ -111,48 +124,63 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         self.line = Vec::new();
     }
 
-    /// The entries, serialized as a sequence read one at a time from the
-    /// scratch file.
-    pub(super) fn streamed(&self) -> Streamed<'_, T> {
-        Streamed(self)
-    }
-}
-
-/// [`Spill::streamed`].
-pub(super) struct Streamed<'a, T>(&'a Spill<T>);
-
-impl<T: Serialize + DeserializeOwned> Serialize for Streamed<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let spill = self.0;
-        let mut seq = s.serialize_seq(usize::try_from(spill.count).ok())?;
-        if spill.count == 0 {
-            return seq.end();
+    /// Writes the list, as pretty JSON at the place of a field of the
+    /// top-level object, to `w`: the scratch file's bytes, copied.
+    pub(super) fn write_list(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        if self.count == 0 {
+            return w.write_all(b"[]");
         }
-        let Some(f) = &spill.file else {
-            return Err(S::Error::custom(
+        let Some(f) = &self.file else {
+            return Err(std::io::Error::other(
                 "the run's list was removed when it finished",
             ));
         };
         // Read through a shared handle: the position it moves is the
         // file's, which `push` does not rely on.
         let mut file: &File = f;
-        file.seek(SeekFrom::Start(0)).map_err(S::Error::custom)?;
-        let mut reader = BufReader::with_capacity(1 << 16, file.take(spill.bytes));
-        // A line at a time, parsed from memory: JSON read straight from a
-        // reader goes a byte at a time, several times slower.
-        let mut line = String::new();
-        for _ in 0..spill.count {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => return Err(S::Error::custom("the run's list ended early")),
-                Ok(_) => {
-                    let entry: T = serde_json::from_str(&line).map_err(S::Error::custom)?;
-                    seq.serialize_element(&entry)?;
-                }
-                Err(e) => return Err(S::Error::custom(e)),
-            }
+        file.seek(SeekFrom::Start(0))?;
+        w.write_all(b"[\n")?;
+        let copied = std::io::copy(&mut file.take(self.bytes), w)?;
+        if copied != self.bytes {
+            return Err(std::io::Error::other("the run's list ended early"));
         }
-        seq.end()
+        w.write_all(b"\n")?;
+        w.write_all(FIELD_INDENT)?;
+        w.write_all(b"]")
+    }
+}
+
+/// A writer that indents every line but the first by `pad`: pretty JSON
+/// written at the top level comes out as it stands nested that much deeper
+/// (a JSON string holds no raw line break, so every `\n` is the
+/// printer's own).
+pub(super) struct Indented<W> {
+    inner: W,
+    pad: &'static [u8],
+}
+
+impl<W: Write> Indented<W> {
+    pub(super) fn new(inner: W, pad: &'static [u8]) -> Indented<W> {
+        Indented { inner, pad }
+    }
+}
+
+impl<W: Write> Write for Indented<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut lines = buf.split(|&b| b == b'\n');
+        if let Some(first) = lines.next() {
+            self.inner.write_all(first)?;
+        }
+        for line in lines {
+            self.inner.write_all(b"\n")?;
+            self.inner.write_all(self.pad)?;
+            self.inner.write_all(line)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -216,37 +244,57 @@ impl Serialize for Hex {
 mod tests {
     use super::*;
 
+    /// The list as the field `list` of a top-level object, pretty.
+    fn as_field<T: Serialize>(spill: &Spill<T>) -> std::io::Result<String> {
+        let mut out = b"{\n  \"list\": ".to_vec();
+        spill.write_list(&mut out)?;
+        out.extend_from_slice(b"\n}");
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn field<T: Serialize>(list: &[T]) -> String {
+        #[derive(Serialize)]
+        struct Field<'a, T> {
+            list: &'a [T],
+        }
+        serde_json::to_string_pretty(&Field { list }).unwrap()
+    }
+
     #[test]
-    fn a_spilled_list_serializes_as_the_list_itself() {
+    fn a_spilled_list_writes_as_the_list_itself() {
         let dir = tempfile::tempdir().unwrap();
         let mut spill = Spill::<Vec<String>>::new();
         let items: Vec<Vec<String>> = (0..500)
-            .map(|i| vec![format!("models/m{i}/model.yml"), "ünï \"q\"\n".into()])
+            .map(|i| vec![format!("models/m{i}/model.yml"), "ünï \"q\"\n\u{0}".into()])
             .collect();
-        let empty = serde_json::to_string_pretty(&spill.streamed()).unwrap();
-        assert_eq!(
-            empty,
-            serde_json::to_string_pretty(&Vec::<u8>::new()).unwrap()
-        );
+        assert_eq!(as_field(&spill).unwrap(), field::<Vec<String>>(&[]));
         for (n, item) in items.iter().enumerate() {
             spill.push(item, dir.path()).unwrap();
             if n % 100 == 0 {
                 // Read back in the middle: the next push still appends.
-                let part = serde_json::to_string_pretty(&spill.streamed()).unwrap();
-                assert_eq!(part, serde_json::to_string_pretty(&items[..=n]).unwrap());
+                assert_eq!(as_field(&spill).unwrap(), field(&items[..=n]));
             }
         }
         assert_eq!(spill.len(), 500);
-        assert_eq!(
-            serde_json::to_string_pretty(&spill.streamed()).unwrap(),
-            serde_json::to_string_pretty(&items).unwrap()
-        );
+        assert_eq!(as_field(&spill).unwrap(), field(&items));
+        // Objects, with an empty list and an empty object inside, and plain
+        // strings.
+        let mut maps = Spill::<BTreeMap<String, Vec<u8>>>::new();
+        let map: BTreeMap<String, Vec<u8>> =
+            [("a".to_owned(), vec![1, 2]), ("b".to_owned(), vec![])].into();
+        maps.push(&map, dir.path()).unwrap();
+        maps.push(&BTreeMap::new(), dir.path()).unwrap();
+        assert_eq!(as_field(&maps).unwrap(), field(&[map, BTreeMap::new()]));
+        let mut names = Spill::<String>::new();
+        names.push(&"x".to_owned(), dir.path()).unwrap();
+        names.push(&"y\n".to_owned(), dir.path()).unwrap();
+        assert_eq!(as_field(&names).unwrap(), field(&["x", "y\n"]));
         // Nothing named in the folder (an unnamed file where the system
         // has them).
         #[cfg(target_os = "linux")]
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         spill.close();
-        assert!(serde_json::to_string(&spill.streamed()).is_err());
+        assert!(as_field(&spill).is_err());
         assert!(spill.push(&items[0], dir.path()).is_err());
     }
 

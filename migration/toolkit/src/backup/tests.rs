@@ -41,6 +41,30 @@ fn manifest_text(folder: &Path) -> String {
     String::from_utf8(fs::read(folder.join("manifest.json")).unwrap()).unwrap()
 }
 
+/// A short field that holds what the manifest writer marks a list's
+/// place with is refused when the manifest is written again, not written
+/// with the list in the wrong place; the manifest on disk stays the last
+/// good one.
+#[tokio::test]
+async fn a_short_field_holding_a_lists_mark_is_refused() {
+    let (tmp, db) = data_folder_with("CREATE TABLE models (id TEXT PRIMARY KEY);").await;
+    let root = tmp.path();
+    let dir = DataDir::new(root).unwrap();
+    let rec = Recorder::start(&db, &dir, "\u{0}files", None)
+        .await
+        .unwrap();
+    let folder = backups_dir(&dir).join(rec.id());
+    let before = manifest_text(&folder);
+    rec.observe(&rewrite(root, 0, b"id: m0\n"), &dir).unwrap();
+    let err = rec.before_commit().unwrap_err();
+    assert!(
+        err.to_string().contains("not marked once"),
+        "{err}"
+    );
+    assert_eq!(manifest_text(&folder), before);
+    db.close().await.unwrap();
+}
+
 /// A run that keeps several files, creates one and moves one: the
 /// manifest written at each save from the scratch files is, byte for
 /// byte, what writing a `Manifest` that held every list in memory
@@ -73,8 +97,15 @@ async fn the_manifest_written_from_the_scratch_files_is_the_one_held_whole() {
     // Seen already: its first old version is the one kept.
     rec.observe(&rewrite(root, 0, b"newer"), &dir).unwrap();
     rec.before_commit().unwrap();
-    let mid: Manifest = serde_json::from_str(&manifest_text(&folder)).unwrap();
+    let mid_text = manifest_text(&folder);
+    let mid: Manifest = serde_json::from_str(&mid_text).unwrap();
     assert_eq!(mid.files, (0..4).map(kept).collect::<Vec<_>>());
+    let mid_whole = Manifest {
+        files: (0..4).map(kept).collect(),
+        ..mid.clone()
+    };
+    assert_eq!(mid.moves.len() + mid.created.len(), 0);
+    assert_eq!(mid_text, serde_json::to_string_pretty(&mid_whole).unwrap());
     rec.step_done("s1").unwrap();
 
     for i in 4..7 {
