@@ -249,7 +249,7 @@ pub fn parse_model_text(row: &ModelRow, read: YmlText) -> YmlRead {
             rel,
             text,
             read_only,
-        } => match ModelYml::parse(&text) {
+        } => match ModelYml::parse_owned(text) {
             Ok(yml) => YmlRead::Ok {
                 rel,
                 yml,

@@ -28,18 +28,23 @@ pub struct ModelYml {
 impl ModelYml {
     /// Parses the text; `Err` says why it is not a usable `model.yml`.
     pub fn parse(text: &str) -> Result<ModelYml, String> {
-        if let Some(entries) = plain_yml::entries(text) {
+        ModelYml::parse_owned(text.to_owned())
+    }
+
+    /// [`ModelYml::parse`] of a text read for it, kept without a copy.
+    pub fn parse_owned(text: String) -> Result<ModelYml, String> {
+        if let Some(entries) = plain_yml::entries(&text) {
             let plain_engine =
                 plain_yml::plain_name(&entries, "engine").map(|e| e.map(str::to_owned));
             return Ok(ModelYml {
-                text: text.to_owned(),
+                text,
                 value: OnceLock::new(),
                 plain_engine,
             });
         }
-        let value = parse_mapping(text)?;
+        let value = parse_mapping(&text)?;
         Ok(ModelYml {
-            text: text.to_owned(),
+            text,
             value: OnceLock::from(Ok(value)),
             plain_engine: None,
         })
@@ -177,11 +182,14 @@ impl ModelYml {
         if self.engine() == Some(new) {
             return Ok(None);
         }
-        let lines: Vec<&str> = self.text.lines().collect();
-        let Some(i) = lines.iter().position(|l| key_of(l) == Some("engine")) else {
+        let Some((i, line)) = self
+            .text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| key_of(l) == Some("engine"))
+        else {
             return Ok(None);
         };
-        let line = lines[i];
         let value = value_part(line);
         let (scalar, rest) = split_scalar(value);
         if !plain_yml::is_plain_name(scalar) && unquote(scalar).is_none() {

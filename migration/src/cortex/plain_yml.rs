@@ -31,21 +31,15 @@ pub fn entries(text: &str) -> Option<Vec<Entry<'_>>> {
     // Lines end in `\n`, or `\r\n` as a Windows build of cortex.cpp
     // writes them (a text-mode `std::ofstream`); a `\r` anywhere else, a
     // tab or another control character is left to the parser.
-    let stray_cr = text
-        .split('\n')
-        .any(|l| l.strip_suffix('\r').unwrap_or(l).contains('\r'));
-    let unusual = |c: char| {
-        (c.is_control() && c != '\n' && c != '\r')
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
-    };
-    if stray_cr || text.chars().any(unusual) {
+    if has_unusual(text) {
         return None;
     }
-    let mut out: Vec<Entry<'_>> = Vec::new();
+    // Room for the keys cortex.cpp writes (some forty) without growing.
+    let mut out: Vec<Entry<'_>> = Vec::with_capacity(48);
     // Inside a key with no value on its line: the indentation of its list
     // items once the first is seen.
     let mut list: Option<Option<usize>> = None;
-    for line in text.split('\n') {
+    for line in split_at_byte(text, b'\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         let trimmed = line.trim_start_matches(' ');
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -61,7 +55,8 @@ pub fn entries(text: &str) -> Option<Vec<Entry<'_>>> {
             scalar_with_rest(item)?;
             continue;
         }
-        let (key, rest) = line.split_once(':')?;
+        let colon = line.bytes().position(|b| b == b':')?;
+        let (key, rest) = (&line[..colon], &line[colon + 1..]);
         if !plain_key(key) || out.iter().any(|e| e.key == key) {
             return None;
         }
@@ -81,6 +76,28 @@ pub fn entries(text: &str) -> Option<Vec<Entry<'_>>> {
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The parts of `text` between the ASCII byte `sep`, as `str::split`
+/// gives them, found a byte at a time: lines of a few dozen bytes are
+/// split faster so than by a searcher set up for each.
+fn split_at_byte(text: &str, sep: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(sep.is_ascii());
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.bytes().position(|b| b == sep) {
+            // An ASCII byte is a character boundary on both sides.
+            Some(i) => {
+                rest = Some(&t[i + 1..]);
+                Some(&t[..i])
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
 }
 
 /// The string a recognized file gives `key`, when its scalar is a plain
@@ -141,18 +158,79 @@ fn scalar_with_rest(s: &str) -> Option<&str> {
 /// Where a plain scalar ends (before ` #` or trailing spaces), if it
 /// starts with no indicator and holds no `: ` and does not end in `:`.
 fn plain_end(s: &str) -> Option<usize> {
-    let first = s.chars().next()?;
-    let indicator = "-?:,[]{}#&*!|>'\"%@`".contains(first);
-    let dash_value = first == '-' && s[1..].starts_with(|c: char| c != ' ');
+    let b = s.as_bytes();
+    let first = *b.first()?;
+    let indicator = matches!(
+        first,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    );
+    let dash_value = first == b'-' && b.get(1).is_some_and(|&c| c != b' ');
     if indicator && !dash_value {
         return None;
     }
-    let end = s.find(" #").unwrap_or(s.len());
+    // One pass: the scalar ends at the first ` #`; a `: ` before it
+    // makes it no plain scalar.
+    let mut end = b.len();
+    for i in 1..b.len() {
+        match b[i] {
+            b'#' if b[i - 1] == b' ' => {
+                end = i - 1;
+                break;
+            }
+            b' ' if b[i - 1] == b':' => return None,
+            _ => {}
+        }
+    }
     let scalar = s[..end].trim_end_matches(' ');
-    if scalar.contains(": ") || scalar.ends_with(':') {
+    if scalar.ends_with(':') {
         return None;
     }
     Some(scalar.len())
+}
+
+/// Whether `text` holds what [`entries`] leaves to the parser: a control
+/// character other than a line break (C0, DEL or C1), a `\r` that does not
+/// end a line, a line or paragraph separator or a byte order mark. A byte
+/// at a time, the common all-printable-ASCII case in blocks the compiler
+/// can check many bytes of at once.
+fn has_unusual(text: &str) -> bool {
+    let b = text.as_bytes();
+    let plain = |c: u8| (0x20..0x7f).contains(&c) || c == b'\n';
+    let all_plain = b
+        .chunks(64)
+        .all(|chunk| chunk.iter().fold(true, |ok, &c| ok & plain(c)));
+    if all_plain {
+        return false;
+    }
+    (0..b.len()).any(|i| match b[i] {
+        b'\n' => false,
+        b'\r' => !(i + 1 == b.len() || b[i + 1] == b'\n'),
+        0x00..=0x1f | 0x7f => true,
+        // U+0080 to U+009F.
+        0xc2 => matches!(b.get(i + 1), Some(0x80..=0x9f)),
+        // U+2028, U+2029.
+        0xe2 => b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xa8 | 0xa9)),
+        // U+FEFF.
+        0xef => b.get(i + 1) == Some(&0xbb) && b.get(i + 2) == Some(&0xbf),
+        _ => false,
+    })
 }
 
 /// The end (past the closing quote) of a double-quoted scalar on one line
@@ -361,6 +439,47 @@ prompt_template: \"<|system|>\\n{system_message}</s>\\n<|user|>\\n{prompt}</s>\\
         ) {
             let text = lines.join("\n");
             agrees_with_the_parser(&if windows { text.replace('\n', "\r\n") } else { text });
+        }
+    }
+    /// What [`has_unusual`] and [`plain_end`] decide, as they were first
+    /// written a character at a time.
+    fn unusual_by_chars(text: &str) -> bool {
+        let stray_cr = text
+            .split('\n')
+            .any(|l| l.strip_suffix('\r').unwrap_or(l).contains('\r'));
+        stray_cr
+            || text.chars().any(|c| {
+                (c.is_control() && c != '\n' && c != '\r')
+                    || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+            })
+    }
+
+    fn plain_end_by_chars(s: &str) -> Option<usize> {
+        let first = s.chars().next()?;
+        let indicator = "-?:,[]{}#&*!|>'\"%@`".contains(first);
+        let dash_value = first == '-' && s[1..].starts_with(|c: char| c != ' ');
+        if indicator && !dash_value {
+            return None;
+        }
+        let end = s.find(" #").unwrap_or(s.len());
+        let scalar = s[..end].trim_end_matches(' ');
+        if scalar.contains(": ") || scalar.ends_with(':') {
+            return None;
+        }
+        Some(scalar.len())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn byte_checks_decide_as_the_character_checks(
+            s in "[a: #\\-?'\"\r\n\t\u{7f}\u{85}\u{9f}\u{a0}\u{2028}\u{2029}\u{feff}\u{e9}\u{2027}]{0,12}",
+        ) {
+            prop_assert_eq!(has_unusual(&s), unusual_by_chars(&s));
+            prop_assert_eq!(plain_end(&s), plain_end_by_chars(&s));
+            // Past the 64-byte blocks of the quick pass too.
+            let long = format!("{}{s}", "x".repeat(70));
+            prop_assert_eq!(has_unusual(&long), unusual_by_chars(&long));
         }
     }
 }

@@ -151,19 +151,24 @@ pub async fn load<C: ConnectionTrait>(
 /// Applies line edits to a text; `Err` names the first edit whose line no
 /// longer reads what it should (the file was changed since).
 pub fn apply_line_edits(text: &str, edits: &[LineEdit]) -> Result<String, String> {
-    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+    // Lines borrowed from the text but for the edited ones: an edit of one
+    // line in a file of fifty copies one line.
+    let mut lines: Vec<std::borrow::Cow<'_, str>> =
+        text.split_inclusive('\n').map(Into::into).collect();
     for e in edits {
-        let matches = |l: &String| l.trim_end_matches(['\n', '\r']) == e.before;
-        let at = if lines.get(e.line).is_some_and(matches) {
+        let matches = |l: &str| l.trim_end_matches(['\n', '\r']) == e.before;
+        let at = if lines.get(e.line).is_some_and(|l| matches(l)) {
             Some(e.line)
         } else {
-            let found: Vec<usize> = lines
+            let mut found = lines
                 .iter()
                 .enumerate()
                 .filter(|(_, l)| matches(l))
-                .map(|(i, _)| i)
-                .collect();
-            (found.len() == 1).then(|| found[0])
+                .map(|(i, _)| i);
+            match (found.next(), found.next()) {
+                (Some(i), None) => Some(i),
+                _ => None,
+            }
         };
         let Some(i) = at else {
             // `line` comes from a stored recipe: any number, even the
@@ -174,10 +179,15 @@ pub fn apply_line_edits(text: &str, edits: &[LineEdit]) -> Result<String, String
                 e.before
             ));
         };
-        let ending = &lines[i][lines[i].trim_end_matches(['\n', '\r']).len()..];
-        lines[i] = format!("{}{ending}", e.after);
+        let line = &lines[i];
+        let ending = &line[line.trim_end_matches(['\n', '\r']).len()..];
+        lines[i] = format!("{}{ending}", e.after).into();
     }
-    Ok(lines.concat())
+    let mut out = String::with_capacity(lines.iter().map(|l| l.len()).sum());
+    for l in &lines {
+        out.push_str(l);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
