@@ -33,7 +33,7 @@ const CHECKSUMS: [(&str, &str); 11] = [
     ),
     (
         "m20261126_000001_relative_model_paths",
-        "1f322e86da757e6e7413705ce75ae0e8f414b0f4fe6b1410022a50d76543a775",
+        "7d7af318b537959c4a6922b41d8fd1176ce0a8454012bfc9f4a8834d6a6bb7e5",
     ),
     (
         "m20261126_000002_rename_legacy_engines",

@@ -44,19 +44,22 @@ impl Step for Migration {
         let mut pages = cortex::ModelPages::default();
         let mut pass = Pass {
             folder,
-            dir,
             rewrites: cortex::Rewrites::default(),
             healed: 0,
         };
         let (mut n, mut made_relative) = (0u64, 0usize);
         // A page at a time: its rows' paths are set once it is done, so
-        // memory holds one page whatever the number of models.
+        // memory holds one page whatever the number of models. Each run of
+        // rows is looked at on the machine's cores; what is found is taken
+        // here, in the rows' order.
         while let Some(rows) = pages.next(conn).await? {
             let mut paths = Vec::new();
-            for row in &rows {
-                n += 1;
-                cx.rows_done(n, total);
-                pass.row(cx, row, &mut paths).await?;
+            for looks in cortex::look_at(&rows, |row| look(&dir, row)) {
+                for (row, look) in looks? {
+                    n += 1;
+                    cx.rows_done(n, total);
+                    pass.row(cx, &dir, row, look, &mut paths).await?;
+                }
             }
             made_relative += paths.len();
             cx.set_values("models", "model_id", "path_to_model_yaml", &paths)
@@ -66,7 +69,6 @@ impl Step for Migration {
             folder,
             rewrites,
             healed,
-            ..
         } = pass;
         let files = rewrites.finish(&folder).await?;
         cx.note(format!(
@@ -89,51 +91,81 @@ impl Step for Migration {
 /// What the step keeps as it goes through the model rows.
 struct Pass {
     folder: crate::toolkit::Folder,
-    dir: crate::toolkit::DataDir,
     rewrites: cortex::Rewrites,
     /// Paths healed into the folder's present place.
     healed: usize,
 }
 
-impl Pass {
-    /// One model row: its absolute path into the data folder becomes a
-    /// change in `paths`, its `model.yml`'s absolute `files:` entries a
-    /// rewrite.
-    async fn row(
-        &mut self,
-        cx: &StepContext<'_>,
-        row: &cortex::ModelRow,
-        paths: &mut Vec<Change>,
-    ) -> Result<(), MigrateError> {
-        let dir = &self.dir;
-        let Some(stored) = cortex::stored_yml(row) else {
-            return Ok(());
+/// What looking at one model row found, on whichever core looked.
+struct Look {
+    /// Its absolute path into the data folder, made relative, and whether
+    /// it led into an earlier place of the folder.
+    path: Option<(Change, bool)>,
+    /// Its `model.yml`: why it is skipped, or its text when it has an
+    /// absolute list item; `None` when it has nothing to change.
+    yml: Option<YmlText>,
+}
+
+/// Locates and reads one row's `model.yml`. Only the text of a file with
+/// an absolute list item comes back (few do, once a folder was adopted):
+/// the rest is dropped where it was read.
+fn look(dir: &crate::toolkit::DataDir, row: &cortex::ModelRow) -> Look {
+    let Some(stored) = cortex::stored_yml(row) else {
+        return Look {
+            path: None,
+            yml: None,
         };
-        let (located, was_moved, opened) = dir.open_healing(stored, OpenFor::Read);
-        if looks_absolute(stored)
-            && let Located::Inside { rel, .. } = &located
-        {
-            paths.push(Change {
+    };
+    let (located, was_moved, opened) = dir.open_healing(stored, OpenFor::Read);
+    let path = match &located {
+        Located::Inside { rel, .. } if looks_absolute(stored) => Some((
+            Change {
                 key: row.id.clone(),
                 old: Some(stored.into()),
                 new: Some(rel.as_str().into()),
-            });
+            },
+            was_moved,
+        )),
+        _ => None,
+    };
+    // A model.yml with no absolute list item has nothing to change: it is
+    // not even parsed.
+    let yml = match cortex::read_located(row, stored, located, opened) {
+        YmlText::Ok { text, .. } if !has_absolute_item(&text) => None,
+        read => Some(read),
+    };
+    Look { path, yml }
+}
+
+impl Pass {
+    /// One model row, as [`look`] found it: its absolute path into the
+    /// data folder becomes a change in `paths`, its `model.yml`'s absolute
+    /// `files:` entries a rewrite.
+    async fn row(
+        &mut self,
+        cx: &StepContext<'_>,
+        dir: &crate::toolkit::DataDir,
+        row: &cortex::ModelRow,
+        look: Look,
+        paths: &mut Vec<Change>,
+    ) -> Result<(), MigrateError> {
+        if let Some((change, was_moved)) = look.path {
+            paths.push(change);
             self.healed += usize::from(was_moved);
         }
-        let (rel, text, read_only) = match cortex::read_located(row, stored, located, opened) {
-            YmlText::Skip(why) => {
+        let (rel, text, read_only) = match look.yml {
+            None => return Ok(()),
+            Some(YmlText::Skip(why)) => {
                 cx.note(why);
                 return Ok(());
             }
-            YmlText::Ok {
+            Some(YmlText::Ok {
                 rel,
                 text,
                 read_only,
-            } => (rel, text, read_only),
+            }) => (rel, text, read_only),
         };
-        // A model.yml with no absolute list item has nothing to change:
-        // it is not even parsed.
-        if !has_absolute_item(&text) || !self.rewrites.first_look(&rel) {
+        if !self.rewrites.first_look(&rel) {
             return Ok(());
         }
         let read = YmlText::Ok {

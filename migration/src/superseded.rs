@@ -25,6 +25,11 @@
 //!   a run of rows on the machine's cores. The same paths are accepted and
 //!   refused, the same files read, and the same values, files and notes
 //!   come out in the same order.
+//! - `m20261126_000001_relative_model_paths` once located and read each
+//!   `model.yml` on the step's own thread; it now does so for a run of
+//!   rows on the machine's cores, as the backfill does, and takes what was
+//!   found in the rows' order: the same paths are changed, the same files
+//!   rewritten, and the same notes come out in the same order.
 //!
 //! Two first definitions are deliberately absent, because what they did
 //! differs: `m20261126_000002_rename_legacy_engines` (it moved engine
@@ -55,6 +60,8 @@ pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
             "4612c4a7c75ca31be003924364cd082c372736159c3464e7e344cc3cf83bf58b",
             // Located part by part.
             "06c8aca074e16f136908cbbb417c8436842106b8c1055fafa4d1636bd5b60e89",
+            // Each row read on the step's own thread.
+            "1f322e86da757e6e7413705ce75ae0e8f414b0f4fe6b1410022a50d76543a775",
         ],
         "m20261126_000002_rename_legacy_engines" => &[
             "8e7eab9fc1782de55f58d61cd733692f90b4db1aaa639a596b144d36fdf8cd32",
