@@ -183,7 +183,12 @@ fn write_manifest(folder: &Path, r: &Recording) -> Result<()> {
         let mark = slot.mark();
         let at = find_bytes(rest, &mark)
             .filter(|&at| find_bytes(&rest[at + mark.len()..], &mark).is_none())
-            .ok_or_else(|| encode(format!("the place of its list {slot:?} is not marked once")))?;
+            .ok_or_else(|| {
+                encode(format!(
+                    "the place of its list `{}` is not marked once (a short field reads as the mark)",
+                    slot.name()
+                ))
+            })?;
         pieces.push(&rest[..at]);
         rest = &rest[at + mark.len()..];
     }
@@ -215,8 +220,9 @@ fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A long part of a running backup's manifest, rendered in the short
-/// fields' text as a mark: a string that begins with a NUL, which nothing
-/// the manifest says holds, and which serde_json writes as `\u0000`.
+/// fields' text as a mark: a string of a NUL and the field's name, which
+/// serde_json writes as `"\u0000files"`. No short field the recorder
+/// writes reads so; one that did would be refused, not misplaced.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     Files,
@@ -313,7 +319,7 @@ async fn copy_database<C: ConnectionTrait>(
 struct HashedFile {
     path: PathBuf,
     file: fs::File,
-    hash: sha2::Sha256,
+    hash: Hashing,
     bytes: u64,
 }
 
@@ -328,13 +334,13 @@ impl HashedFile {
         Ok(HashedFile {
             path: path.to_path_buf(),
             file,
-            hash: sha2::Sha256::new(),
+            hash: Hashing::start(),
             bytes: 0,
         })
     }
 
     fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        self.hash.update(chunk);
+        self.hash.update(chunk)?;
         self.file
             .write_all(chunk)
             .map_err(|e| MigrateError::io("write", &self.path, e))?;
@@ -349,8 +355,87 @@ impl HashedFile {
     }
 
     /// The file (to sync), its length and its SHA-256 (hex).
-    fn finish(self) -> (fs::File, u64, String) {
-        (self.file, self.bytes, format!("{:x}", self.hash.finalize()))
+    fn finish(self) -> Result<(fs::File, u64, String)> {
+        let hash = self.hash.finish()?;
+        Ok((self.file, self.bytes, format!("{hash:x}")))
+    }
+}
+
+/// The SHA-256 of what a [`HashedFile`] writes, worked out on a thread of
+/// its own while the next chunk is read and written: measured on a 100 MB
+/// database, hashing was half the backup's time on one core. Where no
+/// thread can be started, here.
+enum Hashing {
+    Here(sha2::Sha256),
+    Beside {
+        /// Chunks to hash, in order; a few at most wait.
+        chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
+        /// Hashed chunks, handed back to be filled again.
+        spare: std::sync::mpsc::Receiver<Vec<u8>>,
+        done: std::thread::JoinHandle<sha2::Sha256>,
+    },
+}
+
+impl Hashing {
+    fn start() -> Hashing {
+        let (chunks, to_hash) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (hand_back, spare) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("backup-hash".into())
+            .spawn(move || {
+                let mut hash = sha2::Sha256::new();
+                for chunk in to_hash {
+                    hash.update(&chunk);
+                    // Gone once the file is finished: nothing to hand back.
+                    let _ = hand_back.send(chunk);
+                }
+                hash
+            });
+        match spawned {
+            Ok(done) => Hashing::Beside {
+                chunks,
+                spare,
+                done,
+            },
+            Err(e) => {
+                tracing::debug!("hashing the copy on its own thread: {e}");
+                Hashing::Here(sha2::Sha256::new())
+            }
+        }
+    }
+
+    fn update(&mut self, chunk: &[u8]) -> Result<()> {
+        match self {
+            Hashing::Here(hash) => hash.update(chunk),
+            Hashing::Beside { chunks, spare, .. } => {
+                let mut owned = spare.try_recv().unwrap_or_default();
+                owned.clear();
+                owned.extend_from_slice(chunk);
+                // Refused only if the thread is gone, which a panic alone
+                // does.
+                chunks.send(owned).map_err(|_| hashing_failed())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<sha2::digest::Output<sha2::Sha256>> {
+        match self {
+            Hashing::Here(hash) => Ok(hash.finalize()),
+            Hashing::Beside { chunks, done, .. } => {
+                drop(chunks);
+                done.join()
+                    .map(sha2::Digest::finalize)
+                    .map_err(|_| hashing_failed())
+            }
+        }
+    }
+}
+
+fn hashing_failed() -> MigrateError {
+    MigrateError::Panicked {
+        what: "the thread hashing a database copy",
+        detail: "no detail".into(),
     }
 }
 
@@ -369,7 +454,7 @@ fn copy_locked(live: &Path, to: &Path) -> Result<Option<FileEntry>> {
         out.discard()?;
         return Ok(None);
     }
-    let (file, bytes, sha256) = out.finish();
+    let (file, bytes, sha256) = out.finish()?;
     // Synced after the lock is released: Cortex waits for the read only.
     // Data and size, not times (SQLite's own choice, fdatasync).
     platform::sync_file_data(&file).map_err(|e| MigrateError::io("sync", to, e))?;

@@ -244,7 +244,7 @@ fn stage_database(dir: &DataDir, m: &Manifest, to: &Path) -> Result<bool> {
         }
         out.write(&buf[..n])?;
     }
-    let (file, _, sha256) = out.finish();
+    let (file, _, sha256) = out.finish()?;
     if sha256 != m.database.sha256 {
         drop(file);
         atomic_fs::remove_any(to)?;

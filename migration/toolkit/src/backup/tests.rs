@@ -275,3 +275,33 @@ async fn a_batch_observed_at_once_is_kept_as_one_observed_op_by_op() {
     at_once.finish().unwrap();
     db.close().await.unwrap();
 }
+
+/// A copy hashed on a thread of its own while it is written: the hash and
+/// the length are those of the bytes on disk, whatever the chunks' sizes
+/// (more chunks than wait to be hashed at once, so chunks are handed back
+/// and filled again).
+#[test]
+fn a_hashed_file_hashes_what_it_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("copy");
+    let bytes: Vec<u8> = (0..3_500_000u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) as u8)
+        .collect();
+    let mut out = HashedFile::create(&path).unwrap();
+    let mut at = 0;
+    for size in [1usize, 0, 1 << 20, 7, 65_536, 1 << 20, 3].iter().cycle() {
+        let end = (at + size).min(bytes.len());
+        out.write(&bytes[at..end]).unwrap();
+        at = end;
+        if at == bytes.len() {
+            break;
+        }
+    }
+    let (file, len, sha256) = out.finish().unwrap();
+    drop(file);
+    assert_eq!(len, bytes.len() as u64);
+    assert_eq!(sha256, format!("{:x}", sha2::Sha256::digest(&bytes)));
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    // The path must be new.
+    assert!(HashedFile::create(&path).is_err());
+}
