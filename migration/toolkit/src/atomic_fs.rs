@@ -407,17 +407,26 @@ pub fn remove_wide_folder(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(MigrateError::io("read folder", path, e)),
     };
-    let mut entries = listing.map(|e| e.map(|e| e.path()));
+    // What each entry is comes with the listing on most filesystems: a
+    // file goes in one call, without a stat first.
+    let mut entries = listing.map(|e| e.map(|e| (e.path(), e.file_type().ok())));
     loop {
         let run = entries
             .by_ref()
             .take(REMOVE_AT_ONCE)
-            .collect::<std::io::Result<Vec<PathBuf>>>()
+            .collect::<std::io::Result<Vec<(PathBuf, Option<fs::FileType>)>>>()
             .map_err(|e| MigrateError::io("read folder", path, e))?;
         if run.is_empty() {
             break;
         }
-        threads::map(&run, |p| remove_any(p))?;
+        threads::map(&run, |(p, kind)| match kind {
+            Some(k) if !k.is_dir() => match disk::remove_file(p) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(MigrateError::io("remove", p, e)),
+            },
+            _ => remove_any(p),
+        })?;
     }
     remove_any(path)
 }
