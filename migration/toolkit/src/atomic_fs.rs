@@ -386,10 +386,17 @@ pub fn remove_any(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(MigrateError::io("inspect", path, e)),
-        Ok(m) if m.is_dir() => {
-            disk::remove_dir_all(path).map_err(|e| MigrateError::io("remove", path, e))
-        }
-        Ok(_) => disk::remove_file(path).map_err(|e| MigrateError::io("remove", path, e)),
+        Ok(m) => remove_entry(path, m.file_type()).map_err(|e| MigrateError::io("remove", path, e)),
+    }
+}
+
+/// Removes `path`, known to be of kind `kind`: a folder with everything in
+/// it, anything else (a file, a symlink, which is not followed) alone.
+fn remove_entry(path: &Path, kind: fs::FileType) -> std::io::Result<()> {
+    if kind.is_dir() {
+        disk::remove_dir_all(path)
+    } else {
+        disk::remove_file(path)
     }
 }
 
@@ -420,12 +427,14 @@ pub fn remove_wide_folder(path: &Path) -> Result<()> {
             break;
         }
         threads::map(&run, |(p, kind)| match kind {
-            Some(k) if !k.is_dir() => match disk::remove_file(p) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(MigrateError::io("remove", p, e)),
+            // Gone since the listing: as `remove_any` of a missing path.
+            Some(k) => match remove_entry(p, *k) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(MigrateError::io("remove", p, e))
+                }
+                _ => Ok(()),
             },
-            _ => remove_any(p),
+            None => remove_any(p),
         })?;
     }
     remove_any(path)
