@@ -400,7 +400,7 @@ fn files_problems(d: &DataDir, what: &str, yml: &Path) -> (usize, Vec<String>) {
     let Ok(text) = std::fs::read_to_string(yml) else {
         return (0, Vec::new());
     };
-    let Ok(files) = ModelYml::parse(&text).and_then(|y| y.files()) else {
+    let Ok(files) = ModelYml::parse_owned(text).and_then(|y| y.files()) else {
         return (0, Vec::new());
     };
     let problems = files

@@ -183,11 +183,7 @@ pub fn apply_line_edits(text: &str, edits: &[LineEdit]) -> Result<String, String
         let ending = &line[line.trim_end_matches(['\n', '\r']).len()..];
         lines[i] = format!("{}{ending}", e.after).into();
     }
-    let mut out = String::with_capacity(lines.iter().map(|l| l.len()).sum());
-    for l in &lines {
-        out.push_str(l);
-    }
-    Ok(out)
+    Ok(lines.concat())
 }
 
 #[cfg(test)]
