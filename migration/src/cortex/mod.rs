@@ -36,12 +36,12 @@ pub const LOOK_AT_ONCE: usize = 256;
 /// run of rows with what came of them; the caller takes them in order
 /// (notes, values).
 ///
-/// For a `look` whose answer is small (a size, a note now and then): what
-/// a thread allocates and the caller keeps, later freed elsewhere, stays in
-/// that thread's malloc arena. Handing a new `model.yml` text per row
-/// across (the engine rename's, the relative paths') grew the
-/// 100,000-model peak by 4 MiB, so those steps look at their rows on the
-/// step's own thread.
+/// For a `look` whose answer is small (a size, a note now and then, the
+/// text of the rare file that needs an edit): what a thread allocates and
+/// the caller keeps, later freed elsewhere, stays in that thread's malloc
+/// arena. Handing a new `model.yml` text per row across (the engine
+/// rename's, which edits nearly every file) grew the 100,000-model peak by
+/// 4 MiB, so that step looks at its rows on the step's own thread.
 pub fn look_at<R, F>(
     rows: &[ModelRow],
     look: F,
