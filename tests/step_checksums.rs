@@ -33,11 +33,11 @@ const CHECKSUMS: [(&str, &str); 11] = [
     ),
     (
         "m20261126_000001_relative_model_paths",
-        "7d7af318b537959c4a6922b41d8fd1176ce0a8454012bfc9f4a8834d6a6bb7e5",
+        "c0a01662370eae73c0a00599596a8c7d8fd4f7b0d05f591805addf34922a36e3",
     ),
     (
         "m20261126_000002_rename_legacy_engines",
-        "9912e36e3970e667ba5bcd2912f6d751fe39b2147649ac46f2b2dc12e137666d",
+        "f1551fa6af35d1c0abea4b6371fc4d48bc776cfc370ec8152e3571f19abc9bbe",
     ),
     (
         "m20261126_000003_backfill_weights_bytes",

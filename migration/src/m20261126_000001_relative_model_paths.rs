@@ -54,7 +54,14 @@ impl Step for Migration {
         // here, in the rows' order.
         while let Some(rows) = pages.next(conn).await? {
             let mut paths = Vec::new();
-            for looks in cortex::look_at(&rows, |row| look(&dir, row)) {
+            let mut runs = cortex::look_at(&rows, |row| look(&dir, row));
+            loop {
+                // Files written since the last run was read read as
+                // changed from now on (see `Rewrites::reading`).
+                pass.rewrites.reading();
+                let Some(looks) = runs.next() else {
+                    break;
+                };
                 for (row, look) in looks? {
                     n += 1;
                     cx.rows_done(n, total);

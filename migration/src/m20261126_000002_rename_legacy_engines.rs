@@ -83,6 +83,9 @@ impl Step for Migration {
         let mut rewrites = cortex::Rewrites::default();
         let mut pages = cortex::ModelPages::default();
         while let Some(rows) = pages.next(conn).await? {
+            // Each row is read when it is taken: files written before this
+            // page read as changed (see `Rewrites::reading`).
+            rewrites.reading();
             for row in rows {
                 let read = match cortex::read_model_text(&dir, &row) {
                     None => continue,

@@ -30,6 +30,16 @@
 //!   rows on the machine's cores, as the backfill does, and takes what was
 //!   found in the rows' order: the same paths are changed, the same files
 //!   rewritten, and the same notes come out in the same order.
+//! - That definition (`7d7af318…`) forgot a written `model.yml` as soon as
+//!   its batch was written, though a run of rows read before that write
+//!   was still being taken: a later row of the run naming the same file
+//!   took its old text and wrote the same new text again, and the note
+//!   counted the file twice. It now forgets written files only when the
+//!   next run is read. The rows and files it leaves are the same, and
+//!   `down` puts them back the same way. `m20261126_000002_rename_legacy_engines`,
+//!   which reads each row as it takes it, forgets them when it reads the
+//!   next page: a row of the page that names a file written since reads
+//!   its new name, which it would leave as it is anyway.
 //!
 //! Two first definitions are deliberately absent, because what they did
 //! differs: `m20261126_000002_rename_legacy_engines` (it moved engine
@@ -62,11 +72,19 @@ pub(crate) fn checksums(name: &str) -> &'static [&'static str] {
             "06c8aca074e16f136908cbbb417c8436842106b8c1055fafa4d1636bd5b60e89",
             // Each row read on the step's own thread.
             "1f322e86da757e6e7413705ce75ae0e8f414b0f4fe6b1410022a50d76543a775",
+            // Runs of rows read ahead could take a row whose `model.yml`
+            // was written after the run was read: the same file written
+            // again with the same text, and counted twice in the note; the
+            // rows and files it leaves are the same.
+            "7d7af318b537959c4a6922b41d8fd1176ce0a8454012bfc9f4a8834d6a6bb7e5",
         ],
         "m20261126_000002_rename_legacy_engines" => &[
             "8e7eab9fc1782de55f58d61cd733692f90b4db1aaa639a596b144d36fdf8cd32",
             // Every row at once.
             "70f54acf980be068763fa66f8f577aa9359760570b28ef3d68a8ed7e277917eb",
+            // Forgot a written file when its batch was written, not when
+            // the next page is read.
+            "9912e36e3970e667ba5bcd2912f6d751fe39b2147649ac46f2b2dc12e137666d",
         ],
         "m20261126_000003_backfill_weights_bytes" => &[
             "a95f8f1cc6e3dd031e84a8c29abb3236a45cc31828e9f1d55ca5a2f288597a2d",

@@ -289,7 +289,7 @@ pub struct Rewrites {
     bytes: usize,
     done: usize,
     /// The paths looked at ([`Rewrites::first_look`]) and not rewritten on
-    /// disk since: the pending batch's, the batch being written's, those
+    /// disk before the step's last read began: the pending batch's, the batch being written's, those
     /// left as they were (with a note, or nothing to change), and in a dry
     /// run, where nothing is written, every one. A file once rewritten
     /// reads as changed, so a later row that names it finds nothing left to
@@ -298,11 +298,27 @@ pub struct Rewrites {
     /// (By [`path_key`]: 16 bytes a path.)
     looked: std::collections::HashSet<u128>,
     /// The keys of the batch being written behind the step: they stay in
-    /// `looked` until the write is done.
+    /// `looked` until the write is done, and longer (`written`).
     writing: Vec<u128>,
+    /// The keys of batches written since the step last began reading
+    /// ([`Rewrites::reading`]): a text read before their write may be the
+    /// old one, so they stay in `looked` until the next read begins.
+    written: Vec<u128>,
 }
 
 impl Rewrites {
+    /// Says that the step is about to read files: those written so far are
+    /// forgotten, as what it reads now is their new text. A step that reads
+    /// a run of rows ahead ([`look_at`]) calls it before each run, so that
+    /// a row whose file was written after it was read (its text the old
+    /// one) finds it looked at already; one that reads row by row, before
+    /// each row.
+    pub fn reading(&mut self) {
+        for key in self.written.drain(..) {
+            self.looked.remove(&key);
+        }
+    }
+
     /// Whether a row naming `rel` is the first to look at it in this step
     /// (two rows may name one `model.yml`, which is changed once): `false`
     /// while it waits in the batch, or after it was left as it was.
@@ -356,14 +372,12 @@ impl Rewrites {
         folder.start_edited(batch).await
     }
 
-    /// Waits for the batch being written; its paths are then forgotten: a
-    /// batch that fails to be written fails the step, and nothing looks at
-    /// them again.
+    /// Waits for the batch being written; its paths are forgotten when the
+    /// step next begins to read ([`Rewrites::reading`]): a batch that fails
+    /// to be written fails the step, and nothing looks at them again.
     async fn settle(&mut self, folder: &Folder) -> Result<(), MigrateError> {
         folder.settle().await?;
-        for key in self.writing.drain(..) {
-            self.looked.remove(&key);
-        }
+        self.written.append(&mut self.writing);
         Ok(())
     }
 }
