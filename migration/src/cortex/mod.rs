@@ -229,16 +229,41 @@ pub fn read_located(
 /// A text file and its metadata through one open handle: the path is
 /// looked up once, where reading it and asking for its metadata apart
 /// looks it up twice (steps read every model's `model.yml`).
-fn read_with_metadata(mut file: std::fs::File) -> std::io::Result<(String, std::fs::Metadata)> {
-    use std::io::Read;
+fn read_with_metadata(file: std::fs::File) -> std::io::Result<(String, std::fs::Metadata)> {
     let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
-    // Through `Take`, which asks nothing more of the file before reading;
-    // the limit is none, so a file that grew since is read whole.
-    file.by_ref().take(u64::MAX).read_to_end(&mut bytes)?;
+    let bytes = read_sized(file, usize::try_from(meta.len()).unwrap_or(0))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     Ok((text, meta))
+}
+
+/// Reads a file whose metadata said it holds `size` bytes, whole. Each
+/// read asks for one byte more than is known to be there: a read that
+/// stops short at exactly `size` bytes is the file's end, so a file read
+/// at once costs one call, not a second that finds nothing left. A file
+/// that grew since is read on to its end.
+pub fn read_sized(mut file: std::fs::File, size: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0; size.saturating_add(1)];
+    let mut filled = 0;
+    loop {
+        let asked = bytes.len() - filled;
+        let n = match file.read(&mut bytes[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        filled += n;
+        if n == 0 || (n < asked && filled == size) {
+            break;
+        }
+        if filled == bytes.len() {
+            let more = bytes.len().max(8 << 10);
+            bytes.resize(bytes.len() + more, 0);
+        }
+    }
+    bytes.truncate(filled);
+    Ok(bytes)
 }
 
 /// Parses what [`read_model_text`] read.
@@ -379,5 +404,31 @@ impl Rewrites {
         folder.settle().await?;
         self.written.append(&mut self.writing);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_sized;
+
+    /// `read_sized` of a file holding `bytes`, told it holds `told`.
+    fn read_told(bytes: &[u8], told: usize) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.yml");
+        std::fs::write(&path, bytes).unwrap();
+        read_sized(std::fs::File::open(&path).unwrap(), told).unwrap()
+    }
+
+    #[test]
+    fn a_file_is_read_whole_whatever_size_it_was_said_to_hold() {
+        let text: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        for len in [0, 1, 1_424, 8 << 10, (8 << 10) + 1, 50_000] {
+            let bytes = &text[..len];
+            // The size its metadata gave; a file that grew since (more
+            // than one buffer's worth, too); one that shrank since.
+            for told in [len, 0, len / 2, len.saturating_sub(1), len + 1, len + 9_000] {
+                assert_eq!(read_told(bytes, told), bytes, "{len} bytes, told {told}");
+            }
+        }
     }
 }

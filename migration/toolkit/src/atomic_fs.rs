@@ -178,6 +178,18 @@ pub fn put_in_place(tmp: &Path, path: &Path, sync: bool) -> Result<()> {
 /// of `path`, ready to be renamed over it.
 pub fn write_beside(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let perms = fs::metadata(path).ok().map(|m| m.permissions());
+    write_beside_with(tmp, bytes, sync, perms)
+}
+
+/// [`write_beside`] for a caller that has read the permissions of the
+/// file `tmp` will replace (`perms`; `None`: the new file keeps the
+/// permissions it is created with).
+pub fn write_beside_with(
+    tmp: &Path,
+    bytes: &[u8],
+    sync: bool,
+    perms: Option<fs::Permissions>,
+) -> Result<()> {
     let mut f = disk::create_truncated(tmp).map_err(|e| MigrateError::io("create", tmp, e))?;
     let written = disk::write_all(&mut f, tmp, bytes).and_then(|_| {
         if sync {
@@ -207,19 +219,16 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
     disk::sync_filesystem(path)
 }
 
-/// One of `paths` for each filesystem that holds any of them (looked up
-/// on threads: a batch names hundreds of folders); every path where the
-/// OS does not tell filesystems apart. A batch that wrote under several
-/// mounts makes each of them durable with one [`sync_filesystem`] of each.
-pub fn filesystems(paths: &[PathBuf]) -> Result<Vec<&Path>> {
-    let devices = threads::map(paths, |p| device(p))?;
+/// The first of `places` (each with the id of the filesystem that holds
+/// it) for each filesystem, and every place whose filesystem is not known
+/// (`None`): a batch that wrote under several mounts makes each of them
+/// durable with one [`sync_filesystem`] of each.
+pub fn one_of_each<'a>(places: impl Iterator<Item = (&'a Path, Option<u64>)>) -> Vec<&'a Path> {
     let mut seen = std::collections::HashSet::new();
-    Ok(paths
-        .iter()
-        .zip(devices)
+    places
         .filter(|(_, d)| d.is_none_or(|d| seen.insert(d)))
-        .map(|(p, _)| p.as_path())
-        .collect())
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// Writes a new file (which must not exist) durably.
@@ -239,7 +248,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// are on the same filesystem, so that a rename between them works. Where
 /// that cannot be known the answer is no: the caller copies and verifies.
 pub fn same_filesystem(a: &Path, b: &Path) -> Result<bool> {
-    Ok(match (device(a)?, device(b)?) {
+    Ok(match (filesystem_of_path(a)?, filesystem_of_path(b)?) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     })
@@ -247,7 +256,7 @@ pub fn same_filesystem(a: &Path, b: &Path) -> Result<bool> {
 
 /// The filesystem that holds `p`, or would hold it (its nearest existing
 /// ancestor's); `None` where the OS does not say.
-fn device(p: &Path) -> Result<Option<u64>> {
+pub fn filesystem_of_path(p: &Path) -> Result<Option<u64>> {
     let mut probe = p.to_path_buf();
     loop {
         match platform::filesystem_id(&probe) {

@@ -68,9 +68,17 @@ pub(super) fn finish_rewrite(dir: &DataDir, op: &FileOp, sync: bool) -> Result<(
 }
 
 /// The first half of a rewrite in a batch ([`stage_rewrite`] with its
-/// fault points). Where the batch syncs whole filesystems, `sync` is false:
-/// it syncs once before any [`finish_rewrite`]. Run by the batch's threads.
-pub(super) fn stage_in_batch(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
+/// fault points), the new version given `perms`, the permissions the
+/// batch's check read of the file. Where the batch syncs whole
+/// filesystems, `sync` is false: it syncs once before any
+/// [`finish_rewrite`]. Run by the batch's threads.
+pub(super) fn stage_in_batch(
+    dir: &DataDir,
+    op: &FileOp,
+    content: &[u8],
+    sync: bool,
+    perms: Option<std::fs::Permissions>,
+) -> Result<()> {
     let FileOp::Rewrite { path, old, tmp } = op else {
         return Ok(());
     };
@@ -78,15 +86,20 @@ pub(super) fn stage_in_batch(dir: &DataDir, op: &FileOp, content: &[u8], sync: b
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
     keep_old(&p, &o, sync)?;
     fault::point("rewrite batch: old version kept")?;
-    atomic_fs::write_beside(&p, &t, content, sync)?;
+    atomic_fs::write_beside_with(&t, content, sync, perms)?;
     fault::point("rewrite batch: new version written beside")
 }
 
 /// One whole rewrite of a batch where no whole filesystem can be synced
 /// ([`rewrite_file`] with its fault points, each file flushed on its own).
 /// Run by the batch's threads.
-pub(super) fn rewrite_in_batch(dir: &DataDir, op: &FileOp, content: &[u8]) -> Result<()> {
-    stage_in_batch(dir, op, content, true)?;
+pub(super) fn rewrite_in_batch(
+    dir: &DataDir,
+    op: &FileOp,
+    content: &[u8],
+    perms: Option<std::fs::Permissions>,
+) -> Result<()> {
+    stage_in_batch(dir, op, content, true, perms)?;
     finish_rewrite(dir, op, true)?;
     fault::point("rewrite batch: file replaced")
 }

@@ -20,6 +20,43 @@ mod repr;
 use records::BATCH_SYNC_THRESHOLD;
 use records::Record;
 pub use records::{Content, FileOp, MAX_REWRITE};
+/// What checking a file before its rewrite found.
+struct Checked {
+    /// Its permissions, which the new version is given.
+    perms: std::fs::Permissions,
+    /// The filesystem that holds it (its own, a symlink not followed).
+    filesystem: Option<u64>,
+}
+
+/// Checks that the file at `abs` can be rewritten: it exists, is not
+/// marked read-only and is not too large ([`MAX_REWRITE`]). A symlink is
+/// judged by the file it leads to, and its filesystem is its own.
+fn check_rewrite(abs: &Path) -> Result<Checked> {
+    let own = fs::symlink_metadata(abs).map_err(|e| MigrateError::io("open", abs, e))?;
+    let filesystem = platform::filesystem_of(&own);
+    let meta = if own.file_type().is_symlink() {
+        fs::metadata(abs).map_err(|e| MigrateError::io("open", abs, e))?
+    } else {
+        own
+    };
+    if meta.permissions().readonly() {
+        return Err(MigrateError::ReadOnly {
+            path: abs.to_path_buf(),
+        });
+    }
+    if meta.len() > MAX_REWRITE {
+        return Err(MigrateError::Refused(format!(
+            "{} is {} bytes, too large to rewrite safely",
+            abs.display(),
+            meta.len()
+        )));
+    }
+    Ok(Checked {
+        perms: meta.permissions(),
+        filesystem,
+    })
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -384,23 +421,10 @@ impl Journal {
             return Ok(());
         }
         // Every file is checked before anything is announced (on threads:
-        // a batch is hundreds of files).
+        // a batch is hundreds of files); what the check read is what the
+        // rewrite needs of each (its permissions, its filesystem).
         let root = self.dir.root();
-        threads::map(&items, |(rel, _)| {
-            let abs = root.join(rel);
-            let meta = fs::metadata(&abs).map_err(|e| MigrateError::io("open", &abs, e))?;
-            if meta.permissions().readonly() {
-                return Err(MigrateError::ReadOnly { path: abs });
-            }
-            if meta.len() > MAX_REWRITE {
-                return Err(MigrateError::Refused(format!(
-                    "{} is {} bytes, too large to rewrite safely",
-                    abs.display(),
-                    meta.len()
-                )));
-            }
-            Ok(())
-        })?;
+        let checked = threads::map(&items, |(rel, _)| check_rewrite(&root.join(rel)))?;
         let mut ops = Vec::with_capacity(items.len());
         let mut ids = Vec::with_capacity(items.len());
         for (rel, _) in &items {
@@ -424,14 +448,20 @@ impl Journal {
         }
         let dir = &self.dir;
         let whole = platform::WHOLE_FILESYSTEM_SYNC;
-        let work: Vec<(&FileOp, &Vec<u8>)> = ops.iter().zip(items.iter().map(|(_, c)| c)).collect();
+        let work: Vec<(&FileOp, &Vec<u8>, &Checked)> = ops
+            .iter()
+            .zip(items.iter().map(|(_, c)| c))
+            .zip(&checked)
+            .map(|((op, content), checked)| (op, content, checked))
+            .collect();
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
-        threads::map(&work, |(op, content)| {
+        threads::map(&work, |(op, content, checked)| {
+            let perms = Some(checked.perms.clone());
             if whole {
-                stage_in_batch(dir, op, content, false)
+                stage_in_batch(dir, op, content, false, perms)
             } else {
-                rewrite_in_batch(dir, op, content)
+                rewrite_in_batch(dir, op, content, perms)
             }
         })?;
         if !whole {
@@ -440,16 +470,24 @@ impl Journal {
             return self.mark_done_many(&ids, &ops);
         }
         // The kept old versions are under the state folder; the new files
-        // may be on other filesystems mounted inside the data folder.
+        // may be on other filesystems mounted inside the data folder. A
+        // file's folder is on the file's filesystem (a file that is a
+        // mount point of its own cannot be renamed over: its rewrite has
+        // failed by now), so the check's answer stands for it.
         let root = self.dir.root();
         let state = StateDir::of(&self.dir);
-        let mut places = vec![state.path().to_path_buf()];
-        places.extend(ops.iter().filter_map(|op| match op {
-            FileOp::Rewrite { path, .. } => root.join(path).parent().map(Path::to_path_buf),
-            _ => None,
-        }));
+        let state_place = state.path().to_path_buf();
+        let state_id = atomic_fs::filesystem_of_path(&state_place)?;
+        let folders: Vec<(PathBuf, Option<u64>)> = items
+            .iter()
+            .zip(&checked)
+            .filter_map(|((rel, _), c)| Some((root.join(rel).parent()?.to_path_buf(), c.filesystem)))
+            .collect();
         // Looked up once for both syncs.
-        let filesystems = atomic_fs::filesystems(&places)?;
+        let filesystems = atomic_fs::one_of_each(
+            std::iter::once((state_place.as_path(), state_id))
+                .chain(folders.iter().map(|(p, d)| (p.as_path(), *d))),
+        );
         let sync_all = || {
             filesystems
                 .iter()

@@ -1,5 +1,6 @@
 //! The journal on its own: rollback, finalize, recovery forward and back,
-//! torn and damaged records, read-only files, non-UTF-8 names.
+//! torn and damaged records, read-only files, non-UTF-8 names, a batch's
+//! permissions.
 
 use super::*;
 use std::fs::OpenOptions;
@@ -199,6 +200,58 @@ fn a_large_rewrite_batch_is_kept_by_finalize_and_undone_by_rollback() {
     }
     assert!(!journal_path(&d).exists());
     assert!(!work_dir(&d).exists());
+}
+
+/// A batch's new files get the permissions its check read of each old
+/// one, whatever the process's umask would give a new file, and a file
+/// reached through a symlink is judged by the file it leads to.
+#[cfg(unix)]
+#[test]
+fn a_large_rewrite_batch_keeps_each_files_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let n = BATCH_SYNC_THRESHOLD + 8;
+    let (_t, d) = setup();
+    let modes = [0o600, 0o640, 0o664, 0o666, 0o755];
+    for i in 0..n {
+        let dir = d.root().join(format!("models/m{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.yml");
+        fs::write(&path, format!("name: m{i}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(modes[i % modes.len()])).unwrap();
+    }
+    let items: Vec<(PathBuf, Vec<u8>)> = (0..n)
+        .map(|i| {
+            (
+                PathBuf::from(format!("models/m{i}/model.yml")),
+                format!("name: m{i}\nengine: llama-cpp\n").into_bytes(),
+            )
+        })
+        .collect();
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    j.rewrite_many(items.clone()).unwrap();
+    j.finalize().unwrap();
+    for (i, (rel, content)) in items.iter().enumerate() {
+        let path = d.root().join(rel);
+        assert_eq!(fs::read(&path).unwrap(), *content, "{rel:?}");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, modes[i % modes.len()], "{rel:?}");
+    }
+
+    // A symlink to a read-only file is refused as the file would be.
+    let target = d.root().join("models/m0/frozen.yml");
+    fs::write(&target, "name: frozen\n").unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o444)).unwrap();
+    std::os::unix::fs::symlink(&target, d.root().join("models/m1/linked.yml")).unwrap();
+    let mut batch = items;
+    batch.push((PathBuf::from("models/m1/linked.yml"), b"name: x\n".to_vec()));
+    let before = snapshot(d.root());
+    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+    match j.rewrite_many(batch) {
+        Err(MigrateError::ReadOnly { path }) => assert!(path.ends_with("linked.yml"), "{path:?}"),
+        other => panic!("a symlink to a read-only file was rewritten: {other:?}"),
+    }
+    j.rollback().unwrap();
+    assert_eq!(snapshot(d.root()), before);
 }
 
 /// A data folder with `n` files for a step of more than one chunk of

@@ -45,6 +45,23 @@ pub fn filesystem_id(path: &Path) -> io::Result<Option<u64>> {
     fs::symlink_metadata(path).map(|_| None)
 }
 
+/// Which filesystem holds the file whose own metadata (symlinks not
+/// followed) is `meta`: what [`filesystem_id`] says of its path, without
+/// asking again; `None` where metadata does not tell (Windows, where
+/// [`filesystem_id`] opens the file).
+pub fn filesystem_of(meta: &fs::Metadata) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
 /// Whether `e` (from resolving a path) says it runs into a symlink loop:
 /// ELOOP on unix (40 on Linux, 62 on macOS), `ERROR_CANT_RESOLVE_FILENAME`
 /// on Windows.

@@ -42,7 +42,7 @@ mod sync;
 
 pub use beneath::{Beneath, OpenFor};
 pub use clone::clone_file;
-pub use filesystem::{copy_symlink, filesystem_id, is_symlink_loop};
+pub use filesystem::{copy_symlink, filesystem_id, filesystem_of, is_symlink_loop};
 pub use names::{RawName, from_raw_name, host_name, raw_name};
 pub use rename::{created_file_permissions, persist, rename};
 pub use sync::{
