@@ -1,9 +1,10 @@
 //! The long parts of a backup's manifest while its run goes, kept out of
 //! memory. The kept files, moves and creations of a run over thousands of
-//! models are appended, as they are observed, to unnamed scratch files in
-//! the backup's folder, each entry already written as it stands in the
-//! manifest (pretty JSON, indented as an item of a list of the top-level
-//! object), so that writing the manifest again after each step copies
+//! models are appended, as they are observed (64 KiB at a time), to
+//! unnamed scratch files in the backup's folder, each entry already
+//! written as it stands in the manifest (pretty JSON, indented as an item
+//! of a list of the top-level object), so that writing the manifest again
+//! after each step copies
 //! their bytes instead of reading and writing every entry anew. The rows
 //! the run left are held as 64-bit numbers and written as the hex strings
 //! the manifest has always had. The manifest on disk is the same document,
@@ -38,17 +39,22 @@ const ITEM_INDENT: &[u8] = b"    ";
 pub(super) struct Spill<T> {
     /// Made with the first entry: most runs keep few files or none.
     file: Option<File>,
-    /// Entries in the file, each whole.
+    /// Entries pushed, each whole: in the file, then in `pending`.
     count: u64,
-    /// Bytes of those entries: where the next one goes, and what a write
-    /// that failed half way is cut back to.
+    /// Bytes of the entries in the file: where the next ones go, and what
+    /// a write that failed half way is cut back to.
     bytes: u64,
+    /// Entries pushed since the last write to the file, as they will stand
+    /// in it: written once they fill [`PENDING`] (a write per entry was
+    /// two system calls per kept file).
+    pending: Vec<u8>,
     /// After [`Spill::close`]: the entries are gone with the file.
     closed: bool,
-    /// One entry's text, reused.
-    line: Vec<u8>,
     entries: PhantomData<T>,
 }
+
+/// The bytes of entries a [`Spill`] holds before it writes them.
+const PENDING: usize = 64 << 10;
 
 impl<T: Serialize> Spill<T> {
     pub(super) fn new() -> Spill<T> {
@@ -56,8 +62,8 @@ impl<T: Serialize> Spill<T> {
             file: None,
             count: 0,
             bytes: 0,
+            pending: Vec::new(),
             closed: false,
-            line: Vec::new(),
             entries: PhantomData,
         }
     }
@@ -82,17 +88,30 @@ impl<T: Serialize> Spill<T> {
         }
         // The entry as the list's body holds it: after the one before it
         // and its comma, on lines of its own, indented as an item.
-        self.line.clear();
+        let mark = self.pending.len();
         if self.count > 0 {
-            self.line.extend_from_slice(b",\n");
+            self.pending.extend_from_slice(b",\n");
         }
-        self.line.extend_from_slice(ITEM_INDENT);
-        serde_json::to_writer_pretty(Indented::new(&mut self.line, ITEM_INDENT), entry).map_err(
-            |e| MigrateError::Encode {
+        self.pending.extend_from_slice(ITEM_INDENT);
+        if let Err(e) =
+            serde_json::to_writer_pretty(Indented::new(&mut self.pending, ITEM_INDENT), entry)
+        {
+            self.pending.truncate(mark);
+            return Err(MigrateError::Encode {
                 what: "an entry of the backup manifest",
                 detail: e.to_string(),
-            },
-        )?;
+            });
+        }
+        self.count += 1;
+        if self.pending.len() >= PENDING {
+            self.write_pending(folder)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending entries to the scratch file, made in `folder`
+    /// (the backup's) the first time.
+    fn write_pending(&mut self, folder: &Path) -> Result<()> {
         let file = match &mut self.file {
             Some(f) => f,
             None => self.file.insert(
@@ -104,14 +123,14 @@ impl<T: Serialize> Spill<T> {
         // the file's position.
         let written = file
             .seek(SeekFrom::Start(self.bytes))
-            .and_then(|_| file.write_all(&self.line));
+            .and_then(|_| file.write_all(&self.pending));
         if let Err(e) = written {
             // A torn entry would make the list unreadable JSON.
             let _ = file.set_len(self.bytes);
             return Err(MigrateError::io("write a scratch file in", folder, e));
         }
-        self.bytes += self.line.len() as u64;
-        self.count += 1;
+        self.bytes += self.pending.len() as u64;
+        self.pending.clear();
         Ok(())
     }
 
@@ -121,7 +140,7 @@ impl<T: Serialize> Spill<T> {
     pub(super) fn close(&mut self) {
         self.file = None;
         self.closed = true;
-        self.line = Vec::new();
+        self.pending = Vec::new();
     }
 
     /// Writes the list, as pretty JSON at the place of a field of the
@@ -130,20 +149,23 @@ impl<T: Serialize> Spill<T> {
         if self.count == 0 {
             return w.write_all(b"[]");
         }
-        let Some(f) = &self.file else {
+        if self.closed {
             return Err(std::io::Error::other(
                 "the run's list was removed when it finished",
             ));
-        };
-        // Read through a shared handle: the position it moves is the
-        // file's, which `push` does not rely on.
-        let mut file: &File = f;
-        file.seek(SeekFrom::Start(0))?;
-        w.write_all(b"[\n")?;
-        let copied = std::io::copy(&mut file.take(self.bytes), w)?;
-        if copied != self.bytes {
-            return Err(std::io::Error::other("the run's list ended early"));
         }
+        w.write_all(b"[\n")?;
+        if let Some(f) = &self.file {
+            // Read through a shared handle: the position it moves is the
+            // file's, which `push` does not rely on.
+            let mut file: &File = f;
+            file.seek(SeekFrom::Start(0))?;
+            let copied = std::io::copy(&mut file.take(self.bytes), w)?;
+            if copied != self.bytes {
+                return Err(std::io::Error::other("the run's list ended early"));
+            }
+        }
+        w.write_all(&self.pending)?;
         w.write_all(b"\n")?;
         w.write_all(FIELD_INDENT)?;
         w.write_all(b"]")
@@ -264,18 +286,23 @@ mod tests {
     fn a_spilled_list_writes_as_the_list_itself() {
         let dir = tempfile::tempdir().unwrap();
         let mut spill = Spill::<Vec<String>>::new();
-        let items: Vec<Vec<String>> = (0..500)
+        // Enough for several writes to the scratch file, with entries
+        // held between them.
+        let items: Vec<Vec<String>> = (0..2_000)
             .map(|i| vec![format!("models/m{i}/model.yml"), "ünï \"q\"\n\u{0}".into()])
             .collect();
         assert_eq!(as_field(&spill).unwrap(), field::<Vec<String>>(&[]));
+        let mut part_written = false;
         for (n, item) in items.iter().enumerate() {
             spill.push(item, dir.path()).unwrap();
+            part_written |= spill.bytes > 0 && !spill.pending.is_empty();
             if n % 100 == 0 {
                 // Read back in the middle: the next push still appends.
                 assert_eq!(as_field(&spill).unwrap(), field(&items[..=n]));
             }
         }
-        assert_eq!(spill.len(), 500);
+        assert!(part_written, "the list never went to the scratch file");
+        assert_eq!(spill.len(), 2_000);
         assert_eq!(as_field(&spill).unwrap(), field(&items));
         // Objects, with an empty list and an empty object inside, and plain
         // strings.
@@ -329,3 +356,4 @@ mod tests {
         }
     }
 }
+

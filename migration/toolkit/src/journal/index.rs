@@ -38,13 +38,16 @@ pub(super) struct OpIndex {
 }
 
 impl OpIndex {
-    /// Whether the next operation starts a chunk (its offset is needed).
-    pub(super) fn starts_chunk(&self) -> bool {
-        self.count.is_multiple_of(CHUNK)
+    /// Whether the operation `k` places after the next one announced
+    /// starts a chunk (its offset is needed; a batch is announced in one
+    /// write).
+    pub(super) fn starts_chunk_after(&self, k: usize) -> bool {
+        (self.count + k).is_multiple_of(CHUNK)
     }
 
     /// Notes the operation whose record was just written; `start` is its
-    /// offset and line when [`starts_chunk`](Self::starts_chunk) said so.
+    /// offset and line when [`starts_chunk_after`](Self::starts_chunk_after)
+    /// said so.
     pub(super) fn push(&mut self, op: &FileOp, start: Option<(u64, usize)>) {
         if let Some(start) = start {
             self.chunk_starts.push(start);

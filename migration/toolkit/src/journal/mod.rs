@@ -296,24 +296,64 @@ impl Journal {
 
     /// Writes the record of `op` (not yet durable: the caller syncs).
     fn announce(&mut self, op: FileOp) -> Result<u64> {
-        let id = self.next_id;
-        self.next_id += 1;
-        fault::point("journal: before announcing an operation")?;
-        // The file is opened to append, so its length is where the record
-        // goes.
-        let start = if self.index.starts_chunk() {
-            let at = self
-                .file
-                .metadata()
-                .map_err(|e| MigrateError::io("read journal", &self.path, e))?
-                .len();
-            Some((at, self.records + 1))
-        } else {
-            None
-        };
-        self.write_record(&Record::Op { id, op: op.clone() })?;
-        self.index.push(&op, start);
-        Ok(id)
+        self.announce_many(std::iter::once(move |_| op))?;
+        // The one id it took.
+        Ok(self.next_id - 1)
+    }
+
+    /// Writes the records of a batch of operations in one write (not yet
+    /// durable: the caller syncs): each of `ops` makes its operation from
+    /// the id it is given. Every operation's fault point comes first, so a
+    /// failure there leaves none of the batch announced.
+    fn announce_many<F>(&mut self, ops: impl ExactSizeIterator<Item = F>) -> Result<Vec<(u64, FileOp)>>
+    where
+        F: FnOnce(u64) -> FileOp,
+    {
+        let n = ops.len();
+        for _ in 0..n {
+            fault::point("journal: before announcing an operation")?;
+        }
+        // The file is opened to append: its length is where the batch
+        // goes, asked only if a record of it starts a chunk.
+        let mut at = None;
+        let mut lines = Vec::new();
+        let mut announced = Vec::with_capacity(n);
+        let mut starts = Vec::with_capacity(n);
+        for (k, make) in ops.enumerate() {
+            let id = self.next_id + k as u64;
+            let op = make(id);
+            let start = if self.index.starts_chunk_after(k) {
+                let base = match at {
+                    Some(base) => base,
+                    None => *at.insert(
+                        self.file
+                            .metadata()
+                            .map_err(|e| MigrateError::io("read journal", &self.path, e))?
+                            .len(),
+                    ),
+                };
+                Some((base + lines.len() as u64, self.records + k + 1))
+            } else {
+                None
+            };
+            serde_json::to_writer(&mut lines, &Record::Op { id, op: op.clone() }).map_err(|e| {
+                MigrateError::Encode {
+                    what: "a journal record",
+                    detail: e.to_string(),
+                }
+            })?;
+            lines.push(b'\n');
+            starts.push(start);
+            announced.push((id, op));
+        }
+        disk::write_all(&mut self.file, &self.path, &lines)
+            .map_err(|e| MigrateError::io("write journal", &self.path, e))?;
+        self.records += n;
+        self.next_id += n as u64;
+        for ((_, op), start) in announced.iter().zip(starts) {
+            self.index.push(op, start);
+        }
+        Ok(announced)
     }
 
     /// Does an announced operation and marks it done.
@@ -425,18 +465,16 @@ impl Journal {
         // rewrite needs of each (its permissions, its filesystem).
         let root = self.dir.root();
         let checked = threads::map(&items, |(rel, _)| check_rewrite(&root.join(rel)))?;
-        let mut ops = Vec::with_capacity(items.len());
-        let mut ids = Vec::with_capacity(items.len());
-        for (rel, _) in &items {
-            let id = self.next_id;
-            let op = FileOp::Rewrite {
-                path: rel.clone(),
-                old: StateDir::work_file(id, "old"),
-                tmp: atomic_fs::beside(rel, ".", &format!(".cortex-migrate-{id}")),
-            };
-            ids.push(self.announce(op.clone())?);
-            ops.push(op);
-        }
+        let (ids, ops): (Vec<u64>, Vec<FileOp>) = self
+            .announce_many(items.iter().map(|(rel, _)| {
+                move |id| FileOp::Rewrite {
+                    path: rel.clone(),
+                    old: StateDir::work_file(id, "old"),
+                    tmp: atomic_fs::beside(rel, ".", &format!(".cortex-migrate-{id}")),
+                }
+            }))?
+            .into_iter()
+            .unzip();
         self.sync()?;
         fault::point("journal: operation announced")?;
         if ops.len() <= BATCH_SYNC_THRESHOLD {
