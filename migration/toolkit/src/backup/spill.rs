@@ -1,6 +1,6 @@
 //! The long parts of a backup's manifest while its run goes, kept out of
 //! memory. The kept files, moves and creations of a run over thousands of
-//! models are appended, as they are observed (64 KiB at a time), to
+//! models are appended, as they are observed (16 KiB at a time), to
 //! unnamed scratch files in the backup's folder, each entry already
 //! written as it stands in the manifest (pretty JSON, indented as an item
 //! of a list of the top-level object), so that writing the manifest again
@@ -54,7 +54,7 @@ pub(super) struct Spill<T> {
 }
 
 /// The bytes of entries a [`Spill`] holds before it writes them.
-const PENDING: usize = 64 << 10;
+const PENDING: usize = 16 << 10;
 
 impl<T: Serialize> Spill<T> {
     pub(super) fn new() -> Spill<T> {
