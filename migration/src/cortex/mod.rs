@@ -242,7 +242,7 @@ fn read_with_metadata(file: std::fs::File) -> std::io::Result<(String, std::fs::
 /// stops short at exactly `size` bytes is the file's end, so a file read
 /// at once costs one call, not a second that finds nothing left. A file
 /// that grew since is read on to its end.
-pub fn read_sized(mut file: std::fs::File, size: usize) -> std::io::Result<Vec<u8>> {
+fn read_sized(mut file: std::fs::File, size: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = vec![0; size.saturating_add(1)];
     let mut filled = 0;
@@ -314,9 +314,10 @@ pub struct Rewrites {
     bytes: usize,
     done: usize,
     /// The paths looked at ([`Rewrites::first_look`]) and not rewritten on
-    /// disk before the step's last read began: the pending batch's, the batch being written's, those
-    /// left as they were (with a note, or nothing to change), and in a dry
-    /// run, where nothing is written, every one. A file once rewritten
+    /// disk before the step's last read began: the pending batch's, the
+    /// batch being written's, those left as they were (with a note, or
+    /// nothing to change), and in a dry run, where nothing is written,
+    /// every one. A file once rewritten
     /// reads as changed, so a later row that names it finds nothing left to
     /// do: memory holds two batches and the few files left, not every path
     /// of the step.
@@ -336,8 +337,10 @@ impl Rewrites {
     /// forgotten, as what it reads now is their new text. A step that reads
     /// a run of rows ahead ([`look_at`]) calls it before each run, so that
     /// a row whose file was written after it was read (its text the old
-    /// one) finds it looked at already; one that reads row by row, before
-    /// each row.
+    /// one) finds it looked at already. A step that reads each row as it
+    /// takes it may call it less often (once a page): a row naming a file
+    /// written since reads its new text, which leaves nothing to do, so it
+    /// does not matter whether the file still counts as looked at.
     pub fn reading(&mut self) {
         for key in self.written.drain(..) {
             self.looked.remove(&key);

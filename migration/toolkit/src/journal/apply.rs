@@ -77,7 +77,7 @@ pub(super) fn stage_in_batch(
     op: &FileOp,
     content: &[u8],
     sync: bool,
-    perms: Option<std::fs::Permissions>,
+    perms: std::fs::Permissions,
 ) -> Result<()> {
     let FileOp::Rewrite { path, old, tmp } = op else {
         return Ok(());
@@ -86,7 +86,7 @@ pub(super) fn stage_in_batch(
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
     keep_old(&p, &o, sync)?;
     fault::point("rewrite batch: old version kept")?;
-    atomic_fs::write_beside_with(&t, content, sync, perms)?;
+    atomic_fs::write_beside_with(&t, content, sync, Some(perms))?;
     fault::point("rewrite batch: new version written beside")
 }
 
@@ -97,7 +97,7 @@ pub(super) fn rewrite_in_batch(
     dir: &DataDir,
     op: &FileOp,
     content: &[u8],
-    perms: Option<std::fs::Permissions>,
+    perms: std::fs::Permissions,
 ) -> Result<()> {
     stage_in_batch(dir, op, content, true, perms)?;
     finish_rewrite(dir, op, true)?;

@@ -20,43 +20,6 @@ mod repr;
 use records::BATCH_SYNC_THRESHOLD;
 use records::Record;
 pub use records::{Content, FileOp, MAX_REWRITE};
-/// What checking a file before its rewrite found.
-struct Checked {
-    /// Its permissions, which the new version is given.
-    perms: std::fs::Permissions,
-    /// The filesystem that holds it (its own, a symlink not followed).
-    filesystem: Option<u64>,
-}
-
-/// Checks that the file at `abs` can be rewritten: it exists, is not
-/// marked read-only and is not too large ([`MAX_REWRITE`]). A symlink is
-/// judged by the file it leads to, and its filesystem is its own.
-fn check_rewrite(abs: &Path) -> Result<Checked> {
-    let own = fs::symlink_metadata(abs).map_err(|e| MigrateError::io("open", abs, e))?;
-    let filesystem = platform::filesystem_of(&own);
-    let meta = if own.file_type().is_symlink() {
-        fs::metadata(abs).map_err(|e| MigrateError::io("open", abs, e))?
-    } else {
-        own
-    };
-    if meta.permissions().readonly() {
-        return Err(MigrateError::ReadOnly {
-            path: abs.to_path_buf(),
-        });
-    }
-    if meta.len() > MAX_REWRITE {
-        return Err(MigrateError::Refused(format!(
-            "{} is {} bytes, too large to rewrite safely",
-            abs.display(),
-            meta.len()
-        )));
-    }
-    Ok(Checked {
-        perms: meta.permissions(),
-        filesystem,
-    })
-}
-
 #[cfg(test)]
 mod tests;
 
@@ -495,7 +458,7 @@ impl Journal {
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
         threads::map(&work, |(op, content, checked)| {
-            let perms = Some(checked.perms.clone());
+            let perms = checked.perms.clone();
             if whole {
                 stage_in_batch(dir, op, content, false, perms)
             } else {
@@ -508,10 +471,13 @@ impl Journal {
             return self.mark_done_many(&ids, &ops);
         }
         // The kept old versions are under the state folder; the new files
-        // may be on other filesystems mounted inside the data folder. A
-        // file's folder is on the file's filesystem (a file that is a
-        // mount point of its own cannot be renamed over: its rewrite has
-        // failed by now), so the check's answer stands for it.
+        // may be on other filesystems mounted inside the data folder. The
+        // filesystem the check found a file on stands for its folder's,
+        // which a sync through the folder reaches: they are one unless the
+        // file is a mount point of its own, which cannot be renamed over
+        // (its rewrite fails at the rename), or lies on an overlay, where a
+        // file shows the layer that holds it and a sync through any folder
+        // of the overlay reaches that layer.
         let root = self.dir.root();
         let state = StateDir::of(&self.dir);
         let state_place = state.path().to_path_buf();
@@ -613,4 +579,41 @@ impl Journal {
         drop(file);
         rollback_ops(&dir, &index.in_file(&path), &path)
     }
+}
+
+/// What checking a file before its rewrite found.
+struct Checked {
+    /// Its permissions, which the new version is given.
+    perms: std::fs::Permissions,
+    /// The filesystem that holds it (its own, a symlink not followed).
+    filesystem: Option<u64>,
+}
+
+/// Checks that the file at `abs` can be rewritten: it exists, is not
+/// marked read-only and is not too large ([`MAX_REWRITE`]). A symlink is
+/// judged by the file it leads to, and its filesystem is its own.
+fn check_rewrite(abs: &Path) -> Result<Checked> {
+    let own = fs::symlink_metadata(abs).map_err(|e| MigrateError::io("open", abs, e))?;
+    let filesystem = platform::filesystem_of(&own);
+    let meta = if own.file_type().is_symlink() {
+        fs::metadata(abs).map_err(|e| MigrateError::io("open", abs, e))?
+    } else {
+        own
+    };
+    if meta.permissions().readonly() {
+        return Err(MigrateError::ReadOnly {
+            path: abs.to_path_buf(),
+        });
+    }
+    if meta.len() > MAX_REWRITE {
+        return Err(MigrateError::Refused(format!(
+            "{} is {} bytes, too large to rewrite safely",
+            abs.display(),
+            meta.len()
+        )));
+    }
+    Ok(Checked {
+        perms: meta.permissions(),
+        filesystem,
+    })
 }
