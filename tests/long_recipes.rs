@@ -9,19 +9,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{FixtureSpec, build, cli, ok};
+use common::{FixtureSpec, build, cli, ok, open_db};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 const RELATIVE: &str = "m20261126_000001_relative_model_paths";
 const RENAME: &str = "m20261126_000002_rename_legacy_engines";
 /// Models the rename step rewrites: one part and a bit of another.
 const MODELS: usize = 1_200;
-
-async fn open(data: &Path) -> DatabaseConnection {
-    cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
-        .await
-        .unwrap()
-}
 
 async fn scalar(db: &DatabaseConnection, sql: &str) -> String {
     let row = db
@@ -56,7 +50,7 @@ struct State {
 }
 
 async fn state(data: &Path) -> State {
-    let db = open(data).await;
+    let db = open_db(data).await;
     let mut rows = common::db_rows(&db).await;
     rows.retain(|t, _| !t.starts_with("cortex_migrate_") && t != "seaql_migrations");
     db.close().await.unwrap();
@@ -105,7 +99,7 @@ async fn a_long_recipe_is_stored_in_parts_and_down_puts_every_byte_back() {
     let before = state(&fx.data).await;
     ok(&cli(&fx.data, &["up", "--to", RENAME]));
 
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     let header = recipe_of(&db, RENAME).await;
     assert_eq!(header["format"], 2, "{header}");
     // What a binary that knows only inline recipes reads: no `ops`, so it
@@ -137,7 +131,7 @@ async fn a_long_recipe_is_stored_in_parts_and_down_puts_every_byte_back() {
 
     ok(&cli(&fx.data, &["down", "--to", RELATIVE]));
     assert_eq!(first_difference(&state(&fx.data).await, &before), None);
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM cortex_migrate_undo").await,
         "0",
@@ -150,7 +144,7 @@ async fn a_long_recipe_is_stored_in_parts_and_down_puts_every_byte_back() {
 async fn a_recipe_with_a_part_missing_is_refused_and_nothing_changes() {
     let fx = folder().await;
     ok(&cli(&fx.data, &["up", "--to", RENAME]));
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     db.execute_unprepared(&format!(
         "DELETE FROM cortex_migrate_undo WHERE version = '{RENAME}' AND seq = 0"
     ))

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{FixtureSpec, build, cli, ok};
+use common::{FixtureSpec, build, cli, exec, ok, open_db};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 const V3: &str = "m20250110_000001_cortex_v3";
@@ -22,18 +22,6 @@ const TWIN: &str = "zz-twin:main";
 /// Appended to that first model's key: the row right after it, naming the
 /// same `model.yml` (in the same batch of rewrites).
 const NEXT_TWIN: &str = "~twin";
-
-async fn open(data: &Path) -> DatabaseConnection {
-    cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
-        .await
-        .unwrap()
-}
-
-async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_raw(Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
-        .await
-        .unwrap();
-}
 
 /// `model_id` -> (path_to_model_yaml, engine, weights_bytes) of every row.
 async fn models(db: &DatabaseConnection) -> BTreeMap<String, (String, String, Option<i64>)> {
@@ -78,7 +66,7 @@ async fn folder() -> common::Fixture {
         ..FixtureSpec::new(1)
     })
     .await;
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     let root = fx.data.to_string_lossy().replace('\'', "''");
     exec(
         &db,
@@ -116,7 +104,7 @@ async fn folder() -> common::Fixture {
 #[tokio::test]
 async fn every_page_of_rows_is_changed_and_down_puts_them_back() {
     let fx = folder().await;
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     let rows_before = common::db_rows(&db).await;
     let before = models(&db).await;
     db.close().await.unwrap();
@@ -141,7 +129,7 @@ async fn every_page_of_rows_is_changed_and_down_puts_them_back() {
     assert_eq!(lines.len(), 1, "{rel} in the plan: {lines:?}");
 
     let out = ok(&cli(&fx.data, &["up", "--to", BACKFILL]));
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     let after = models(&db).await;
     db.close().await.unwrap();
     let generated: Vec<_> = after
@@ -176,7 +164,7 @@ async fn every_page_of_rows_is_changed_and_down_puts_them_back() {
     );
 
     ok(&cli(&fx.data, &["down", "--to", V3]));
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     let mut rows_back = common::db_rows(&db).await;
     let mut rows_then = rows_before.clone();
     for rows in [&mut rows_back, &mut rows_then] {
@@ -185,10 +173,8 @@ async fn every_page_of_rows_is_changed_and_down_puts_them_back() {
     db.close().await.unwrap();
     assert!(rows_back == rows_then, "rows differ after the down");
     let files_back = common::tree(&fx.data);
-    let differ: Vec<_> = files_before
-        .keys()
-        .chain(files_back.keys())
-        .filter(|k| !k.starts_with("cortex.db") && files_before.get(*k) != files_back.get(*k))
+    let differ: Vec<_> = common::tree_changes(&files_before, &files_back)
+        .filter(|k| !k.starts_with("cortex.db"))
         .take(3)
         .collect();
     assert!(differ.is_empty(), "files differ after the down: {differ:?}");
@@ -217,7 +203,7 @@ const WHOLE_ROWS: [(&str, &str); 3] = [
 async fn the_whole_rows_definitions_are_accepted_as_superseded() {
     let fx = build(FixtureSpec::new(1)).await;
     ok(&cli(&fx.data, &["up", "--to", BACKFILL]));
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     for (step, checksum) in WHOLE_ROWS {
         exec(
             &db,
@@ -244,7 +230,7 @@ async fn the_whole_rows_definitions_are_accepted_as_superseded() {
 
     // An unknown checksum is a changed step, refused.
     ok(&cli(&fx.data, &["up", "--to", BACKFILL]));
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     exec(
         &db,
         &format!(

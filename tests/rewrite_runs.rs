@@ -12,8 +12,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{FixtureSpec, build, cli, ok};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use common::{FixtureSpec, build, cli, exec, ok, open_db};
 
 const V3: &str = "m20250110_000001_cortex_v3";
 const RELATIVE: &str = "m20261126_000001_relative_model_paths";
@@ -25,18 +24,6 @@ const LARGE: usize = 6;
 const PADDING: usize = 150_000;
 /// The last row, naming the first generated model's `model.yml`.
 const TWIN: &str = "zz-twin:main";
-
-async fn open(data: &Path) -> DatabaseConnection {
-    cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
-        .await
-        .unwrap()
-}
-
-async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_raw(Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
-        .await
-        .unwrap();
-}
 
 /// Makes each generated model's `model.yml` large and its `files:` entry
 /// absolute (into the data folder, as cortex.cpp before v1.0.2 wrote it).
@@ -71,7 +58,7 @@ async fn a_row_read_before_its_files_rewrite_was_written_is_not_taken_again() {
     })
     .await;
     let rels = enlarge(&fx.data);
-    let db = open(&fx.data).await;
+    let db = open_db(&fx.data).await;
     exec(
         &db,
         &format!(
@@ -114,10 +101,8 @@ async fn a_row_read_before_its_files_rewrite_was_written_is_not_taken_again() {
     // The down undoes each file's one edit: every byte as it was.
     ok(&cli(&fx.data, &["down", "--to", V3]));
     let back = common::tree(&fx.data);
-    let differ: Vec<_> = before
-        .keys()
-        .chain(back.keys())
-        .filter(|k| !k.starts_with("cortex.db") && before.get(*k) != back.get(*k))
+    let differ: Vec<_> = common::tree_changes(&before, &back)
+        .filter(|k| !k.starts_with("cortex.db"))
         .take(3)
         .collect();
     assert!(differ.is_empty(), "files differ after the down: {differ:?}");

@@ -201,6 +201,34 @@ pub async fn db_schema(conn: &DatabaseConnection) -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The data folder's `cortex.db`, opened to read and change it as a test
+/// does (not read-only).
+pub async fn open_db(data: &Path) -> DatabaseConnection {
+    cortex_migrate::connect::open_sqlite_file(&data.join("cortex.db"), false)
+        .await
+        .unwrap_or_else(|e| panic!("opening {}: {e}", data.join("cortex.db").display()))
+}
+
+/// Runs a test's own SQL on `db` (a change made to a fixture).
+pub async fn exec(db: &DatabaseConnection, sql: &str) {
+    db.execute_raw(Statement::from_string(DbBackend::Sqlite, sql))
+        .await
+        .unwrap_or_else(|e| panic!("test SQL failed: {sql}: {e}"));
+}
+
+/// The paths whose entry differs between two [`tree`]s of one folder:
+/// changed, gone or new.
+pub fn tree_changes<'a>(
+    before: &'a BTreeMap<String, String>,
+    after: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = &'a String> {
+    before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .chain(after.keys().filter(|k| !before.contains_key(*k)))
+}
+
 /// Every file and folder under `dir` (relative path with `/` ->
 /// sha256 hex, `"<dir>"`, or `"<symlink -> target>"`), skipping anything
 /// named `.cortex-migrate` (the migrator's own journal, locks and trash)

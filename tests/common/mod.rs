@@ -34,8 +34,8 @@ pub use cortex_migrate::sample::{
 };
 pub use digest::{
     TableRows, applied_versions, backup_ids, bin, bytes, cli, cli_command, cli_env, cli_recorded,
-    cli_with, copy_tree, db_rows, db_rows_of, db_schema, db_state, every_entry, ok, table_names,
-    tree, whole_db_state,
+    cli_with, copy_tree, db_rows, db_rows_of, db_schema, db_state, every_entry, exec, ok, open_db,
+    table_names, tree, tree_changes, whole_db_state,
 };
 pub use require::{in_ci, require, succeeds};
 
