@@ -317,10 +317,9 @@ pub struct Rewrites {
     /// disk before the step's last read began: the pending batch's, the
     /// batch being written's, those left as they were (with a note, or
     /// nothing to change), and in a dry run, where nothing is written,
-    /// every one. A file once rewritten
-    /// reads as changed, so a later row that names it finds nothing left to
-    /// do: memory holds two batches and the few files left, not every path
-    /// of the step.
+    /// every one. A file once rewritten reads as changed, so a later row
+    /// that names it finds nothing left to do: memory holds two batches and
+    /// the few files left, not every path of the step.
     /// (By [`path_key`]: 16 bytes a path.)
     looked: std::collections::HashSet<u128>,
     /// The keys of the batch being written behind the step: they stay in

@@ -4,10 +4,9 @@
 //! unnamed scratch files in the backup's folder, each entry already
 //! written as it stands in the manifest (pretty JSON, indented as an item
 //! of a list of the top-level object), so that writing the manifest again
-//! after each step copies
-//! their bytes instead of reading and writing every entry anew. The rows
-//! the run left are held as 64-bit numbers and written as the hex strings
-//! the manifest has always had. The manifest on disk is the same document,
+//! after each step copies their bytes instead of reading and writing every
+//! entry anew. The rows the run left are held as 64-bit numbers and
+//! written as the hex strings the manifest has always had. The manifest on disk is the same document,
 //! byte for byte, that a manifest held whole in memory would be.
 //!
 //! The scratch files need no sync: the manifest written from them is

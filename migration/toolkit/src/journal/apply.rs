@@ -38,24 +38,37 @@ pub(super) fn keep_old(path: &Path, old: &Path, sync: bool) -> Result<()> {
 }
 
 /// Does one announced rewrite: keeps the old version, writes the new one
-/// beside the file (with its permissions), renames it over the file.
-pub(super) fn rewrite_file(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
-    stage_rewrite(dir, op, content, sync)?;
+/// beside the file (with `perms`, the permissions the check read of it),
+/// renames it over the file.
+pub(super) fn rewrite_file(
+    dir: &DataDir,
+    op: &FileOp,
+    content: &[u8],
+    sync: bool,
+    perms: std::fs::Permissions,
+) -> Result<()> {
+    stage_rewrite(dir, op, content, sync, perms)?;
     finish_rewrite(dir, op, sync)
 }
 
 /// The first half of a rewrite: the old version kept, the new one written
-/// beside the file. A batch makes every staged rewrite durable before any
-/// [`finish_rewrite`], so that no rename can outlive a power cut that its
-/// new bytes or the kept old version did not.
-pub(super) fn stage_rewrite(dir: &DataDir, op: &FileOp, content: &[u8], sync: bool) -> Result<()> {
+/// beside the file with `perms`. A batch makes every staged rewrite
+/// durable before any [`finish_rewrite`], so that no rename can outlive a
+/// power cut that its new bytes or the kept old version did not.
+pub(super) fn stage_rewrite(
+    dir: &DataDir,
+    op: &FileOp,
+    content: &[u8],
+    sync: bool,
+    perms: std::fs::Permissions,
+) -> Result<()> {
     let FileOp::Rewrite { path, old, tmp } = op else {
         return Ok(());
     };
     let root = dir.root();
     let (p, o, t) = (root.join(path), root.join(old), root.join(tmp));
     keep_old(&p, &o, sync)?;
-    atomic_fs::write_beside(&p, &t, content, sync)
+    atomic_fs::write_beside_with(&t, content, sync, Some(perms))
 }
 
 /// The second half of a rewrite: the new version renamed over the file.

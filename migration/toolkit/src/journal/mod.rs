@@ -440,21 +440,21 @@ impl Journal {
             .unzip();
         self.sync()?;
         fault::point("journal: operation announced")?;
-        if ops.len() <= BATCH_SYNC_THRESHOLD {
-            for ((id, op), (_, content)) in ids.into_iter().zip(&ops).zip(&items) {
-                rewrite_file(&self.dir, op, content, true)?;
-                self.mark_done(id, op)?;
-            }
-            return Ok(());
-        }
-        let dir = &self.dir;
-        let whole = platform::WHOLE_FILESYSTEM_SYNC;
         let work: Vec<(&FileOp, &Vec<u8>, &Checked)> = ops
             .iter()
             .zip(items.iter().map(|(_, c)| c))
             .zip(&checked)
             .map(|((op, content), checked)| (op, content, checked))
             .collect();
+        if ops.len() <= BATCH_SYNC_THRESHOLD {
+            for (id, (op, content, checked)) in ids.into_iter().zip(&work) {
+                rewrite_file(&self.dir, op, content, true, checked.perms.clone())?;
+                self.mark_done(id, op)?;
+            }
+            return Ok(());
+        }
+        let dir = &self.dir;
+        let whole = platform::WHOLE_FILESYSTEM_SYNC;
         // A rewrite a thread did not get to is undone from the journal like
         // any other announced operation.
         threads::map(&work, |(op, content, checked)| {

@@ -203,47 +203,51 @@ fn a_large_rewrite_batch_is_kept_by_finalize_and_undone_by_rollback() {
 }
 
 /// A batch's new files get the permissions its check read of each old
-/// one, whatever the process's umask would give a new file, and a file
+/// one, whatever the process's umask would give a new file, in a batch
+/// written file by file and in one shared out over threads; and a file
 /// reached through a symlink is judged by the file it leads to.
 #[cfg(unix)]
 #[test]
-fn a_large_rewrite_batch_keeps_each_files_permissions() {
+fn a_rewrite_batch_keeps_each_files_permissions() {
     use std::os::unix::fs::PermissionsExt;
-    let n = BATCH_SYNC_THRESHOLD + 8;
     let (_t, d) = setup();
     let modes = [0o600, 0o640, 0o664, 0o666, 0o755];
-    for i in 0..n {
-        let dir = d.root().join(format!("models/m{i}"));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("model.yml");
-        fs::write(&path, format!("name: m{i}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(modes[i % modes.len()])).unwrap();
-    }
-    let items: Vec<(PathBuf, Vec<u8>)> = (0..n)
-        .map(|i| {
-            (
-                PathBuf::from(format!("models/m{i}/model.yml")),
-                format!("name: m{i}\nengine: llama-cpp\n").into_bytes(),
-            )
-        })
-        .collect();
-    let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
-    j.rewrite_many(items.clone()).unwrap();
-    j.finalize().unwrap();
-    for (i, (rel, content)) in items.iter().enumerate() {
-        let path = d.root().join(rel);
-        assert_eq!(fs::read(&path).unwrap(), *content, "{rel:?}");
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, modes[i % modes.len()], "{rel:?}");
+    let mut items: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for (batch, n) in [("small", modes.len()), ("large", BATCH_SYNC_THRESHOLD + 8)] {
+        for i in 0..n {
+            let dir = d.root().join(format!("models/{batch}{i}"));
+            fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("model.yml");
+            fs::write(&path, format!("name: m{i}\n")).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(modes[i % modes.len()]))
+                .unwrap();
+        }
+        items = (0..n)
+            .map(|i| {
+                (
+                    PathBuf::from(format!("models/{batch}{i}/model.yml")),
+                    format!("name: m{i}\nengine: llama-cpp\n").into_bytes(),
+                )
+            })
+            .collect();
+        let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
+        j.rewrite_many(items.clone()).unwrap();
+        j.finalize().unwrap();
+        for (i, (rel, content)) in items.iter().enumerate() {
+            let path = d.root().join(rel);
+            assert_eq!(fs::read(&path).unwrap(), *content, "{rel:?}");
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, modes[i % modes.len()], "{rel:?}");
+        }
     }
 
     // A symlink to a read-only file is refused as the file would be.
-    let target = d.root().join("models/m0/frozen.yml");
+    let target = d.root().join("models/large0/frozen.yml");
     fs::write(&target, "name: frozen\n").unwrap();
     fs::set_permissions(&target, fs::Permissions::from_mode(0o444)).unwrap();
-    std::os::unix::fs::symlink(&target, d.root().join("models/m1/linked.yml")).unwrap();
+    std::os::unix::fs::symlink(&target, d.root().join("models/large1/linked.yml")).unwrap();
     let mut batch = items;
-    batch.push((PathBuf::from("models/m1/linked.yml"), b"name: x\n".to_vec()));
+    batch.push((PathBuf::from("models/large1/linked.yml"), b"name: x\n".to_vec()));
     let before = snapshot(d.root());
     let mut j = Journal::begin(&d, "s", Direction::Up).unwrap();
     match j.rewrite_many(batch) {
